@@ -1,0 +1,1 @@
+"""Video data: TFRecord format, converters, tf.data reader, synthetic dataset."""

@@ -1,0 +1,1 @@
+"""Evaluation metrics: Frechet distances, Inception Score, I3D, the judge."""

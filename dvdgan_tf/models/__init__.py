@@ -1,0 +1,1 @@
+"""Keras layers and models of DVD-GAN. Pure Keras: no gin, flags or strategy."""

@@ -1,0 +1,51 @@
+"""Shared test set-up: two logical CPU devices, gin hygiene, fixed seeds.
+
+The CPU is split into two logical devices once, before TensorFlow creates
+its context, so `MirroredStrategy(["/cpu:0", "/cpu:1"])` tests run in the same
+pytest process as everything else. Single-device code only ever sees /cpu:0.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import gin  # noqa: E402
+import keras  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+NUM_LOGICAL_CPUS = 2
+
+
+def _split_cpu() -> None:
+    cpus = tf.config.list_physical_devices("CPU")
+    try:
+        tf.config.set_logical_device_configuration(
+            cpus[0],
+            [tf.config.LogicalDeviceConfiguration()] * NUM_LOGICAL_CPUS,
+        )
+    except RuntimeError:
+        # The context already exists (e.g. a plugin touched TF first); the
+        # distributed tests then skip themselves via `logical_cpus`.
+        pass
+
+
+_split_cpu()
+
+
+@pytest.fixture
+def logical_cpus():
+    """Names of the two logical CPU devices, for MirroredStrategy tests."""
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+    if len(devices) < NUM_LOGICAL_CPUS:
+        pytest.skip("two logical CPU devices are not available")
+    return devices[:NUM_LOGICAL_CPUS]
+
+
+@pytest.fixture(autouse=True)
+def _clean_gin_and_seed():
+    gin.clear_config()
+    keras.utils.set_random_seed(0)
+    yield
+    gin.clear_config()

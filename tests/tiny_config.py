@@ -1,0 +1,11 @@
+"""The tiny shapes every test uses (STYLE.md B7): seconds on a laptop CPU."""
+
+BATCH = 2
+FRAMES = 4
+RESOLUTION = 16
+CHANNELS = 3
+SAMPLED_FRAMES = 2
+LATENT_DIM = 8
+EMBEDDING_DIM = 8
+NUM_CLASSES = 3
+CHANNEL_MULTIPLIER = 4
