@@ -1,0 +1,371 @@
+"""A user-supplied video classifier SavedModel, for Inception Score and FID.
+
+METRICS.md section 2: the paper's UCF-101 IS uses a C3D fine-tuned on UCF-101
+and its Kinetics-600 IS/FID an I3D trained on Kinetics-600. Neither set of
+weights ships with any package, so the classifier is pluggable: a SavedModel
+whose input convention (frames, size, value range, channel order and layout,
+mean) and outputs (which signature output holds logits, probabilities or
+features) are declared in gin through `build_video_classifier`, e.g.
+
+    classifier.build_video_classifier.saved_model_dir = '/c3d_ucf101'
+    classifier.build_video_classifier.name = 'c3d_ucf101'
+    classifier.build_video_classifier.num_frames = 16
+    classifier.build_video_classifier.height = 112
+    classifier.build_video_classifier.width = 112
+    classifier.build_video_classifier.channel_order = %ChannelOrder.BGR
+    classifier.build_video_classifier.preprocessing = %Preprocessing.TGANV2
+    classifier.build_video_classifier.logits_key = 'fc8'
+    classifier.build_video_classifier.features_key = 'fc7'
+
+plus `mean = (b, g, r)`: the per-channel mean the weights were trained with
+(C3D subtracts its training mean on a 0-255 BGR scale).
+
+Preprocessing variants (frames are resized one by one, time folded into the
+batch, with `tf.image.resize` without antialiasing; TF2's resize uses
+half-pixel centres, which is what `tf.image.resize` does in TF 2.x):
+
+- `TGANV2` (pfnet-research/tgan2): bilinear resize straight to the input
+  size (112x112 for C3D). The same rule, at 224x224, is the Kinetics I3D
+  convention.
+- `TGAN` (pfnet-research/tgan, v1): bicubic resize to `pre_crop_size`
+  (128x128 for C3D), then a centre crop to the input size (112x112).
+
+Values are mapped from uint8 [0, 255] to the declared range, the channels
+reordered, then the per-channel `mean` (expressed in that range and channel
+order) subtracted, in this order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+import numpy as np
+import tensorflow as tf
+import tqdm
+
+
+class Preprocessing(enum.Enum):
+    """How uint8 frames are resized to the classifier's input size."""
+
+    TGANV2 = "tganv2"
+    TGAN = "tgan"
+
+
+class ValueRange(enum.Enum):
+    """The pixel range the classifier expects, mapped from uint8 [0, 255]."""
+
+    ZERO_TO_255 = "0_255"
+    ZERO_TO_ONE = "0_1"
+    MINUS_ONE_TO_ONE = "-1_1"
+
+
+class ChannelOrder(enum.Enum):
+    RGB = "rgb"
+    BGR = "bgr"
+
+
+class Layout(enum.Enum):
+    """Axis order of the classifier's input tensor."""
+
+    CHANNELS_LAST = "NTHWC"
+    CHANNELS_FIRST = "NCTHW"
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoClassifier:
+    """What a classifier SavedModel expects and which outputs to read.
+
+    Attributes:
+        saved_model_dir: path of the SavedModel (local or gs://).
+        name: short identifier used in metric names and cache keys.
+        num_frames: T the classifier takes; 0 accepts any T.
+        height: input height after preprocessing.
+        width: input width after preprocessing.
+        value_range: range uint8 pixels are mapped to.
+        channel_order: RGB or BGR.
+        layout: NTHWC (Keras) or NCTHW (Caffe/PyTorch C3D ports).
+        mean: per-channel mean subtracted after range mapping and channel
+            reordering; empty for none.
+        preprocessing: resize rule, see the module docstring.
+        pre_crop_size: square size frames are resized to before the centre
+            crop of `Preprocessing.TGAN`.
+        signature_key: the SavedModel signature to call.
+        input_key: the signature's input name; empty when it has exactly one.
+        logits_key: output holding pre-softmax class scores [N, classes].
+        probabilities_key: output holding class probabilities (used when
+            `logits_key` is empty).
+        features_key: output holding the features FID is computed on.
+        batch_size: clips per classifier call.
+    """
+
+    saved_model_dir: str
+    name: str
+    num_frames: int
+    height: int
+    width: int
+    value_range: ValueRange = ValueRange.ZERO_TO_255
+    channel_order: ChannelOrder = ChannelOrder.RGB
+    layout: Layout = Layout.CHANNELS_LAST
+    mean: tuple[float, ...] = ()
+    preprocessing: Preprocessing = Preprocessing.TGANV2
+    pre_crop_size: int = 128
+    signature_key: str = "serving_default"
+    input_key: str = ""
+    logits_key: str = ""
+    probabilities_key: str = ""
+    features_key: str = ""
+    batch_size: int = 16
+
+    def __post_init__(self):
+        if not self.saved_model_dir:
+            raise ValueError("`saved_model_dir` must name a SavedModel; "
+                             "received an empty string.")
+        if not self.name or "/" in self.name or " " in self.name:
+            raise ValueError(
+                "`name` must be a non-empty identifier without '/' or spaces "
+                f"(it goes into metric names); received: name={self.name!r}")
+        if self.num_frames < 0 or self.height < 1 or self.width < 1:
+            raise ValueError(
+                "Expected num_frames >= 0 and height, width >= 1; received: "
+                f"num_frames={self.num_frames}, height={self.height}, "
+                f"width={self.width}")
+        if self.mean and len(self.mean) != 3:
+            raise ValueError(
+                "`mean` must hold one value per channel (3) or be empty; "
+                f"received: mean={self.mean!r}")
+        if self.preprocessing is Preprocessing.TGAN and (
+                self.pre_crop_size < max(self.height, self.width)):
+            raise ValueError(
+                "`pre_crop_size` must be at least the crop size for TGAN "
+                f"preprocessing; received: pre_crop_size={self.pre_crop_size}"
+                f", height={self.height}, width={self.width}")
+        if self.batch_size < 1:
+            raise ValueError(
+                f"`batch_size` must be >= 1; received: {self.batch_size}")
+
+    @property
+    def has_class_scores(self) -> bool:
+        return bool(self.logits_key or self.probabilities_key)
+
+
+def build_video_classifier(
+    saved_model_dir: str,
+    name: str,
+    num_frames: int,
+    height: int,
+    width: int,
+    value_range: ValueRange = ValueRange.ZERO_TO_255,
+    channel_order: ChannelOrder = ChannelOrder.RGB,
+    layout: Layout = Layout.CHANNELS_LAST,
+    mean: tuple[float, ...] = (),
+    preprocessing: Preprocessing = Preprocessing.TGANV2,
+    pre_crop_size: int = 128,
+    signature_key: str = "serving_default",
+    input_key: str = "",
+    logits_key: str = "",
+    probabilities_key: str = "",
+    features_key: str = "",
+    batch_size: int = 16,
+) -> VideoClassifier:
+    """Gin-configurable builder of a `VideoClassifier` (see its attributes).
+
+    Enum arguments also accept their string values ("bgr", "tgan", ...), so
+    they can be given on the command line with `--gin_param`.
+    """
+    return VideoClassifier(
+        saved_model_dir=saved_model_dir,
+        name=name,
+        num_frames=int(num_frames),
+        height=int(height),
+        width=int(width),
+        value_range=ValueRange(value_range),
+        channel_order=ChannelOrder(channel_order),
+        layout=Layout(layout),
+        mean=tuple(float(m) for m in mean),
+        preprocessing=Preprocessing(preprocessing),
+        pre_crop_size=int(pre_crop_size),
+        signature_key=signature_key,
+        input_key=input_key,
+        logits_key=logits_key,
+        probabilities_key=probabilities_key,
+        features_key=features_key,
+        batch_size=int(batch_size),
+    )
+
+
+def _check_videos(videos, where):
+    videos = np.asarray(videos)
+    if videos.ndim != 5 or videos.shape[-1] != 3 or videos.dtype != np.uint8:
+        raise ValueError(
+            f"{where} expects uint8 videos [N, T, H, W, 3]; received: "
+            f"dtype={videos.dtype}, shape={videos.shape}. Convert generator "
+            "output in [-1, 1] with `videos_to_uint8` first.")
+    return videos
+
+
+def videos_to_uint8(videos):
+    """Quantises float videos in [-1, 1] to uint8 [0, 255] (round, clip).
+
+    Args:
+        videos: float [..., 3] with values in [-1, 1].
+
+    Returns:
+        uint8 array of the same shape: what saving the clip to PNG would give.
+    """
+    videos = np.asarray(videos, dtype=np.float32)
+    return np.clip(np.round((videos + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def resize_videos(videos, height, width, preprocessing,
+                  pre_crop_size=128):
+    """Resizes uint8 videos frame by frame to the classifier's input size.
+
+    Args:
+        videos: uint8 [N, T, H, W, 3].
+        height: output height.
+        width: output width.
+        preprocessing: a `Preprocessing` (or its string value).
+        pre_crop_size: square size before the centre crop (TGAN only).
+
+    Returns:
+        float32 [N, T, height, width, 3], values in [0, 255] (bicubic can
+        overshoot slightly; the result is clipped to [0, 255]).
+    """
+    videos = _check_videos(videos, "resize_videos")
+    preprocessing = Preprocessing(preprocessing)
+    num, frames = videos.shape[:2]
+    images = tf.reshape(tf.cast(videos, tf.float32),
+                        [num * frames, *videos.shape[2:]])
+    if preprocessing is Preprocessing.TGANV2:
+        images = tf.image.resize(images, [height, width], method="bilinear")
+    else:
+        images = tf.image.resize(images, [pre_crop_size, pre_crop_size],
+                                 method="bicubic")
+        top = (pre_crop_size - height) // 2
+        left = (pre_crop_size - width) // 2
+        images = images[:, top:top + height, left:left + width, :]
+    images = tf.clip_by_value(images, 0.0, 255.0)
+    return tf.reshape(images, [num, frames, height, width, 3]).numpy()
+
+
+def prepare_input(videos, classifier: VideoClassifier):
+    """Turns uint8 videos into the tensor a classifier's signature takes.
+
+    Args:
+        videos: uint8 [N, T, H, W, 3].
+        classifier: the classifier's `VideoClassifier` settings.
+
+    Returns:
+        float32 [N, T, h, w, 3] (or [N, 3, T, h, w] for NCTHW) in the
+        classifier's value range, channel order and mean.
+
+    Raises:
+        ValueError: if T differs from `classifier.num_frames` (when set).
+    """
+    videos = _check_videos(videos, "prepare_input")
+    if classifier.num_frames and videos.shape[1] != classifier.num_frames:
+        raise ValueError(
+            f"Classifier {classifier.name!r} takes {classifier.num_frames} "
+            f"frames; received videos of shape {videos.shape} "
+            f"(T={videos.shape[1]}). Generate/evaluate clips of "
+            f"{classifier.num_frames} frames.")
+    x = resize_videos(videos, classifier.height, classifier.width,
+                      classifier.preprocessing, classifier.pre_crop_size)
+    if classifier.value_range is ValueRange.ZERO_TO_ONE:
+        x = x / 255.0
+    elif classifier.value_range is ValueRange.MINUS_ONE_TO_ONE:
+        x = x * (2.0 / 255.0) - 1.0
+    if classifier.channel_order is ChannelOrder.BGR:
+        x = x[..., ::-1]
+    if classifier.mean:
+        x = x - np.asarray(classifier.mean, np.float32)
+    if classifier.layout is Layout.CHANNELS_FIRST:
+        x = np.transpose(x, (0, 4, 1, 2, 3))
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+class LoadedVideoClassifier:
+    """A `VideoClassifier` with its SavedModel signature loaded.
+
+    Args:
+        classifier: the settings.
+
+    Raises:
+        ValueError: the SavedModel, signature, input or an output key named
+            in the settings does not exist (the message lists what does).
+    """
+
+    def __init__(self, classifier: VideoClassifier):
+        self.classifier = classifier
+        if not tf.io.gfile.exists(classifier.saved_model_dir):
+            raise ValueError(
+                f"Classifier SavedModel not found: saved_model_dir="
+                f"{classifier.saved_model_dir!r}")
+        self._module = tf.saved_model.load(classifier.saved_model_dir)
+        signatures = dict(self._module.signatures)
+        if classifier.signature_key not in signatures:
+            raise ValueError(
+                f"SavedModel {classifier.saved_model_dir} has no signature "
+                f"{classifier.signature_key!r}; available: "
+                f"{sorted(signatures)}")
+        self._function = signatures[classifier.signature_key]
+        inputs = sorted(self._function.structured_input_signature[1])
+        if classifier.input_key:
+            if classifier.input_key not in inputs:
+                raise ValueError(
+                    f"Signature {classifier.signature_key!r} has no input "
+                    f"{classifier.input_key!r}; its inputs: {inputs}")
+            self._input_key = classifier.input_key
+        elif len(inputs) == 1:
+            self._input_key = inputs[0]
+        else:
+            raise ValueError(
+                f"Signature {classifier.signature_key!r} has inputs {inputs}; "
+                "set `input_key` to the video input.")
+        outputs = sorted(self._function.structured_outputs)
+        for field in ("logits_key", "probabilities_key", "features_key"):
+            key = getattr(classifier, field)
+            if key and key not in outputs:
+                raise ValueError(
+                    f"`{field}`={key!r} is not an output of signature "
+                    f"{classifier.signature_key!r}; its outputs: {outputs}")
+
+    def predict(self, videos, progress: bool = False):
+        """Runs the classifier over uint8 videos in batches.
+
+        Args:
+            videos: uint8 [M, T, H, W, 3].
+            progress: show a tqdm bar over clips.
+
+        Returns:
+            dict with float64 arrays: "probabilities" [M, classes] when the
+            classifier declares logits or probabilities, "features" [M, D]
+            when it declares features.
+        """
+        videos = _check_videos(videos, "LoadedVideoClassifier.predict")
+        settings = self.classifier
+        collected = {"probabilities": [], "features": []}
+        bar = tqdm.tqdm(total=len(videos), unit="clip", disable=not progress,
+                        desc=f"classifier {settings.name}")
+        for start in range(0, len(videos), settings.batch_size):
+            batch = prepare_input(videos[start:start + settings.batch_size],
+                                  settings)
+            outputs = self._function(
+                **{self._input_key: tf.constant(batch)})
+            if settings.logits_key:
+                logits = tf.cast(outputs[settings.logits_key], tf.float64)
+                collected["probabilities"].append(
+                    tf.nn.softmax(logits, axis=-1).numpy())
+            elif settings.probabilities_key:
+                collected["probabilities"].append(np.asarray(
+                    outputs[settings.probabilities_key], np.float64))
+            if settings.features_key:
+                features = np.asarray(outputs[settings.features_key],
+                                      np.float64)
+                collected["features"].append(
+                    features.reshape(features.shape[0], -1))
+            bar.update(len(batch))
+        bar.close()
+        return {key: np.concatenate(value, axis=0)
+                for key, value in collected.items() if value}
