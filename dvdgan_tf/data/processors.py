@@ -1,0 +1,168 @@
+"""Pure TF functions on one clip: choose frames, decode, resize, crop, scale.
+
+Used by `pipeline.make_dataset` inside `tf.data.Dataset.map`; each function is
+a graph-friendly op on one example so it can be tested on its own (DMVR's
+processors). Randomness is stateless: every random function takes an int
+[2] seed tensor, so a pipeline given a seed is exactly reproducible.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import tensorflow as tf
+
+
+class ShortClipPolicy(enum.Enum):
+    """What the reader does with a clip shorter than the window it needs.
+
+    LOOP: read the clip cyclically (frame index modulo its length), as DMVR
+        does; the clip is still used. The default.
+    SKIP: drop the clip from the stream.
+    """
+
+    LOOP = "loop"
+    SKIP = "skip"
+
+
+def window_length(num_frames: int, frame_stride: int) -> int:
+    """Frames a window of `num_frames` at `frame_stride` spans in the source."""
+    return (num_frames - 1) * frame_stride + 1
+
+
+def sample_frame_indices(
+    clip_length: tf.Tensor,
+    num_frames: int,
+    frame_stride: int,
+    is_training: bool,
+    seed: tf.Tensor,
+) -> tf.Tensor:
+    """Chooses which stored frames make the output clip.
+
+    Training: a uniformly random start among the windows that fit. Eval: the
+    centred window. A clip shorter than the window is read cyclically from a
+    random (training) or zero (eval) start: indices wrap modulo its length.
+
+    Args:
+        clip_length: int32 scalar, frames stored for the clip (>= 1).
+        num_frames: T, frames wanted.
+        frame_stride: step between chosen frames in the stored sequence.
+        is_training: random vs centred window.
+        seed: int [2] stateless seed.
+
+    Returns:
+        int32 [T] indices into the stored frames, increasing (mod length).
+    """
+    span = window_length(num_frames, frame_stride)
+    clip_length = tf.cast(clip_length, tf.int32)
+    slack = clip_length - span
+    if is_training:
+        max_start = tf.where(slack >= 0, slack, clip_length - 1)
+        start = tf.random.stateless_uniform(
+            [], seed, minval=0, maxval=max_start + 1, dtype=tf.int32
+        )
+    else:
+        start = tf.maximum(slack // 2, 0)
+    offsets = tf.range(num_frames, dtype=tf.int32) * frame_stride
+    return tf.math.floormod(start + offsets, clip_length)
+
+
+def decode_frames(encoded: tf.Tensor, num_frames: int) -> tf.Tensor:
+    """Decodes T JPEG strings into one uint8 [T, H, W, 3] tensor.
+
+    The loop is unrolled (T is static), which lets the T decodes run in
+    parallel within one map call and avoids map_fn's while-loop overhead.
+
+    Args:
+        encoded: string [T], one JPEG per frame.
+        num_frames: T (static).
+
+    Returns:
+        uint8 [T, H, W, 3].
+
+    Raises:
+        tf.errors.InvalidArgumentError (at run time): frames of one clip have
+            different sizes.
+    """
+    first_shape = tf.io.extract_jpeg_shape(encoded[0])[:2]
+    frames = []
+    for i in range(num_frames):
+        frame = tf.io.decode_jpeg(encoded[i], channels=3)
+        check = tf.debugging.assert_equal(
+            tf.shape(frame)[:2],
+            first_shape,
+            message=(
+                "Frames of one clip differ in size: frame "
+                f"{i} of the sampled window does not match the first "
+                "sampled frame. Each record must hold frames of one size; "
+                "re-convert the data."
+            ),
+        )
+        with tf.control_dependencies([check]):
+            frames.append(tf.identity(frame))
+    return tf.stack(frames)
+
+
+def resize_short_side(video: tf.Tensor, size: int) -> tf.Tensor:
+    """Resizes [T, H, W, C] so min(H, W) == size, keeping the aspect ratio.
+
+    A no-op (no resampling) when the short side already equals `size`.
+    Downscaling uses antialiased bilinear (area-like) filtering.
+
+    Returns:
+        uint8 [T, H', W', C] when no resize was needed, else float32 in the
+        input's value range; the caller casts.
+    """
+    shape = tf.shape(video)
+    height, width = shape[1], shape[2]
+    short = tf.minimum(height, width)
+
+    def resize():
+        scale = tf.cast(size, tf.float32) / tf.cast(short, tf.float32)
+        new_height = tf.maximum(
+            size, tf.cast(tf.round(tf.cast(height, tf.float32) * scale), tf.int32)
+        )
+        new_width = tf.maximum(
+            size, tf.cast(tf.round(tf.cast(width, tf.float32) * scale), tf.int32)
+        )
+        resized = tf.image.resize(
+            video, tf.stack([new_height, new_width]), antialias=True
+        )
+        return resized
+
+    return tf.cond(
+        tf.equal(short, size), lambda: tf.cast(video, tf.float32), resize
+    )
+
+
+def crop_square(
+    video: tf.Tensor, size: int, is_training: bool, seed: tf.Tensor
+) -> tf.Tensor:
+    """Crops [T, H, W, C] (H, W >= size) to [T, size, size, C].
+
+    Training: one uniformly random offset for all frames. Eval: centre.
+    """
+    shape = tf.shape(video)
+    max_y = shape[1] - size
+    max_x = shape[2] - size
+    if is_training:
+        offset = tf.random.stateless_uniform(
+            [2], seed, minval=0, maxval=tf.int32.max, dtype=tf.int32
+        )
+        y = offset[0] % (max_y + 1)
+        x = offset[1] % (max_x + 1)
+    else:
+        y, x = max_y // 2, max_x // 2
+    cropped = video[:, y : y + size, x : x + size, :]
+    return cropped
+
+
+def random_flip_left_right(video: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Flips all frames of a clip horizontally with probability 1/2."""
+    flip = tf.random.stateless_uniform([], seed) < 0.5
+    return tf.cond(flip, lambda: tf.reverse(video, axis=[2]), lambda: video)
+
+
+def normalize_to_unit_range(video: tf.Tensor) -> tf.Tensor:
+    """Maps pixel values [0, 255] to float32 [-1, 1]."""
+    return tf.cast(video, tf.float32) / 127.5 - 1.0
