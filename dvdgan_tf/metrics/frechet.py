@@ -26,16 +26,19 @@ Choices, and where they come from:
   sigma1 from an SVD, then the singular values of
   sigma1^(1/2) sigma2 sigma1^(1/2), which is symmetric PSD).
 - **Singular covariances** (fewer samples than feature dimensions, or dead
-  features) make `sqrtm` return non-finite values; as TTUR does, the product
-  is then recomputed with `eps * I` added to both covariances (eps = 1e-6)
-  and a warning is logged. Round-off can leave an imaginary part in the
-  `sqrtm` result: it is dropped when its largest magnitude is below 1e-3
-  (TTUR's tolerance) relative to max(1, |trace|), and a `ValueError` is
-  raised otherwise. Tiny negative eigenvalues from round-off are clipped to
+  ReLU features) make `sqrtm` inaccurate (SciPy warns) or non-finite; as
+  TTUR does for the non-finite case, the product is then recomputed with
+  `eps * I` added to both covariances (eps = 1e-6, a change of order
+  D * 1e-6 in the distance) and a warning is logged.
+- **Imaginary parts.** Round-off can leave an imaginary part in the `sqrtm`
+  result: the trace's imaginary part is dropped when below 1e-3 (TTUR's
+  tolerance) relative to max(1, |trace|), and a `ValueError` is raised
+  otherwise. Tiny negative eigenvalues from round-off are clipped to
   zero in the `eig` and `svd` formulations.
 """
 
 import enum
+import warnings
 
 import numpy as np
 import scipy.linalg
@@ -111,11 +114,17 @@ def _check_statistics(mu1, sigma1, mu2, sigma2):
 
 
 def _trace_sqrt_product_sqrtm(sigma1, sigma2):
-    covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
-    if not np.all(np.isfinite(covmean)):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", scipy.linalg.LinAlgWarning)
+        covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
+    singular = any(issubclass(w.category, scipy.linalg.LinAlgWarning)
+                   for w in caught)
+    if singular or not np.all(np.isfinite(covmean)):
         logging.warning(
-            "sqrtm(sigma1 @ sigma2) is not finite (singular covariance?); "
-            "adding %g to the diagonal of both covariances.", SINGULAR_OFFSET)
+            "sqrtm(sigma1 @ sigma2) is %s (singular covariance: fewer samples "
+            "than dimensions, or constant features); adding %g to the "
+            "diagonal of both covariances.",
+            "inaccurate" if singular else "not finite", SINGULAR_OFFSET)
         offset = SINGULAR_OFFSET * np.eye(sigma1.shape[0])
         covmean = scipy.linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
     trace = np.trace(covmean)
