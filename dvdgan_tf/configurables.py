@@ -1,0 +1,36 @@
+"""Gin registrations: the only place that exposes code to gin.
+
+Only top-level builders are configurable (STYLE.md B3); Keras classes are
+never decorated (that crashes Keras 3, STACK.md section 8). Importing this
+module registers everything below under module-qualified names, e.g.
+`generator.build_generator.channel_multiplier = %CHANNEL_MULTIPLIER`.
+"""
+
+import gin
+import keras
+
+from dvdgan_tf import gan
+from dvdgan_tf import losses
+from dvdgan_tf import training  # noqa: F401  (registers training.run)
+from dvdgan_tf.data import pipeline
+from dvdgan_tf.models import discriminators
+from dvdgan_tf.models import generator
+
+# --- models ---
+# The returned wrappers read their bindings; tools call these, not the
+# undecorated functions of `dvdgan_tf.models`.
+build_generator = gin.external_configurable(
+    generator.build_generator, module="generator")
+build_spatial_discriminator = gin.external_configurable(
+    discriminators.build_spatial_discriminator, module="discriminators")
+build_temporal_discriminator = gin.external_configurable(
+    discriminators.build_temporal_discriminator, module="discriminators")
+
+# --- data, GAN step, optimizers (training; the root training.run is
+# decorated in training.py) ---
+gin.external_configurable(pipeline.make_dataset, module="pipeline")
+gin.external_configurable(gan.build_dvdgan, module="gan")
+gin.constants_from_enum(losses.GANLoss, module="losses")
+# Reached only through scoped references, e.g.
+# `training.run.generator_optimizer = @generator/keras.optimizers.Adam`.
+gin.external_configurable(keras.optimizers.Adam, module="keras.optimizers")

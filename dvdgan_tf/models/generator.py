@@ -1,0 +1,376 @@
+"""DVD-GAN generator: ConvGRU + residual-block groups, one per resolution.
+
+Implements the generator of arXiv 1907.06571 v2 section 3.1 and figure 2
+(SPEC section 1):
+
+  z [B, Z] and e(y) [B, E] -> c = [z; e(y)] -> SN affine -> [B, 4, 4, ch0]
+  -> repeated T times -> per resolution group g = 1..G:
+       ConvGRU (unrolled over T)                          [B, T, h, w, c_g]
+       fold time into batch                               [B * T, h, w, c_g]
+       GBlock (keeps size) -> GBlock (bilinear x2 up)     [B * T, 2h, 2w, o_g]
+       unfold: next group's per-frame input               [B, T, 2h, 2w, o_g]
+  -> cBN -> ReLU -> SN 3x3 conv (3 channels) -> tanh      [B, T, H, W, 3]
+
+G = log2(resolution / 4) groups (4 / 5 / 6 for 64 / 128 / 256). The whole c
+drives every class-conditional BN, whose statistics are per time step.
+
+Conditioning order: frames are folded **batch-major** ([B, T, ...] ->
+[B * T, ...], row b * T + t) and c is repeated per frame the same way
+(`repeat(c, T, axis=0)`), so every frame of clip b is conditioned on z_b and
+y_b (the PyTorch port tiles time-major and gives frames another sample's z).
+
+Choices (not facts from the paper; SPEC decisions table):
+
+  * Widths (decision 1): `WIDTHS` below, per preset, as multiples of
+    `channel_multiplier` (ConvGRU state / second block's output per group).
+    Preset "B" (compact, top width 8 ch, the default) and "A" (BigGAN G
+    widths). Resolutions below 64 (16 / 32, for tests and demos) take the
+    **last** log2(resolution / 4) groups of the 64 row; 8 takes the last one.
+  * "Skip upsampling in the first block" is read per group (BigGAN-deep
+    style): block 1 keeps the size, block 2 doubles it.
+  * The class embedding is a plain (not spectrally normalised) linear
+    embedding, as BigGAN's shared embedding; orthogonal init everywhere.
+  * ConvGRU initial state zeros by default (decision 3); `initial_states`
+    lets DVD-GAN-FP pass encoder features per group (decision 4).
+  * Output non-linearity tanh (decision 5).
+  * v1 attention (decision 11) is optional, off by default: non-local
+    attention after the first ConvGRU and separable (height, width, time)
+    attention before the network's last residual block.
+  * num_classes = 0 gives an unconditional G: no embedding, c = z; labels
+    passed anyway are ignored.
+  * Mixed precision: SN sigma and BN moments are float32 inside their
+    layers; the final conv runs in float32 so the output is float32.
+
+Parameter counts (tools/model_summary.py, preset B, ch = 96, Z = E = 120,
+600 classes, 12 frames; the count does not depend on T):
+
+  | config      | G             | D_S          | D_T          |
+  | ----------- | ------------- | ------------ | ------------ |
+  | k600_64     | see BUILD.md "Models and experiment configs" table |
+"""
+
+import enum
+
+import keras
+from keras import ops
+
+from dvdgan_tf.models import attention
+from dvdgan_tf.models import blocks
+from dvdgan_tf.models import conv_gru
+from dvdgan_tf.models import normalization
+from dvdgan_tf.models import spectral_norm
+
+
+class WidthPreset(str, enum.Enum):
+    """Channel-width presets of SPEC 1.3 (decision 1)."""
+
+    A = "A"  # BigGAN generator widths (top width 16 ch).
+    B = "B"  # Compact widths (top width 8 ch), the default.
+
+
+# Per preset and output resolution: one (ConvGRU state, block-2 output)
+# pair of channel multipliers per resolution group, from 4x4 upwards.
+WIDTHS = {
+    WidthPreset.A: {
+        64: ((16, 16), (16, 8), (8, 4), (4, 2)),
+        128: ((16, 16), (16, 8), (8, 4), (4, 2), (2, 1)),
+        256: ((16, 16), (16, 8), (8, 8), (8, 4), (4, 2), (2, 1)),
+    },
+    WidthPreset.B: {
+        64: ((8, 8), (8, 8), (8, 4), (4, 2)),
+        128: ((8, 8), (8, 8), (8, 4), (4, 2), (2, 1)),
+        256: ((8, 8), (8, 8), (8, 8), (8, 4), (4, 2), (2, 1)),
+    },
+}
+SUPPORTED_RESOLUTIONS = (8, 16, 32, 64, 128, 256)
+BASE_SIZE = 4
+
+
+def num_groups(resolution: int) -> int:
+    """Number of resolution groups, log2(resolution / 4).
+
+    Raises:
+        ValueError: if the resolution is not one of SUPPORTED_RESOLUTIONS.
+    """
+    if resolution not in SUPPORTED_RESOLUTIONS:
+        raise ValueError(
+            f"Expected `resolution` in {SUPPORTED_RESOLUTIONS}; received: "
+            f"resolution={resolution!r}")
+    return (resolution // BASE_SIZE).bit_length() - 1
+
+
+def group_widths(resolution: int, channel_multiplier: int,
+                 width_preset: str = "B") -> list[tuple[int, int]]:
+    """(ConvGRU state channels, output channels) of every group.
+
+    Resolutions below 64 take the last groups of the 64 row (module
+    docstring).
+
+    Raises:
+        ValueError: for an unknown preset or resolution, or a
+            non-positive channel multiplier.
+    """
+    try:
+        preset = WidthPreset(width_preset)
+    except ValueError:
+        raise ValueError(
+            f"Expected `width_preset` in {[p.value for p in WidthPreset]}; "
+            f"received: width_preset={width_preset!r}") from None
+    if not isinstance(channel_multiplier, int) or channel_multiplier <= 0:
+        raise ValueError(
+            "Expected `channel_multiplier` to be a positive int; received: "
+            f"channel_multiplier={channel_multiplier!r}")
+    count = num_groups(resolution)
+    row = WIDTHS[preset].get(resolution, WIDTHS[preset][64][-count:])
+    return [(state * channel_multiplier, out * channel_multiplier)
+            for state, out in row]
+
+
+def _positive_int(value, name, allow_zero=False):
+    low = 0 if allow_zero else 1
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        kind = "non-negative" if allow_zero else "positive"
+        raise ValueError(
+            f"Generator: expected `{name}` to be a {kind} int; received: "
+            f"{name}={value!r}")
+
+
+@keras.saving.register_keras_serializable(package="dvdgan_tf")
+class Generator(keras.Model):
+    """DVD-GAN generator (see the module docstring for the architecture).
+
+    Args:
+        resolution: output height = width H, in SUPPORTED_RESOLUTIONS.
+        num_frames: T, the clip length (the ConvGRU unroll length).
+        num_classes: N; 0 for an unconditional generator.
+        channel_multiplier: ch, the width unit of `WIDTHS`.
+        latent_dim: Z.
+        embedding_dim: size of the class embedding e(y) (unused if N = 0).
+        width_preset: "B" (compact, default) or "A" (BigGAN widths).
+        use_attention: add the v1 attention layers.
+        seed: int seed of every initializer (each layer derives its own from
+            this and its name), or None for keras' global RNG.
+
+    Call arguments:
+        z: float32 [B, Z].
+        labels: int32 [B] in [0, N); None (or ignored) when N = 0.
+        initial_states: None, or a list with one entry per group, each None
+            (zeros) or float32 [B, h_g, w_g, c_g] (`initial_state_shapes()`).
+        training: batch statistics, moving-average and SN updates if True.
+
+    Input shape:
+        z [B, Z], labels [B].
+
+    Output shape:
+        float32 [B, T, H, W, 3], values in [-1, 1].
+    """
+
+    def __init__(self, resolution, num_frames, num_classes,
+                 channel_multiplier=96, latent_dim=120, embedding_dim=120,
+                 width_preset="B", use_attention=False, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        _positive_int(num_frames, "num_frames")
+        _positive_int(num_classes, "num_classes", allow_zero=True)
+        _positive_int(latent_dim, "latent_dim")
+        _positive_int(embedding_dim, "embedding_dim")
+        self.widths = tuple(group_widths(resolution, channel_multiplier,
+                                         width_preset))
+        self.resolution = resolution
+        self.num_frames = num_frames
+        self.num_classes = num_classes
+        self.channel_multiplier = channel_multiplier
+        self.latent_dim = latent_dim
+        self.embedding_dim = embedding_dim
+        self.width_preset = WidthPreset(width_preset).value
+        self.use_attention = bool(use_attention)
+        self.seed = seed
+        if self.use_attention and self.widths[0][0] < 8:
+            raise ValueError(
+                "Generator: attention needs at least 8 channels in the first "
+                f"group; received widths {self.widths} (raise "
+                "`channel_multiplier` or set use_attention=False)")
+
+        def seed_for(name):
+            return spectral_norm.derive_seed(seed, name)
+
+        self.conditioning_dim = latent_dim + (
+            embedding_dim if num_classes else 0)
+        self.class_embedding = None
+        if num_classes:
+            self.class_embedding = keras.layers.Embedding(
+                num_classes, embedding_dim,
+                embeddings_initializer=keras.initializers.Orthogonal(
+                    seed=seed_for("class_embedding")),
+                name="class_embedding")
+        first_width = self.widths[0][0]
+        self.input_linear = spectral_norm.SNDense(
+            BASE_SIZE * BASE_SIZE * first_width, seed=seed_for("input_linear"),
+            name="input_linear")
+        self.conv_grus = []
+        self.first_blocks = []
+        self.second_blocks = []
+        for index, (state_width, out_width) in enumerate(self.widths):
+            prefix = f"group_{index + 1}"
+            self.conv_grus.append(conv_gru.ConvGRU(
+                seed=seed_for(f"{prefix}_conv_gru"), name=f"{prefix}_conv_gru"))
+            self.first_blocks.append(blocks.GBlock(
+                state_width, upsample=False, num_frames=num_frames,
+                seed=seed_for(f"{prefix}_block_1"), name=f"{prefix}_block_1"))
+            self.second_blocks.append(blocks.GBlock(
+                out_width, upsample=True, num_frames=num_frames,
+                seed=seed_for(f"{prefix}_block_2"), name=f"{prefix}_block_2"))
+        self.attention_layers = []
+        if self.use_attention:
+            self.attention_layers = [
+                attention.SelfAttention("all", seed=seed_for("attention"),
+                                        name="attention")] + [
+                attention.SelfAttention(
+                    axes, seed=seed_for(f"separable_attention_{axes}"),
+                    name=f"separable_attention_{axes}")
+                for axes in ("height", "width", "time")]
+        self.final_bn = normalization.ClassConditionalBatchNorm(
+            num_frames, seed=seed_for("final_bn"), name="final_bn")
+        self.final_conv = spectral_norm.SNConv2D(
+            3, 3, seed=seed_for("final_conv"), dtype="float32",
+            name="final_conv")
+
+    def initial_state_shapes(self) -> list[tuple[int, int, int]]:
+        """(h_g, w_g, c_g) of each group's ConvGRU state, from 4x4 upwards."""
+        return [(BASE_SIZE * 2 ** g, BASE_SIZE * 2 ** g, state_width)
+                for g, (state_width, _) in enumerate(self.widths)]
+
+    def build(self, input_shape=None):
+        """Creates every variable from the configuration (no data needed)."""
+        cond_shape = (None, self.conditioning_dim)
+        if self.class_embedding is not None:
+            self.class_embedding.build((None,))
+        self.input_linear.build(cond_shape)
+        folded_cond = (None, self.conditioning_dim)
+        in_width = self.widths[0][0]
+        for g, (state_width, out_width) in enumerate(self.widths):
+            size = BASE_SIZE * 2 ** g
+            self.conv_grus[g].build((None, self.num_frames, size, size,
+                                     in_width))
+            if g == 0 and self.use_attention:
+                self.attention_layers[0].build(
+                    (None, self.num_frames, size, size, state_width))
+            block_1, block_2 = self.first_blocks[g], self.second_blocks[g]
+            block_1.build((None, size, size, state_width), folded_cond)
+            if g == len(self.widths) - 1 and self.use_attention:
+                for layer in self.attention_layers[1:]:
+                    layer.build((None, self.num_frames, size, size,
+                                 state_width))
+            block_2.build((None, size, size, state_width), folded_cond)
+            in_width = out_width
+        final_shape = (None, self.resolution, self.resolution, in_width)
+        self.final_bn.build(final_shape, folded_cond)
+        self.final_conv.build(final_shape)
+
+    def _conditioning(self, z, labels, training):
+        z = ops.cast(z, self.compute_dtype)
+        if z.shape[-1] != self.latent_dim:
+            raise ValueError(
+                f"Generator: expected z of shape [B, {self.latent_dim}]; "
+                f"received shape {tuple(z.shape)}")
+        if self.class_embedding is None:
+            return z
+        if labels is None:
+            raise ValueError(
+                f"Generator: num_classes={self.num_classes} needs `labels` "
+                "(int32 [B]); received None")
+        embedded = self.class_embedding(ops.cast(labels, "int32"))
+        return ops.concatenate([z, ops.cast(embedded, z.dtype)], axis=-1)
+
+    def _validate_initial_states(self, initial_states):
+        if initial_states is None:
+            return [None] * len(self.widths)
+        initial_states = list(initial_states)
+        if len(initial_states) != len(self.widths):
+            raise ValueError(
+                f"Generator: `initial_states` needs one entry per group "
+                f"({len(self.widths)}, shapes [B, h, w, c] for "
+                f"{self.initial_state_shapes()}); received "
+                f"{len(initial_states)} entries")
+        return initial_states
+
+    def call(self, z, labels=None, initial_states=None, training=False):
+        initial_states = self._validate_initial_states(initial_states)
+        conditioning = self._conditioning(z, labels, training)
+        frames = self.num_frames
+        # Batch-major repetition, matching the [B, T] -> [B * T] fold below.
+        frame_conditioning = ops.repeat(conditioning, frames, axis=0)
+        first_width = self.widths[0][0]
+        x = self.input_linear(conditioning, training=training)
+        x = ops.reshape(x, (-1, BASE_SIZE, BASE_SIZE, first_width))
+        x = ops.repeat(ops.expand_dims(x, 1), frames, axis=1)
+        last = len(self.widths) - 1
+        for g in range(len(self.widths)):
+            x = self.conv_grus[g](x, initial_states[g], training=training)
+            if g == 0 and self.use_attention:
+                x = self.attention_layers[0](x, training=training)
+            clip_shape = tuple(x.shape[2:])
+            h = ops.reshape(x, (-1,) + clip_shape)
+            block_1, block_2 = self.first_blocks[g], self.second_blocks[g]
+            h = block_1(h, frame_conditioning, training=training)
+            if g == last and self.use_attention:
+                h = ops.reshape(h, (-1, frames) + tuple(h.shape[1:]))
+                for layer in self.attention_layers[1:]:
+                    h = layer(h, training=training)
+                h = ops.reshape(h, (-1,) + tuple(h.shape[2:]))
+            h = block_2(h, frame_conditioning, training=training)
+            x = ops.reshape(h, (-1, frames) + tuple(h.shape[1:]))
+        h = ops.reshape(x, (-1,) + tuple(x.shape[2:]))
+        h = ops.relu(self.final_bn(h, frame_conditioning, training=training))
+        h = ops.tanh(self.final_conv(h, training=training))
+        return ops.reshape(h, (-1, frames, self.resolution, self.resolution, 3))
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "resolution": self.resolution,
+            "num_frames": self.num_frames,
+            "num_classes": self.num_classes,
+            "channel_multiplier": self.channel_multiplier,
+            "latent_dim": self.latent_dim,
+            "embedding_dim": self.embedding_dim,
+            "width_preset": self.width_preset,
+            "use_attention": self.use_attention,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        model = cls(**config)
+        model.build()
+        return model
+
+
+def build_generator(resolution: int, num_frames: int, num_classes: int,
+                    channel_multiplier: int = 96, latent_dim: int = 120,
+                    embedding_dim: int = 120, width_preset: str = "B",
+                    use_attention: bool = False, seed: int | None = 0
+                    ) -> Generator:
+    """Builds a DVD-GAN generator with all its variables created.
+
+    Args:
+        resolution: output H = W, in SUPPORTED_RESOLUTIONS.
+        num_frames: T.
+        num_classes: N; 0 for unconditional generation.
+        channel_multiplier: ch (96 in the paper-scale configs).
+        latent_dim: Z (120 in the paper).
+        embedding_dim: class-embedding size (120 in the paper).
+        width_preset: "B" (compact, default) or "A" (BigGAN widths).
+        use_attention: v1 attention layers (off by default).
+        seed: initializer seed, or None for keras' global RNG.
+
+    Returns:
+        A built `Generator` named "generator".
+    """
+    model = Generator(
+        resolution=resolution, num_frames=num_frames, num_classes=num_classes,
+        channel_multiplier=channel_multiplier, latent_dim=latent_dim,
+        embedding_dim=embedding_dim, width_preset=width_preset,
+        use_attention=use_attention, seed=seed, name="generator")
+    model.build()
+    return model
