@@ -116,8 +116,10 @@ def resize_frames_legacy(frames, size: int = i3d.INPUT_SIZE) -> tf.Tensor:
     """Bilinear resize with TF1's legacy pixel mapping (FVD's resize).
 
     Output pixel i samples input coordinate i * in_size / out_size
-    (`align_corners=False, half_pixel_centers=False`), unlike TF2's
-    `tf.image.resize`, which samples (i + 0.5) * in_size / out_size - 0.5.
+    (`align_corners=False, half_pixel_centers=False`; the same kernel as
+    `tf.compat.v1.image.resize_bilinear`, which the reference FVD code
+    calls), unlike TF2's `tf.image.resize`, which samples
+    (i + 0.5) * in_size / out_size - 0.5.
 
     Args:
         frames: uint8 or float [M, H, W, C].
@@ -126,8 +128,11 @@ def resize_frames_legacy(frames, size: int = i3d.INPUT_SIZE) -> tf.Tensor:
     Returns:
         float32 [M, size, size, C], in the input's value range.
     """
-    return tf.compat.v1.image.resize_bilinear(
-        frames, (size, size), align_corners=False, half_pixel_centers=False)
+    # The op behind `tf.compat.v1.image.resize_bilinear`, called directly to
+    # avoid its deprecation warning; it accepts uint8 and returns float32.
+    return tf.raw_ops.ResizeBilinear(
+        images=frames, size=(size, size), align_corners=False,
+        half_pixel_centers=False)
 
 
 def preprocess(videos) -> tf.Tensor:
@@ -175,7 +180,7 @@ def i3d_logits(videos, model: keras.Model | None = None,
             tensor). Any H, W: frames are resized to 224x224.
         model: an I3D from `i3d.load_i3d`/`i3d.build_i3d`; None means
             `i3d.load_i3d()` (the Kinetics-400 weights, loaded once).
-        batch_size: videos per I3D call (memory: about 0.1 GB of
+        batch_size: videos per I3D call (memory: roughly 0.1-0.2 GB of
             activations per 16-frame video).
 
     Returns:
@@ -188,17 +193,52 @@ def i3d_logits(videos, model: keras.Model | None = None,
         raise ValueError(
             f"Expected `batch_size` >= 1; received: batch_size={batch_size}")
     videos = _check_videos(videos)
+    batches = (videos[start:start + batch_size]
+               for start in range(0, videos.shape[0], batch_size))
+    return i3d_logits_from_batches(batches, model)
+
+
+def i3d_logits_from_batches(batches, model: keras.Model | None = None
+                            ) -> np.ndarray:
+    """`i3d_logits` over an iterable of batches, for sets too big for memory.
+
+    Generated videos can be produced batch by batch (2048 clips of 16
+    frames at 256x256 are 6.4 GB of uint8) and embedded as they come.
+
+    Args:
+        batches: iterable of uint8 [b, T, H, W, 3] arrays or tensors, T >= 9;
+            b, H and W may vary between batches.
+        model: see `i3d_logits`.
+
+    Returns:
+        float64 [sum of b, 400] logits, in iteration order.
+
+    Raises:
+        ValueError: on a bad batch (see `preprocess`; the message names the
+            batch index), batches of different lengths T, or no batches.
+    """
     model = model if model is not None else i3d.load_i3d()
     embed = _embedding_fn(model)
-    num_videos = int(videos.shape[0])
     start_time = time.time()
     outputs = []
-    for start in range(0, num_videos, batch_size):
-        batch = videos[start:start + batch_size]
+    num_frames = None
+    for index, batch in enumerate(batches):
+        batch = _check_videos(batch, f"batches[{index}]")
+        if num_frames is not None and batch.shape[1] != num_frames:
+            # Embeddings of different clip lengths are not comparable.
+            raise ValueError(
+                f"Expected every batch to have T={num_frames} frames (as "
+                f"batches[0]); received: T={batch.shape[1]} in "
+                f"batches[{index}] (shape={tuple(batch.shape)})")
+        num_frames = batch.shape[1]
         outputs.append(embed(tf.convert_to_tensor(batch)).numpy())
+    if not outputs:
+        raise ValueError("Expected at least one batch of videos; received "
+                         "an empty iterable.")
     logits = np.concatenate(outputs, axis=0).astype(np.float64)
-    logging.info("I3D logits of %d videos %s in %.1f s.", num_videos,
-                 tuple(videos.shape[1:]), time.time() - start_time)
+    elapsed = time.time() - start_time
+    logging.info("I3D logits of %d videos in %.1f s (%.2f videos/s).",
+                 logits.shape[0], elapsed, logits.shape[0] / max(elapsed, 1e-9))
     return logits
 
 

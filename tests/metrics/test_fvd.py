@@ -86,6 +86,20 @@ def test_i3d_logits_are_float64_and_batch_size_independent():
     np.testing.assert_allclose(logits, np.asarray(direct), rtol=0, atol=1e-4)
 
 
+def test_streamed_logits_equal_in_memory_logits():
+    videos = _random_videos(3)
+    streamed = fvd.i3d_logits_from_batches(
+        [videos[:1], tf.constant(videos[1:])])
+    np.testing.assert_allclose(
+        streamed, fvd.i3d_logits(videos, batch_size=3), rtol=0, atol=1e-4)
+
+
+def test_streamed_logits_reject_batches_of_different_lengths():
+    batches = [_random_videos(1, num_frames=9), _random_videos(1, 10)]
+    with pytest.raises(ValueError, match=r"T=9 frames.*T=10 in batches\[1\]"):
+        fvd.i3d_logits_from_batches(batches)
+
+
 def test_compute_fvd_is_frechet_distance_of_i3d_logits():
     protocol = fvd.FVDProtocol(num_videos=3, num_frames=9)
     real, fake = _random_videos(3, seed=1), _random_videos(3, seed=2)
