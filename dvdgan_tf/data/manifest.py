@@ -1,0 +1,159 @@
+"""The JSON manifest describing one converted dataset directory.
+
+Layout of a dataset directory written by `tools/make_tfrecords.py`:
+
+  <data_dir>/manifest.json
+  <data_dir>/<split>-NNNNN-of-MMMMM.tfrecord     (one per shard)
+  <data_dir>/.progress/                          (resume bookkeeping)
+
+`manifest.json` holds the sorted class names (label i is class_names[i]),
+per-split example counts and shard list (file, examples, bytes), the stored
+frame size (short side), fps, JPEG quality, the converter version and every
+input that was skipped, with the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import tensorflow as tf
+
+MANIFEST_NAME = "manifest.json"
+CONVERTER_VERSION = "1.0"
+SHARD_SUFFIX = ".tfrecord"
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardInfo:
+    """One TFRecord shard: file name (relative to the data dir), counts."""
+
+    file: str
+    num_examples: int
+    num_bytes: int
+
+
+@dataclasses.dataclass(frozen=True)
+class SkippedInput:
+    """An input the converter could not use, and why."""
+
+    input: str
+    split: str
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitInfo:
+    """The shards of one split."""
+
+    num_examples: int
+    num_bytes: int
+    shards: tuple[ShardInfo, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Manifest:
+    """Everything a reader or a person needs to know about a dataset dir.
+
+    Attributes:
+        dataset_name: e.g. "ucf101-s128-25fps-q90".
+        class_names: sorted; label index i means class_names[i].
+        splits: split name -> SplitInfo.
+        storage_size: short side of the stored frames in pixels.
+        fps: frame rate of the stored frames.
+        jpeg_quality: JPEG quality of the stored frames.
+        converter_version: CONVERTER_VERSION of the writing code.
+        skipped: inputs that were skipped, with reasons.
+        source: free-form description of the inputs (paths, options).
+    """
+
+    dataset_name: str
+    class_names: tuple[str, ...]
+    splits: dict[str, SplitInfo]
+    storage_size: int
+    fps: float
+    jpeg_quality: int
+    converter_version: str = CONVERTER_VERSION
+    skipped: tuple[SkippedInput, ...] = ()
+    source: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def storage_bytes(self) -> int:
+        return sum(s.num_bytes for s in self.splits.values())
+
+    def to_json(self) -> dict:
+        data = dataclasses.asdict(self)
+        data["storage_bytes"] = self.storage_bytes
+        data["num_examples"] = {k: v.num_examples for k, v in self.splits.items()}
+        data["num_skipped"] = len(self.skipped)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Manifest":
+        splits = {
+            name: SplitInfo(
+                num_examples=int(split["num_examples"]),
+                num_bytes=int(split["num_bytes"]),
+                shards=tuple(ShardInfo(**s) for s in split["shards"]),
+            )
+            for name, split in data["splits"].items()
+        }
+        return cls(
+            dataset_name=data["dataset_name"],
+            class_names=tuple(data["class_names"]),
+            splits=splits,
+            storage_size=int(data["storage_size"]),
+            fps=float(data["fps"]),
+            jpeg_quality=int(data["jpeg_quality"]),
+            converter_version=str(data["converter_version"]),
+            skipped=tuple(SkippedInput(**s) for s in data.get("skipped", [])),
+            source=dict(data.get("source", {})),
+        )
+
+
+def shard_name(split: str, index: int, num_shards: int) -> str:
+    """`<split>-NNNNN-of-MMMMM.tfrecord`."""
+    return f"{split}-{index:05d}-of-{num_shards:05d}{SHARD_SUFFIX}"
+
+
+def shard_pattern(data_dir: str, split: str) -> str:
+    """The glob matching every shard of `split` (for `make_dataset`)."""
+    return os.path.join(data_dir, f"{split}-*-of-*{SHARD_SUFFIX}")
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    """Writes a text file under a temporary name, then renames it."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with tf.io.gfile.GFile(tmp, "w") as f:
+        f.write(text)
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+def write_manifest(data_dir: str, manifest: Manifest) -> str:
+    """Writes `<data_dir>/manifest.json` atomically; returns its path."""
+    path = os.path.join(data_dir, MANIFEST_NAME)
+    atomic_write_text(path, json.dumps(manifest.to_json(), indent=2) + "\n")
+    return path
+
+
+def read_manifest(data_dir: str) -> Manifest:
+    """Reads `<data_dir>/manifest.json`.
+
+    Raises:
+        FileNotFoundError: the directory has no manifest (not converted, or
+            the conversion has not finished).
+    """
+    path = os.path.join(data_dir, MANIFEST_NAME)
+    if not tf.io.gfile.exists(path):
+        raise FileNotFoundError(
+            f"No {MANIFEST_NAME} in {data_dir!r}: convert a dataset there with "
+            "`tools/make_tfrecords.py`, or let an interrupted conversion "
+            "finish (re-run the same command; it resumes)."
+        )
+    with tf.io.gfile.GFile(path) as f:
+        return Manifest.from_json(json.load(f))
