@@ -1,0 +1,232 @@
+"""Distribution: strategy construction, per-replica seeds and loss scaling.
+
+The training loop is the project's own (Model Garden / orbit style): a
+`tf.function` that runs ``steps_per_loop`` steps of ``strategy.run(step_fn)``
+per host call. Keras 3's ``fit`` is not used because it breaks under
+multi-replica strategies (STACK.md section 4: ``steps_per_execution > 1``
+fails under Mirrored, MultiWorkerMirrored needs private-API patches).
+
+Strategies (`make_strategy`):
+
+* ``tpu=NAME`` (or ``"local"``): `TPUClusterResolver` ->
+  ``experimental_connect_to_cluster`` -> ``initialize_tpu_system`` ->
+  `TPUStrategy`.
+* ``"default"``: the default (single-device, no-op) strategy.
+* ``"mirrored"``: `MirroredStrategy` over all local GPUs (or the CPU when
+  there is none), or over the given ``devices``.
+* ``"multi_worker"``: `MultiWorkerMirroredStrategy`; the cluster comes from
+  the ``TF_CONFIG`` environment variable.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+from typing import Callable, Sequence
+
+import tensorflow as tf
+from absl import logging
+
+
+class StrategyKind(enum.Enum):
+    """`--strategy` values (TPU is chosen by `--tpu` instead)."""
+
+    DEFAULT = "default"
+    MIRRORED = "mirrored"
+    MULTI_WORKER = "multi_worker"
+
+
+def make_strategy(
+    tpu: str | None = None,
+    strategy: StrategyKind | str = StrategyKind.DEFAULT,
+    devices: Sequence[str] | None = None,
+) -> tf.distribute.Strategy:
+    """Builds the distribution strategy. Call before building any variable.
+
+    Args:
+        tpu: TPU name or address (``"local"`` on a TPU VM). When set,
+            `strategy` and `devices` are ignored.
+        strategy: a `StrategyKind` or its value.
+        devices: for "mirrored" only: explicit device names (e.g.
+            ``["/gpu:0", "/gpu:1"]``); default all local GPUs.
+
+    Returns:
+        The strategy.
+
+    Raises:
+        ValueError: on an unknown strategy name, devices given for a
+            strategy other than "mirrored", or "multi_worker" without a
+            usable TF_CONFIG.
+    """
+    if tpu:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        logging.info("TPU %s: %s", tpu, resolver.cluster_spec().as_dict())
+        return tf.distribute.TPUStrategy(resolver)
+    try:
+        kind = StrategyKind(getattr(strategy, "value", strategy))
+    except ValueError:
+        raise ValueError(
+            f"Unknown strategy {strategy!r}; expected one of "
+            f"{[k.value for k in StrategyKind]} (or --tpu=NAME)."
+        ) from None
+    if devices and kind is not StrategyKind.MIRRORED:
+        raise ValueError(
+            "`devices` only applies to the 'mirrored' strategy; received "
+            f"devices={list(devices)} with strategy={kind.value!r}."
+        )
+    if kind is StrategyKind.DEFAULT:
+        return tf.distribute.get_strategy()
+    if kind is StrategyKind.MIRRORED:
+        return tf.distribute.MirroredStrategy(
+            devices=list(devices) if devices else None
+        )
+    _check_tf_config()
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def _check_tf_config() -> None:
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        raise ValueError(
+            "strategy='multi_worker' needs the TF_CONFIG environment variable "
+            '(e.g. {"cluster": {"worker": ["host1:port", "host2:port"]}, '
+            '"task": {"type": "worker", "index": 0}}); it is not set.'
+        )
+    try:
+        config = json.loads(raw)
+        config["cluster"]["worker"]
+        config["task"]["index"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(
+            "TF_CONFIG must be JSON with cluster.worker and task.index; "
+            f"received: TF_CONFIG={raw!r} ({error})."
+        ) from None
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """True on the worker that writes checkpoints, summaries and files.
+
+    Under MultiWorkerMirroredStrategy every worker must still take part in
+    checkpoint saves (they are collective); only the chief's go to the real
+    model_dir.
+    """
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not isinstance(
+        strategy, tf.distribute.MultiWorkerMirroredStrategy
+    ):
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    return task_type in (None, "chief") or (
+        task_type == "worker"
+        and task_id == 0
+        and "chief" not in resolver.cluster_spec().as_dict()
+    )
+
+
+def worker_model_dir(strategy: tf.distribute.Strategy, model_dir: str) -> str:
+    """Where this worker writes: model_dir on the chief, a scratch dir else.
+
+    Multi-worker checkpointing requires every worker to save (the save is
+    collective), but non-chief copies must not clobber the chief's; the
+    standard recipe writes them to a per-worker temporary directory.
+    """
+    if is_chief(strategy):
+        return model_dir
+    resolver = strategy.cluster_resolver
+    return os.path.join(
+        model_dir, "workers", f"{resolver.task_type}_{resolver.task_id}"
+    )
+
+
+def distribute_dataset(
+    strategy: tf.distribute.Strategy,
+    dataset_fn: Callable[[tf.distribute.InputContext], tf.data.Dataset],
+):
+    """Per-host input: ``dataset_fn(input_context)`` on every input pipeline.
+
+    Args:
+        strategy: the strategy.
+        dataset_fn: returns the per-replica-batched dataset for one input
+            pipeline (e.g. `pipeline.make_dataset`).
+
+    Returns:
+        A `tf.distribute.DistributedDataset`.
+    """
+    return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+def replica_seed(seed, *salts) -> tf.Tensor:
+    """A stateless seed distinct per replica and per purpose.
+
+    Must be called in a replica context (inside ``strategy.run``): the
+    replica id is folded in with `tf.random.experimental.stateless_fold_in`
+    so every replica draws different noise (a mirrored seed variable would
+    give identical draws, STACK.md section 4).
+
+    Args:
+        seed: int32/int64 [2] stateless seed.
+        *salts: ints/int tensors folded in after the replica id (e.g. the
+            step and a purpose code).
+
+    Returns:
+        int64 [2].
+    """
+    replica_id = tf.distribute.get_replica_context().replica_id_in_sync_group
+    seed = tf.cast(seed, tf.int64)
+    seed = tf.random.experimental.stateless_fold_in(
+        seed, tf.cast(replica_id, tf.int64)
+    )
+    for salt in salts:
+        seed = tf.random.experimental.stateless_fold_in(
+            seed, tf.cast(salt, tf.int64)
+        )
+    return seed
+
+
+def scale_per_example_loss(
+    per_example_loss: tf.Tensor, global_batch_size: int
+) -> tf.Tensor:
+    """Sum of per-replica losses divided by the *global* batch size.
+
+    `apply_gradients` in a replica context all-reduce-SUMs gradients, so a
+    replica-local mean would be `num_replicas` times too large (STACK.md
+    section 4; Model Garden `Task.train_step`). With this scaling the summed
+    gradients equal those of the full-batch mean on one device.
+
+    Args:
+        per_example_loss: float [B] (B = per-replica batch).
+        global_batch_size: B * num_replicas_in_sync.
+
+    Returns:
+        float32 scalar.
+    """
+    return tf.nn.compute_average_loss(
+        tf.cast(per_example_loss, tf.float32),
+        global_batch_size=global_batch_size,
+    )
+
+
+def scale_regularization_loss(loss: tf.Tensor) -> tf.Tensor:
+    """A batch-independent loss term divided by the number of replicas."""
+    return tf.nn.scale_regularization_loss(tf.cast(loss, tf.float32))
+
+
+def per_replica_batch_size(
+    strategy: tf.distribute.Strategy, global_batch_size: int
+) -> int:
+    """The per-replica batch, validating divisibility.
+
+    Raises:
+        ValueError: if the global batch does not split evenly.
+    """
+    replicas = strategy.num_replicas_in_sync
+    if global_batch_size <= 0 or global_batch_size % replicas:
+        raise ValueError(
+            "Expected a positive global batch size divisible by the number of "
+            f"replicas ({replicas}); received: global_batch_size="
+            f"{global_batch_size}."
+        )
+    return global_batch_size // replicas

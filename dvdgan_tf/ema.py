@@ -1,0 +1,133 @@
+"""Exponential moving average (EMA) of the generator's weights.
+
+Reference: DVD-GAN (arXiv 1907.06571, training details) samples from an EMA
+of G's weights with decay 0.9999, starting at step 20,000 (as BigGAN's
+``ema_start``). SPEC.md decisions 6 and 13.
+
+The EMA generator is a second generator built from the live one's
+``get_config()``, so it has the same architecture and variable paths; export,
+sampling and evaluation read it.
+
+Update rule, applied after every G update with ``step`` = the index of the
+step just taken (0-based)::
+
+    step <  start_step:  ema_w <- w                         (tracks G exactly)
+    step >= start_step:  ema_w <- decay * ema_w + (1 - decay) * w
+
+for every trainable weight. Non-trainable weights (the per-time-step BN moving
+statistics and the spectral-norm power-iteration vectors) are *copied* from G
+at every update (SPEC.md decision 6: "moving statistics copied"), not
+averaged.
+
+Deviation from BigGAN-PyTorch: there the EMA copy is initialised once and
+updated with decay 0 before ``ema_start``; the result is identical (a copy).
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+
+def effective_decay(step, decay: float, start_step: int) -> tf.Tensor:
+    """The decay used at `step`: 0 (copy) before `start_step`, else `decay`.
+
+    Args:
+        step: int scalar (Python or tensor), the 0-based step just taken.
+        decay: in [0, 1].
+        start_step: the first step that averages.
+
+    Returns:
+        float32 scalar.
+
+    Raises:
+        ValueError: if `decay` is outside [0, 1] or `start_step` < 0.
+    """
+    check_ema_arguments(decay, start_step)
+    step = tf.cast(step, tf.int64)
+    return tf.where(
+        step >= tf.cast(start_step, tf.int64),
+        tf.constant(decay, tf.float32),
+        tf.constant(0.0, tf.float32),
+    )
+
+
+def check_ema_arguments(decay: float, start_step: int) -> None:
+    """Raises ValueError on a decay outside [0, 1] or a negative start."""
+    if not 0.0 <= decay <= 1.0:
+        raise ValueError(
+            f"Expected an EMA decay in [0, 1]; received: decay={decay}"
+        )
+    if start_step < 0:
+        raise ValueError(
+            "Expected a non-negative EMA start step; received: "
+            f"start_step={start_step}"
+        )
+
+
+def _check_same_structure(ema_model, model) -> None:
+    ema_weights, weights = ema_model.weights, model.weights
+    if len(ema_weights) != len(weights):
+        raise ValueError(
+            "The EMA generator must have the same weights as the generator "
+            "(build it with `Generator.from_config(G.get_config())`); "
+            f"received {len(ema_weights)} EMA weights vs {len(weights)}."
+        )
+    for ema_weight, weight in zip(ema_weights, weights):
+        if tuple(ema_weight.shape) != tuple(weight.shape):
+            raise ValueError(
+                "EMA weight shape mismatch: "
+                f"{ema_weight.path} {tuple(ema_weight.shape)} vs "
+                f"{weight.path} {tuple(weight.shape)}."
+            )
+
+
+def copy_weights(ema_model: keras.Model, model: keras.Model) -> None:
+    """Sets every EMA weight (trainable and not) to the live model's value."""
+    _check_same_structure(ema_model, model)
+    for ema_weight, weight in zip(ema_model.weights, model.weights):
+        ema_weight.assign(weight)
+
+
+def update_ema(
+    ema_model: keras.Model,
+    model: keras.Model,
+    step,
+    decay: float,
+    start_step: int,
+) -> tf.Tensor:
+    """Applies one EMA update (see the module docstring) and returns the decay.
+
+    Works eagerly, inside `tf.function` and in a replica context (each
+    replica updates its copy with identical values, since G's weights are
+    in sync after `apply_gradients`).
+
+    Args:
+        ema_model: the EMA generator.
+        model: the live generator.
+        step: int scalar, 0-based index of the step just taken.
+        decay: in [0, 1].
+        start_step: first averaging step.
+
+    Returns:
+        float32 scalar: the decay that was applied.
+
+    Raises:
+        ValueError: on mismatched models or bad arguments.
+    """
+    _check_same_structure(ema_model, model)
+    applied = effective_decay(step, decay, start_step)
+    trainable = {id(w) for w in model.trainable_weights}
+    for ema_weight, weight in zip(ema_model.weights, model.weights):
+        if id(weight) in trainable:
+            value = tf.cast(weight, tf.float32)
+            average = tf.cast(ema_weight, tf.float32)
+            ema_weight.assign(
+                tf.cast(
+                    applied * average + (1.0 - applied) * value,
+                    ema_weight.dtype,
+                )
+            )
+        else:
+            ema_weight.assign(weight)
+    return applied
