@@ -13,6 +13,7 @@ from dvdgan_tf import gan
 from dvdgan_tf import losses
 from dvdgan_tf import training  # noqa: F401  (registers training.run)
 from dvdgan_tf.data import pipeline
+from dvdgan_tf.metrics import classifier
 from dvdgan_tf.models import discriminators
 from dvdgan_tf.models import generator
 
@@ -34,3 +35,10 @@ gin.constants_from_enum(losses.GANLoss, module="losses")
 # Reached only through scoped references, e.g.
 # `training.run.generator_optimizer = @generator/keras.optimizers.Adam`.
 gin.external_configurable(keras.optimizers.Adam, module="keras.optimizers")
+
+# --- evaluation: the IS/FID classifier (dvdgan_tf.evaluate) ---
+build_video_classifier = gin.external_configurable(
+    classifier.build_video_classifier, module="classifier")
+for _enum in (classifier.Preprocessing, classifier.ValueRange,
+              classifier.ChannelOrder, classifier.Layout):
+    gin.constants_from_enum(_enum, module="classifier")
