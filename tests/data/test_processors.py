@@ -1,0 +1,55 @@
+"""Tests of the per-clip TF processing functions (frame choice, crop)."""
+
+import numpy as np
+import tensorflow as tf
+
+from dvdgan_tf.data import processors
+
+_SEED = tf.constant([1, 2], tf.int64)
+
+
+def _indices(length, num_frames, stride, is_training, seed=_SEED):
+    return processors.sample_frame_indices(
+        tf.constant(length), num_frames, stride, is_training, seed).numpy()
+
+
+def test_eval_window_is_centred_with_stride():
+    # span = (4 - 1) * 2 + 1 = 7 of 11 frames -> start 2.
+    np.testing.assert_array_equal(_indices(11, 4, 2, False), [2, 4, 6, 8])
+
+
+def test_training_window_fits_and_keeps_stride():
+    starts = set()
+    for i in range(40):
+        idx = _indices(10, 3, 3, True, tf.constant([i, 7], tf.int64))
+        np.testing.assert_array_equal(np.diff(idx), [3, 3])
+        assert idx[0] >= 0 and idx[-1] <= 9
+        starts.add(int(idx[0]))
+    assert starts == {0, 1, 2, 3}  # span 7 of 10 frames
+
+
+def test_short_clip_is_read_cyclically():
+    np.testing.assert_array_equal(_indices(3, 5, 1, False), [0, 1, 2, 0, 1])
+    idx = _indices(3, 4, 2, True)
+    np.testing.assert_array_equal(np.diff(idx) % 3, [2, 2, 2])
+    assert idx.max() < 3
+
+
+def test_resize_short_side_keeps_aspect_and_skips_matching_size():
+    video = tf.zeros([2, 20, 30, 3], tf.uint8)
+    assert processors.resize_short_side(video, 10).shape == (2, 10, 15, 3)
+    assert processors.resize_short_side(video, 20).shape == (2, 20, 30, 3)
+
+
+def test_centre_crop_takes_the_middle():
+    video = tf.reshape(tf.range(6 * 8, dtype=tf.float32), [1, 6, 8, 1])
+    crop = processors.crop_square(video, 4, False, _SEED).numpy()
+    np.testing.assert_array_equal(crop[0, :, :, 0],
+                                  video.numpy()[0, 1:5, 2:6, 0])
+
+
+def test_random_crop_is_the_same_for_all_frames():
+    frame = tf.reshape(tf.range(10 * 10, dtype=tf.float32), [1, 10, 10, 1])
+    video = tf.tile(frame, [3, 1, 1, 1])
+    crop = processors.crop_square(video, 4, True, _SEED).numpy()
+    np.testing.assert_array_equal(crop[0], crop[2])
