@@ -61,6 +61,10 @@ NUM_PARAMETERS = 12_704_544
 # paths use ("Mixed_3b/Branch_1/Conv3d_0b_3x3"); layers are named with "."
 # in its place and a ".conv" / ".bn" suffix.
 _KERAS_SEPARATOR = "."
+# Every layer computes in float32 whatever the global dtype policy (e.g.
+# mixed_float16 set by a training script in the same process): FVD numbers
+# must not depend on it.
+_DTYPE = "float32"
 
 
 class _Unit(NamedTuple):
@@ -114,11 +118,11 @@ def _keras_name(flax_path: str, suffix: str) -> str:
 def _unit(x, path: str, channels: int, kernel: tuple, strides=(1, 1, 1)):
     x = keras.layers.Conv3D(
         channels, kernel, strides=strides, padding="same", use_bias=False,
-        name=_keras_name(path, "conv"))(x)
+        name=_keras_name(path, "conv"), dtype=_DTYPE)(x)
     x = keras.layers.BatchNormalization(
         momentum=0.999, epsilon=1e-3, center=True, scale=False,
-        name=_keras_name(path, "bn"))(x)
-    return keras.layers.ReLU(name=_keras_name(path, "relu"))(x)
+        name=_keras_name(path, "bn"), dtype=_DTYPE)(x)
+    return keras.layers.ReLU(name=_keras_name(path, "relu"), dtype=_DTYPE)(x)
 
 
 def _mixed(x, path: str, channels: tuple):
@@ -132,11 +136,12 @@ def _mixed(x, path: str, channels: tuple):
         branch_2, f"{path}/Branch_2/Conv3d_0b_3x3", b2b, (3, 3, 3))
     branch_3 = keras.layers.MaxPooling3D(
         (3, 3, 3), strides=(1, 1, 1), padding="same",
-        name=_keras_name(f"{path}/Branch_3/MaxPool3d_0a_3x3", "pool"))(x)
+        name=_keras_name(f"{path}/Branch_3/MaxPool3d_0a_3x3", "pool"),
+        dtype=_DTYPE)(x)
     branch_3 = _unit(
         branch_3, f"{path}/Branch_3/Conv3d_0b_1x1", b3, (1, 1, 1))
     return keras.layers.Concatenate(
-        axis=-1, name=_keras_name(path, "concat"))(
+        axis=-1, name=_keras_name(path, "concat"), dtype=_DTYPE)(
             [branch_0, branch_1, branch_2, branch_3])
 
 
@@ -158,7 +163,8 @@ def build_i3d(num_classes: int = NUM_CLASSES) -> keras.Model:
     if num_classes < 1:
         raise ValueError(
             f"Expected `num_classes` >= 1; received: num_classes={num_classes}")
-    inputs = keras.Input((None, INPUT_SIZE, INPUT_SIZE, 3), name="video")
+    inputs = keras.Input(
+        (None, INPUT_SIZE, INPUT_SIZE, 3), dtype=_DTYPE, name="video")
     x = inputs
     for block in _ARCHITECTURE:
         if isinstance(block, _Unit):
@@ -167,19 +173,21 @@ def build_i3d(num_classes: int = NUM_CLASSES) -> keras.Model:
         elif isinstance(block, _MaxPool):
             x = keras.layers.MaxPooling3D(
                 block.pool, strides=block.strides, padding="same",
-                name=_keras_name(block.name, "pool"))(x)
+                name=_keras_name(block.name, "pool"), dtype=_DTYPE)(x)
         else:
             x = _mixed(x, block.name, block.channels)
     x = keras.layers.AveragePooling3D(
         (2, 7, 7), strides=(1, 1, 1), padding="valid",
-        name=_keras_name("Logits/AvgPool3d_0a_7x7", "pool"))(x)
+        name=_keras_name("Logits/AvgPool3d_0a_7x7", "pool"), dtype=_DTYPE)(x)
     x = keras.layers.Conv3D(
-        num_classes, (1, 1, 1), use_bias=True, name=_keras_name(_LOGITS,
-                                                                "conv"))(x)
+        num_classes, (1, 1, 1), use_bias=True,
+        name=_keras_name(_LOGITS, "conv"), dtype=_DTYPE)(x)
     # [B, T', 1, 1, N] -> [B, T', N] -> mean over T' (the reference's
     # spatial squeeze and time average).
-    x = keras.layers.Reshape((-1, num_classes), name="Logits.squeeze")(x)
-    logits = keras.layers.GlobalAveragePooling1D(name="Logits.time_mean")(x)
+    x = keras.layers.Reshape(
+        (-1, num_classes), name="Logits.squeeze", dtype=_DTYPE)(x)
+    logits = keras.layers.GlobalAveragePooling1D(
+        name="Logits.time_mean", dtype=_DTYPE)(x)
     return keras.Model(inputs, logits, name="inception_i3d")
 
 

@@ -6,6 +6,7 @@ import os
 import pickle
 import sys
 
+import keras
 import numpy as np
 import pytest
 
@@ -57,8 +58,20 @@ class _RunsCode:
 
 
 def test_i3d_has_12704544_values_in_230_arrays(unloaded_model):
-    assert unloaded_model.count_params() == 12_704_544
-    assert len(unloaded_model.weights) == 230
+    assert unloaded_model.count_params() == i3d.NUM_PARAMETERS == 12_704_544
+    assert len(unloaded_model.weights) == i3d.NUM_WEIGHT_ARRAYS == 230
+
+
+def test_i3d_computes_in_float32_under_mixed_precision_policy():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = i3d.build_i3d()
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    computing = [layer for layer in model.layers
+                 if not isinstance(layer, keras.layers.InputLayer)]
+    assert {layer.compute_dtype for layer in computing} == {"float32"}
+    assert model.inputs[0].dtype == "float32"
 
 
 def test_i3d_outputs_one_logit_vector_per_video(unloaded_model):
