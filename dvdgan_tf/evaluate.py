@@ -740,7 +740,8 @@ def main(argv):
 
     gin.add_config_file_search_path(
         os.path.join(os.path.dirname(os.path.dirname(__file__)), "gin"))
-    gin.parse_config_files_and_bindings(_GIN_FILE.value, _GIN_PARAM.value)
+    gin.parse_config_files_and_bindings(_GIN_FILE.value, _GIN_PARAM.value,
+                                        finalize_config=False)
     metrics = _METRICS.value
     if not metrics:
         metadata = checkpointing.read_metadata(_MODEL_DIR.value)

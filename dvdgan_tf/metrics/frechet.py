@@ -119,12 +119,15 @@ def _trace_sqrt_product_sqrtm(sigma1, sigma2):
         covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
     singular = any(issubclass(w.category, scipy.linalg.LinAlgWarning)
                    for w in caught)
-    if singular or not np.all(np.isfinite(covmean)):
-        logging.warning(
-            "sqrtm(sigma1 @ sigma2) is %s (singular covariance: fewer samples "
+    finite = np.all(np.isfinite(covmean))
+    if singular or not finite:
+        # Singular products are routine with ReLU features (dead units), so
+        # only a non-finite result is worth a warning.
+        log = logging.info if finite else logging.warning
+        log("sqrtm(sigma1 @ sigma2) is %s (singular covariance: fewer samples "
             "than dimensions, or constant features); adding %g to the "
             "diagonal of both covariances.",
-            "inaccurate" if singular else "not finite", SINGULAR_OFFSET)
+            "inaccurate" if finite else "not finite", SINGULAR_OFFSET)
         offset = SINGULAR_OFFSET * np.eye(sigma1.shape[0])
         covmean = scipy.linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
     trace = np.trace(covmean)
