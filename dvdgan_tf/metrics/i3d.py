@@ -43,6 +43,7 @@ Deviations from the TF-Hub module:
 from __future__ import annotations
 
 import functools
+import os
 from typing import NamedTuple
 
 import keras
@@ -269,7 +270,6 @@ def assign_i3d_weights(model: keras.Model, arrays: dict) -> None:
         mapping[name].assign(array.astype(mapping[name].dtype))
 
 
-@functools.lru_cache(maxsize=None)
 def load_i3d(weights_path: str | None = None) -> keras.Model:
     """The Kinetics-400 I3D with its weights loaded, built once per process.
 
@@ -288,7 +288,16 @@ def load_i3d(weights_path: str | None = None) -> keras.Model:
         weights.UnsafePickleError: if the file references non-NumPy globals.
         ValueError: if the arrays do not fit the network.
     """
-    arrays = weights.load_i3d_arrays(weights_path)
+    path = (weights_path if weights_path is not None
+            else weights.locate_i3d_checkpoint())
+    return _load_i3d_cached(os.path.realpath(path))
+
+
+@functools.lru_cache(maxsize=None)
+def _load_i3d_cached(path: str) -> keras.Model:
+    # Keyed on the resolved path, so load_i3d(), load_i3d(None) and
+    # load_i3d(<the default path>) share one model.
+    arrays = weights.load_i3d_arrays(path)
     model = build_i3d(NUM_CLASSES)
     assign_i3d_weights(model, arrays)
     logging.info("Loaded I3D (Kinetics-400): %d arrays, %d values.",

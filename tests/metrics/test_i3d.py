@@ -91,6 +91,12 @@ def test_i3d_logits_match_flax_reference(num_frames):
     assert np.abs(expected).max() > 10.0
 
 
+def test_load_i3d_builds_one_model_per_weights_file():
+    model = i3d.load_i3d()
+    assert i3d.load_i3d(None) is model
+    assert i3d.load_i3d(weights.locate_i3d_checkpoint()) is model
+
+
 def test_checkpoint_holds_230_arrays_and_12704544_values(checkpoint_arrays):
     assert len(checkpoint_arrays) == 230
     assert sum(a.size for a in checkpoint_arrays.values()) == 12_704_544
