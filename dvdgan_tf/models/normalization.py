@@ -124,14 +124,14 @@ class ClassConditionalBatchNorm(keras.layers.Layer):
             raise ValueError(
                 "ClassConditionalBatchNorm expects inputs [B * T, H, W, C] "
                 f"with known C; received: inputs_shape={inputs_shape}")
-        self.gain = spectral_norm.SNDense(
+        self.gain_linear = spectral_norm.SNDense(
             channels, use_bias=False, seed=spectral_norm.derive_seed(
-                self.seed, "gain"), name="gain")
-        self.bias = spectral_norm.SNDense(
+                self.seed, "gain_linear"), name="gain_linear")
+        self.bias_linear = spectral_norm.SNDense(
             channels, use_bias=False, seed=spectral_norm.derive_seed(
-                self.seed, "bias"), name="bias")
-        self.gain.build(conditioning_shape)
-        self.bias.build(conditioning_shape)
+                self.seed, "bias_linear"), name="bias_linear")
+        self.gain_linear.build(conditioning_shape)
+        self.bias_linear.build(conditioning_shape)
         self.moving_mean = self.add_weight(
             name="moving_mean", shape=(self.num_frames, channels),
             initializer="zeros", dtype="float32", trainable=False,
@@ -161,8 +161,8 @@ class ClassConditionalBatchNorm(keras.layers.Layer):
         normalized = ops.reshape((x - mean) * inv_std,
                                  (-1,) + tuple(inputs.shape[1:]))
         normalized = ops.cast(normalized, self.compute_dtype)
-        gain = 1.0 + self.gain(conditioning, training=training)
-        bias = self.bias(conditioning, training=training)
+        gain = 1.0 + self.gain_linear(conditioning, training=training)
+        bias = self.bias_linear(conditioning, training=training)
         return (normalized * gain[:, None, None, :]
                 + bias[:, None, None, :])
 

@@ -1,0 +1,84 @@
+"""Every experiment in gin/ parses and builds G, D_S and D_T.
+
+Each file is parsed with the widths shrunk (CHANNEL_MULTIPLIER = 4) and a
+short clip (NUM_FRAMES = 4, K = 2) so the check runs in seconds at the file's
+real resolution and class count. Training bindings are skipped
+(`skip_unknown=True`), so only the model builders need to be importable.
+The `slow` test builds the paper-scale models and pins their sizes.
+"""
+
+import glob
+import os
+
+import gin
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dvdgan_tf import configurables
+from dvdgan_tf.models import discriminators
+
+GIN_DIR = os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "gin")
+CONFIGS = sorted(os.path.basename(p)
+                 for p in glob.glob(os.path.join(GIN_DIR, "*.gin")))
+SMALL = [
+    "CHANNEL_MULTIPLIER = 4",
+    "NUM_FRAMES = 4",
+    "discriminators.build_spatial_discriminator.num_sampled_frames = 2",
+]
+
+
+def _parse(name, bindings):
+    gin.add_config_file_search_path(GIN_DIR)
+    gin.parse_config_files_and_bindings(
+        [os.path.join(GIN_DIR, name)], bindings, skip_unknown=True)
+
+
+def _macro(name):
+    return gin.query_parameter(f"%{name}")
+
+
+def test_the_paper_experiments_exist():
+    assert {"base.gin", "k600_64.gin", "k600_128.gin", "k600_256.gin",
+            "k600_64_48f.gin", "k600_128_48f.gin",
+            "ucf101_128.gin"} <= set(CONFIGS)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_config_builds_models_with_the_right_shapes(name):
+    _parse(name, SMALL)
+    resolution, num_classes = _macro("RESOLUTION"), _macro("NUM_CLASSES")
+    generator = configurables.build_generator()
+    spatial = configurables.build_spatial_discriminator()
+    temporal = configurables.build_temporal_discriminator()
+    assert generator.channel_multiplier == 4
+    z = np.random.default_rng(0).normal(
+        size=(1, generator.latent_dim)).astype("float32")
+    labels = np.array([num_classes - 1 if num_classes else 0], "int32")
+    video = generator(z, labels, training=True)
+    assert tuple(video.shape) == (1, 4, resolution, resolution, 3)
+    assert float(tf.reduce_max(tf.abs(video))) <= 1.0
+    frames = discriminators.sample_frames(video, 2, seed=tf.constant([0, 1]))
+    assert tuple(spatial(frames, labels, training=True).shape) == (1,)
+    pooled = discriminators.downsample_video(video)
+    assert tuple(temporal(pooled, labels, training=True).shape) == (1,)
+
+
+# Trainable parameter counts at paper scale (preset B, ch = 96, Z = E = 120),
+# as printed by tools/model_summary.py; they do not depend on T.
+PAPER_SCALE_PARAMETERS = {
+    "k600_64.gin": (175_732_035, 44_886_049, 49_276_609),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(PAPER_SCALE_PARAMETERS))
+def test_paper_scale_parameter_counts(name):
+    _parse(name, [])
+    models = (configurables.build_generator(),
+              configurables.build_spatial_discriminator(),
+              configurables.build_temporal_discriminator())
+    counts = tuple(sum(int(np.prod(w.shape)) for w in m.trainable_weights)
+                   for m in models)
+    assert counts == PAPER_SCALE_PARAMETERS[name]
