@@ -50,6 +50,7 @@ seeds `--seed`, `--seed` + 1, ...; null for one run).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -175,9 +176,27 @@ def _inception_protocol(spec: str):
 # Clips.
 
 
-def generate_videos(generator, num_videos: int, seed: int, labels=None,
-                    batch_size: int = 16, progress: bool = False):
-    """Samples clips from a generator with z ~ N(0, I).
+@functools.lru_cache(maxsize=4)
+def _sampler(generator):
+    # One traced inference function per generator, reused across calls.
+    return tf.function(lambda z, y: generator(z, y, training=False),
+                       reduce_retracing=True)
+
+
+def _generation_labels(generator, num_videos, labels):
+    if not int(generator.num_classes):
+        return None
+    labels = (np.arange(num_videos) % int(generator.num_classes)
+              if labels is None else np.asarray(labels).reshape(-1))
+    if labels.shape[0] != num_videos:
+        raise ValueError(f"Expected {num_videos} labels; received "
+                         f"{labels.shape[0]}")
+    return labels.astype(np.int32)
+
+
+def generate_batches(generator, num_videos: int, seed: int, labels=None,
+                     batch_size: int = 16, progress: bool = False):
+    """Samples clips from a generator with z ~ N(0, I), batch by batch.
 
     Args:
         generator: a `Generator` (EMA weights restored).
@@ -189,36 +208,39 @@ def generate_videos(generator, num_videos: int, seed: int, labels=None,
         batch_size: clips per generator call.
         progress: show a tqdm bar.
 
+    Yields:
+        (uint8 [b, T, H, W, 3] clips, int32 [b] labels or None).
+    """
+    labels = _generation_labels(generator, num_videos, labels)
+    sample = _sampler(generator)
+    with tqdm.tqdm(total=num_videos, unit="clip", disable=not progress,
+                   desc="generating") as bar:
+        for start in range(0, num_videos, batch_size):
+            indices = np.arange(start, min(start + batch_size, num_videos))
+            z = tf.stack([
+                tf.random.stateless_normal([generator.latent_dim],
+                                           seed=[seed, int(i)])
+                for i in indices])
+            batch_labels = None if labels is None else labels[indices]
+            video = sample(z, None if batch_labels is None
+                           else tf.constant(batch_labels))
+            bar.update(len(indices))
+            yield video_io.to_uint8(video.numpy()), batch_labels
+
+
+def generate_videos(generator, num_videos: int, seed: int, labels=None,
+                    batch_size: int = 16, progress: bool = False):
+    """`generate_batches`, concatenated.
+
     Returns:
         (uint8 [M, T, H, W, 3] clips, int32 [M] labels or None).
     """
-    num_classes = int(generator.num_classes)
-    if num_classes:
-        labels = (np.arange(num_videos) % num_classes if labels is None
-                  else np.asarray(labels).reshape(-1))
-        labels = labels.astype(np.int32)
-        if labels.shape[0] != num_videos:
-            raise ValueError(f"Expected {num_videos} labels; received "
-                             f"{labels.shape[0]}")
-    else:
-        labels = None
-    sample = tf.function(
-        lambda z, y: generator(z, y, training=False), reduce_retracing=True)
-    videos = []
-    bar = tqdm.tqdm(total=num_videos, unit="clip", disable=not progress,
-                    desc="generating")
-    for start in range(0, num_videos, batch_size):
-        indices = np.arange(start, min(start + batch_size, num_videos))
-        z = tf.stack([
-            tf.random.stateless_normal([generator.latent_dim],
-                                       seed=[seed, int(i)])
-            for i in indices])
-        batch_labels = (None if labels is None
-                        else tf.constant(labels[indices]))
-        videos.append(video_io.to_uint8(sample(z, batch_labels).numpy()))
-        bar.update(len(indices))
-    bar.close()
-    return np.concatenate(videos), labels
+    batches = list(generate_batches(generator, num_videos, seed, labels,
+                                    batch_size, progress))
+    videos = np.concatenate([video for video, _ in batches])
+    if batches[0][1] is None:
+        return videos, None
+    return videos, np.concatenate([batch for _, batch in batches])
 
 
 def is_synthetic(dataset) -> bool:
@@ -230,19 +252,54 @@ def is_synthetic(dataset) -> bool:
     return str(dataset).split("-", 1)[0] == SYNTHETIC
 
 
-def _synthetic_real_clips(num_clips, num_frames, stride, resolution, seed):
+def _synthetic_real_batches(num_clips, num_frames, stride, resolution, seed,
+                            batch_size):
     from dvdgan_tf.data import synthetic
 
+    # The clips of synthetic.generate_clips(num_clips, ..., seed), rendered
+    # a batch at a time.
     span = (num_frames - 1) * stride + 1
-    videos, labels = synthetic.generate_clips(num_clips, span, resolution,
-                                              seed)
-    return videos[:, ::stride], labels
+    labels = synthetic.balanced_labels(num_clips, seed)
+    for start in range(0, num_clips, batch_size):
+        indices = range(start, min(start + batch_size, num_clips))
+        videos = np.stack([
+            synthetic.render_clip(seed, i, int(labels[i]), span, resolution)
+            for i in indices])
+        yield videos[:, ::stride], labels[start:start + len(indices)]
 
 
-def load_real_clips(num_clips: int, num_frames: int, frame_stride: int,
-                    resolution: int, dataset: str, file_pattern: str = "",
-                    seed: int = REAL_SEED, progress: bool = False):
-    """Real clips for the real side of a metric, as uint8.
+def _record_batches(num_clips, num_frames, frame_stride, resolution,
+                    file_pattern, seed, batch_size):
+    from dvdgan_tf.data import pipeline
+
+    # Batches of one: eval mode reads the records in file order without
+    # repeating, and a larger batch would drop the remainder.
+    records = pipeline.make_dataset(
+        None, file_pattern=file_pattern, global_batch_size=1,
+        num_frames=num_frames, frame_stride=frame_stride,
+        resolution=resolution, is_training=False, seed=seed, repeat=False)
+    videos, labels, count = [], [], 0
+    for element in records:
+        videos.append(video_io.to_uint8(element["video"].numpy()))
+        labels.append(element["label"].numpy())
+        count += 1
+        if len(videos) == batch_size or count == num_clips:
+            yield np.concatenate(videos), np.concatenate(labels).astype(
+                np.int32)
+            videos, labels = [], []
+        if count == num_clips:
+            return
+    raise ValueError(
+        f"Too few real clips for the protocol: {file_pattern!r} holds "
+        f"{count} clips, the protocol needs {num_clips}. Lower the "
+        "protocol's N (and say so) or use a larger split.")
+
+
+def real_clip_batches(num_clips: int, num_frames: int, frame_stride: int,
+                      resolution: int, dataset: str, file_pattern: str = "",
+                      seed: int = REAL_SEED, batch_size: int = 16,
+                      progress: bool = False):
+    """Real clips for the real side of a metric, as uint8 batches.
 
     Args:
         num_clips: clips needed.
@@ -252,48 +309,48 @@ def load_real_clips(num_clips: int, num_frames: int, frame_stride: int,
         dataset: the model's dataset name (metadata).
         file_pattern: TFRecord glob; empty for the synthetic generator.
         seed: clip seed of the synthetic generator.
+        batch_size: clips per yielded batch.
         progress: show a tqdm bar.
 
-    Returns:
-        (uint8 [num_clips, T, H, W, 3], int32 [num_clips]).
+    Yields:
+        (uint8 [b, T, H, W, 3], int32 [b]), `num_clips` clips in all.
 
     Raises:
         ValueError: no source for a non-synthetic dataset, or the records
-            hold fewer than `num_clips` clips.
+            hold fewer than `num_clips` clips (raised when they run out).
     """
-    if not file_pattern:
-        if not is_synthetic(dataset):
-            raise ValueError(
-                f"Real clips of dataset {dataset!r} come from its TFRecords:"
-                " pass --real_file_pattern (e.g. 'data/<dataset>/"
-                "train-*.tfrecord'). Only the synthetic dataset can be "
-                "regenerated in memory.")
-        return _synthetic_real_clips(num_clips, num_frames, frame_stride,
-                                     resolution, seed)
-    from dvdgan_tf.data import pipeline
-
-    # Batches of one: eval mode reads the records in file order without
-    # repeating, and a larger batch would drop the remainder.
-    dataset_clips = pipeline.make_dataset(
-        None, file_pattern=file_pattern, global_batch_size=1,
-        num_frames=num_frames, frame_stride=frame_stride,
-        resolution=resolution, is_training=False, seed=seed, repeat=False)
-    videos, labels = [], []
-    bar = tqdm.tqdm(total=num_clips, unit="clip", disable=not progress,
-                    desc="real clips")
-    for element in dataset_clips:
-        videos.append(video_io.to_uint8(element["video"].numpy()))
-        labels.append(element["label"].numpy())
-        bar.update(1)
-        if len(videos) == num_clips:
-            break
-    bar.close()
-    if len(videos) < num_clips:
+    if file_pattern:
+        batches = _record_batches(num_clips, num_frames, frame_stride,
+                                  resolution, file_pattern, seed, batch_size)
+    elif is_synthetic(dataset):
+        batches = _synthetic_real_batches(num_clips, num_frames, frame_stride,
+                                          resolution, seed, batch_size)
+    else:
         raise ValueError(
-            f"Too few real clips for the protocol: {file_pattern!r} holds "
-            f"{len(videos)} clips, the protocol needs {num_clips}. Lower the"
-            " protocol's N (and say so) or use a larger split.")
-    return (np.concatenate(videos), np.concatenate(labels).astype(np.int32))
+            f"Real clips of dataset {dataset!r} come from its TFRecords: "
+            "pass --real_file_pattern (e.g. 'data/<dataset>/"
+            "train-*.tfrecord'). Only the synthetic dataset can be "
+            "regenerated in memory.")
+    with tqdm.tqdm(total=num_clips, unit="clip", disable=not progress,
+                   desc="real clips") as bar:
+        for videos, labels in batches:
+            bar.update(len(videos))
+            yield videos, labels
+
+
+def load_real_clips(num_clips: int, num_frames: int, frame_stride: int,
+                    resolution: int, dataset: str, file_pattern: str = "",
+                    seed: int = REAL_SEED, progress: bool = False):
+    """`real_clip_batches`, concatenated.
+
+    Returns:
+        (uint8 [num_clips, T, H, W, 3], int32 [num_clips]).
+    """
+    batches = list(real_clip_batches(num_clips, num_frames, frame_stride,
+                                     resolution, dataset, file_pattern, seed,
+                                     progress=progress))
+    return (np.concatenate([videos for videos, _ in batches]),
+            np.concatenate([labels for _, labels in batches]))
 
 
 # ----------------------------------------------------------------------------
@@ -373,10 +430,23 @@ class _Context:
             self.dataset, self.settings.real_file_pattern, seed,
             self.settings.progress)
 
+    def real_batches(self, num_clips, num_frames, seed=REAL_SEED):
+        return real_clip_batches(
+            num_clips, num_frames, self.frame_stride, self.resolution,
+            self.dataset, self.settings.real_file_pattern, seed,
+            self.settings.batch_size, self.settings.progress)
+
     def generate(self, num_videos, seed, labels=None):
         return generate_videos(self.generator, num_videos, seed, labels,
                                self.settings.batch_size,
                                self.settings.progress)
+
+    def generate_batches(self, num_videos, seed, labels=None, num_frames=None):
+        """Generated uint8 batches, cut to their first `num_frames` frames."""
+        for videos, _ in generate_batches(
+                self.generator, num_videos, seed, labels,
+                self.settings.batch_size, self.settings.progress):
+            yield videos[:, :num_frames]
 
     def run_seeds(self):
         return [self.settings.seed + run
@@ -465,19 +535,25 @@ def _fvd_metrics(context: _Context):
                                stride=context.frame_stride)
 
     def compute_real():
-        real, labels = context.real_clips(protocol.num_videos, num_frames)
-        logits = fvd.i3d_logits(real)
+        labels = []
+
+        def videos():
+            for batch, batch_labels in context.real_batches(
+                    protocol.num_videos, num_frames):
+                labels.append(batch_labels)
+                yield batch
+
+        logits = fvd.i3d_logits_from_batches(videos())
         mu, sigma = frechet.gaussian_statistics(logits)
-        return {"mu": mu, "sigma": sigma, "labels": labels}
+        return {"mu": mu, "sigma": sigma, "labels": np.concatenate(labels)}
 
     real = _cached(_cache_path(context.cache_dir, context.dataset,
                                context.resolution, protocol.name),
                    compute_real)
     values = []
     for seed in context.run_seeds():
-        videos, _ = context.generate(protocol.num_videos, seed,
-                                     real["labels"])
-        logits = fvd.i3d_logits(videos[:, :num_frames])
+        logits = fvd.i3d_logits_from_batches(context.generate_batches(
+            protocol.num_videos, seed, real["labels"], num_frames))
         mu, sigma = frechet.gaussian_statistics(logits)
         values.append(frechet.frechet_distance(real["mu"], real["sigma"], mu,
                                                sigma))
@@ -507,10 +583,12 @@ def _classifier_metrics(context: _Context, classifier_settings):
         protocol = _inception_protocol(settings.is_protocol)
         scores = []
         for seed in context.run_seeds():
-            videos, _ = context.generate(protocol.num_samples, seed)
-            outputs = loaded.predict(videos[:, :num_frames], settings.progress)
+            probabilities = np.concatenate([
+                loaded.predict(videos)["probabilities"]
+                for videos in context.generate_batches(
+                    protocol.num_samples, seed, num_frames=num_frames)])
             scores.append(inception_score.inception_score(
-                outputs["probabilities"], protocol.num_splits))
+                probabilities, protocol.num_splits))
         if len(scores) > 1:
             mean, std = _mean_std([score for score, _ in scores])
         else:
@@ -529,18 +607,23 @@ def _classifier_metrics(context: _Context, classifier_settings):
         protocol = f"fid_{prefix}_{num_videos}_{num_frames}f"
 
         def compute_real():
-            real, labels = context.real_clips(num_videos, num_frames)
-            features = loaded.predict(real, settings.progress)["features"]
-            mu, sigma = frechet.gaussian_statistics(features)
-            return {"mu": mu, "sigma": sigma, "labels": labels}
+            features, labels = [], []
+            for videos, batch_labels in context.real_batches(num_videos,
+                                                             num_frames):
+                features.append(loaded.predict(videos)["features"])
+                labels.append(batch_labels)
+            mu, sigma = frechet.gaussian_statistics(np.concatenate(features))
+            return {"mu": mu, "sigma": sigma,
+                    "labels": np.concatenate(labels)}
 
         real = _cached(_cache_path(context.cache_dir, context.dataset,
                                    context.resolution, protocol), compute_real)
         values = []
         for seed in context.run_seeds():
-            videos, _ = context.generate(num_videos, seed, real["labels"])
-            features = loaded.predict(videos[:, :num_frames],
-                                      settings.progress)["features"]
+            features = np.concatenate([
+                loaded.predict(videos)["features"]
+                for videos in context.generate_batches(
+                    num_videos, seed, real["labels"], num_frames)])
             mu, sigma = frechet.gaussian_statistics(features)
             values.append(frechet.frechet_distance(real["mu"], real["sigma"],
                                                    mu, sigma))

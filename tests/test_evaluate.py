@@ -157,16 +157,32 @@ def test_judge_of_another_size_is_rejected(synthetic_model_dir, tmp_path):
             _settings(str(tmp_path / "judge32")), output_dir=str(tmp_path))
 
 
-def test_too_few_real_clips_is_a_clear_error(tmp_path):
+@pytest.fixture(scope="module")
+def synthetic_records(tmp_path_factory):
     from dvdgan_tf.data import convert
 
+    path = tmp_path_factory.mktemp("data")
     convert.convert_synthetic(
-        str(tmp_path / "data"), num_clips=3, num_test_clips=0, num_frames=4,
-        size=16, options=convert.ConvertOptions(min_frames=1, num_shards=1))
-    with pytest.raises(ValueError, match="holds 3 clips, the protocol needs 8"):
-        evaluate.load_real_clips(
-            8, 4, 1, 16, "synthetic",
-            file_pattern=str(tmp_path / "data" / "train-*"))
+        str(path), num_clips=5, num_test_clips=0, num_frames=4, size=16,
+        options=convert.ConvertOptions(min_frames=1, num_shards=1))
+    return str(path / "train-*")
+
+
+def test_real_clips_stream_from_records_in_batches(synthetic_records):
+    batches = list(evaluate.real_clip_batches(
+        5, 4, 1, 16, "synthetic", file_pattern=synthetic_records,
+        batch_size=2))
+    assert [len(videos) for videos, _ in batches] == [2, 2, 1]
+    videos, labels = evaluate.load_real_clips(
+        5, 4, 1, 16, "synthetic", file_pattern=synthetic_records)
+    assert videos.shape == (5, 4, 16, 16, 3) and videos.dtype == np.uint8
+    assert sorted(labels) == sorted(synthetic.balanced_labels(5, 0))
+
+
+def test_too_few_real_clips_is_a_clear_error(synthetic_records):
+    with pytest.raises(ValueError, match="holds 5 clips, the protocol needs 8"):
+        evaluate.load_real_clips(8, 4, 1, 16, "synthetic",
+                                 file_pattern=synthetic_records)
 
 
 def test_non_synthetic_data_needs_a_file_pattern():
