@@ -1,0 +1,127 @@
+"""A tiny, trained-looking `model_dir` for the export, sampling and eval tests.
+
+`write_tiny_model_dir(path)` builds a tiny generator with the real builder
+(shapes from `tests/tiny_config.py`), writes `generator_config.json` and
+`metadata.json` with `checkpointing.write_model_spec`, an
+`operative_config.gin`, and one checkpoint at step `STEP` holding the
+`generator` and `ema_generator` objects, through `checkpointing`'s manager,
+exactly as training lays them out (docs/ARCHITECTURE.md).
+
+The EMA generator has its own random initialisation (so a test that restores
+the live generator instead of the EMA one fails) and BN moving statistics
+moved away from their initial values by one training-mode call (so a test
+that ignores BN statistics fails).
+
+Use the module-scoped pytest fixture from a test module with
+
+    from tests.model_dir_fixture import tiny_model_dir  # noqa: F401
+
+or call `write_tiny_model_dir` for a private copy to damage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import string
+
+import keras
+import pytest
+import tensorflow as tf
+
+from dvdgan_tf import checkpointing
+from dvdgan_tf.models import generator as generator_lib
+from tests import tiny_config as tiny
+
+STEP = 5
+FPS = 8.0
+
+
+def class_names(num_classes: int) -> list[str]:
+    """class_a, class_b, ... (class_<i> beyond 26)."""
+    letters = string.ascii_lowercase
+    return [
+        f"class_{letters[i]}" if i < len(letters) else f"class_{i}"
+        for i in range(num_classes)
+    ]
+
+
+CLASS_NAMES = tuple(class_names(tiny.NUM_CLASSES))
+OPERATIVE_CONFIG = "# Tiny test model_dir.\nRESOLUTION = 16\nNUM_FRAMES = 4\n"
+
+
+@dataclasses.dataclass(frozen=True)
+class TinyModelDir:
+    """What `write_tiny_model_dir` wrote, with the in-memory generators."""
+
+    path: str
+    step: int
+    metadata: dict
+    generator: keras.Model
+    ema_generator: keras.Model
+
+
+def build_tiny_generator(
+    num_classes: int = tiny.NUM_CLASSES, seed: int = 0
+) -> keras.Model:
+    """The tiny generator every export/sampling test uses (built)."""
+    return generator_lib.build_generator(
+        resolution=tiny.RESOLUTION,
+        num_frames=tiny.FRAMES,
+        num_classes=num_classes,
+        channel_multiplier=tiny.CHANNEL_MULTIPLIER,
+        latent_dim=tiny.LATENT_DIM,
+        embedding_dim=tiny.EMBEDDING_DIM,
+        width_preset="B",
+        use_attention=False,
+        seed=seed,
+    )
+
+
+def tiny_metadata(num_classes: int = tiny.NUM_CLASSES) -> dict:
+    """metadata.json content matching `build_tiny_generator`."""
+    return {
+        "class_names": class_names(num_classes),
+        "fps": FPS,
+        "num_frames": tiny.FRAMES,
+        "resolution": tiny.RESOLUTION,
+        "frame_stride": 1,
+        "dataset": "tiny-test",
+    }
+
+
+def write_tiny_model_dir(
+    model_dir: str, num_classes: int = tiny.NUM_CLASSES, seed: int = 0
+) -> TinyModelDir:
+    """Writes a complete tiny training directory; see the module docstring."""
+    keras.utils.set_random_seed(seed)
+    generator = build_tiny_generator(num_classes, seed=seed)
+    ema_generator = build_tiny_generator(num_classes, seed=seed + 1)
+    z = tf.random.stateless_normal(
+        [tiny.BATCH, tiny.LATENT_DIM], seed=[seed, 1]
+    )
+    labels = None
+    if num_classes:
+        labels = tf.range(tiny.BATCH, dtype=tf.int32) % num_classes
+    ema_generator(z, labels, training=True)  # moves the BN moving statistics
+    metadata = tiny_metadata(num_classes)
+    checkpointing.write_model_spec(model_dir, generator, metadata)
+    checkpointing.write_text_atomic(
+        os.path.join(model_dir, checkpointing.OPERATIVE_CONFIG_FILE),
+        OPERATIVE_CONFIG,
+    )
+    checkpoint = checkpointing.build_checkpoint(
+        step=tf.Variable(STEP, dtype=tf.int64),
+        generator=generator,
+        ema_generator=ema_generator,
+    )
+    checkpointing.make_manager(checkpoint, model_dir).save(
+        checkpoint_number=STEP
+    )
+    return TinyModelDir(model_dir, STEP, metadata, generator, ema_generator)
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory) -> TinyModelDir:
+    """A class-conditional tiny model_dir, shared by a test module."""
+    return write_tiny_model_dir(str(tmp_path_factory.mktemp("model_dir")))

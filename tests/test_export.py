@@ -1,0 +1,300 @@
+"""Tests of the SavedModel export (dvdgan_tf/export.py, the export tool)."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dvdgan_tf import checkpointing
+from dvdgan_tf import export
+from dvdgan_tf import video_io
+from tests import model_dir_fixture
+from tests import tiny_config as tiny
+from tests.model_dir_fixture import tiny_model_dir  # noqa: F401
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXPORT_TOOL = os.path.join(REPO_ROOT, "tools", "export_savedmodel.py")
+
+
+def _run(args, cwd):
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run(
+        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_model_dir, tmp_path_factory):  # noqa: F811
+    """Exported by the command-line tool, in its own process."""
+    export_dir = tmp_path_factory.mktemp("export")
+    result = _run(
+        [sys.executable, EXPORT_TOOL,
+         f"--model_dir={tiny_model_dir.path}", f"--export_dir={export_dir}"],
+        cwd=export_dir,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert os.listdir(export_dir) == [str(model_dir_fixture.STEP)]
+    return str(export_dir / str(model_dir_fixture.STEP))
+
+
+@pytest.fixture(scope="module")
+def loaded(exported):
+    return tf.saved_model.load(exported)
+
+
+def _inputs():
+    z = np.random.RandomState(3).randn(tiny.BATCH, tiny.LATENT_DIM)
+    labels = np.arange(tiny.BATCH, dtype=np.int32) % tiny.NUM_CLASSES
+    return z.astype(np.float32), labels
+
+
+def test_export_tool_writes_version_named_after_the_step(exported):
+    assert os.path.exists(os.path.join(exported, "saved_model.pb"))
+
+
+def test_reloaded_in_fresh_process_matches_ema_generator(
+    exported, tiny_model_dir, tmp_path  # noqa: F811
+):
+    z, labels = _inputs()
+    np.save(tmp_path / "z.npy", z)
+    np.save(tmp_path / "labels.npy", labels)
+    # No dvdgan_tf import: the SavedModel must be self-contained.
+    script = textwrap.dedent(
+        f"""
+        import numpy as np, tensorflow as tf
+        model = tf.saved_model.load({exported!r})
+        out = model.signatures["serving_default"](
+            z=tf.constant(np.load("z.npy")),
+            label=tf.constant(np.load("labels.npy")))
+        np.save("video_float.npy", out["video_float"].numpy())
+        """
+    )
+    result = _run([sys.executable, "-c", script], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected = tiny_model_dir.ema_generator(z, labels, training=False)
+    np.testing.assert_allclose(
+        np.load(tmp_path / "video_float.npy"), expected.numpy(), atol=1e-5
+    )
+
+
+def test_export_uses_ema_not_live_generator(
+    loaded, tiny_model_dir  # noqa: F811
+):
+    z, labels = _inputs()
+    out = loaded.signatures["serving_default"](z=z, label=labels)
+    live = tiny_model_dir.generator(z, labels, training=False).numpy()
+    assert np.abs(out["video_float"].numpy() - live).max() > 1e-3
+
+
+def test_saved_model_cli_run_writes_uint8_video(exported, tmp_path):
+    z, labels = _inputs()
+    np.save(tmp_path / "z.npy", z)
+    np.save(tmp_path / "label.npy", labels)
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    result = _run(
+        [cli, "run", "--dir", exported, "--tag_set", "serve",
+         "--signature_def", "serving_default",
+         "--inputs", "z=z.npy;label=label.npy", "--outdir", "out"],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    video = np.load(tmp_path / "out" / "video.npy")
+    assert video.dtype == np.uint8
+    assert video.shape == (
+        tiny.BATCH, tiny.FRAMES, tiny.RESOLUTION, tiny.RESOLUTION, 3
+    )
+
+
+def test_uint8_video_is_rounded_float_video(loaded):
+    z, labels = _inputs()
+    out = loaded.signatures["serving_default"](z=z, label=labels)
+    np.testing.assert_array_equal(
+        out["video"].numpy(), video_io.to_uint8(out["video_float"].numpy())
+    )
+
+
+def test_zero_truncation_gives_identical_videos_for_different_seeds(loaded):
+    out = loaded.signatures["sample"](
+        seed=tf.constant([1, 2, 3], tf.int64),
+        label=tf.constant([1, 1, 1]),
+        truncation=tf.constant(0.0),
+    )["video"].numpy()
+    np.testing.assert_array_equal(out[0], out[1])
+    np.testing.assert_array_equal(out[0], out[2])
+
+
+def test_sample_video_depends_only_on_its_own_seed(loaded):
+    sample = loaded.signatures["sample"]
+    pair = sample(seed=tf.constant([7, 8], tf.int64), label=tf.constant([0, 2]),
+                  truncation=tf.constant(1.0))["video_float"].numpy()
+    alone = sample(seed=tf.constant([8], tf.int64), label=tf.constant([2]),
+                   truncation=tf.constant(1.0))["video_float"].numpy()
+    np.testing.assert_allclose(pair[1], alone[0], atol=1e-6)
+    assert np.abs(pair[0] - pair[1]).max() > 1e-3
+
+
+def test_sample_signature_draws_latents_from_seeds(loaded):
+    seeds = tf.constant([4, 5], tf.int64)
+    labels = tf.constant([0, 1])
+    sampled = loaded.signatures["sample"](
+        seed=seeds, label=labels, truncation=tf.constant(0.5)
+    )["video_float"]
+    z = export.latents_from_seeds(seeds, tiny.LATENT_DIM, 0.5)
+    direct = loaded.signatures["serving_default"](z=z, label=labels)
+    np.testing.assert_allclose(
+        sampled.numpy(), direct["video_float"].numpy(), atol=1e-6
+    )
+
+
+def test_truncated_latents_are_scaled_and_bounded():
+    seeds = tf.range(64, dtype=tf.int64)
+    z = export.latents_from_seeds(seeds, 16, 0.5).numpy()
+    assert np.abs(z).max() <= 0.5 * export.TRUNCATION_BOUND
+    assert 0.3 < z.std() < 0.5  # 0.5 * std of TN(0, 1) cut at 2 (0.88)
+
+
+@pytest.mark.parametrize("label", [3, -1])
+def test_out_of_range_label_fails_in_saved_model(loaded, label):
+    z, _ = _inputs()
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[0, 3\)"):
+        loaded.signatures["serving_default"](
+            z=z, label=tf.constant([0, label])
+        )
+
+
+def test_metadata_signature_reports_classes_and_step(loaded):
+    metadata = loaded.signatures["metadata"]()
+    assert [n.decode() for n in metadata["class_names"].numpy()] == list(
+        model_dir_fixture.CLASS_NAMES
+    )
+    assert int(metadata["step"]) == model_dir_fixture.STEP
+    assert int(metadata["num_frames"]) == tiny.FRAMES
+    assert json.loads(metadata["metadata_json"].numpy())["fps"] == (
+        model_dir_fixture.FPS
+    )
+
+
+def test_assets_hold_metadata_class_names_and_operative_config(exported):
+    assets = os.path.join(exported, "assets")
+    assert export.read_export_metadata(exported)["latent_dim"] == (
+        tiny.LATENT_DIM
+    )
+    with open(os.path.join(assets, export.CLASS_NAMES_ASSET)) as f:
+        assert f.read().split() == list(model_dir_fixture.CLASS_NAMES)
+    with open(os.path.join(assets, checkpointing.OPERATIVE_CONFIG_FILE)) as f:
+        assert f.read() == model_dir_fixture.OPERATIVE_CONFIG
+
+
+def test_missing_checkpoint_is_named(tmp_path):
+    model_dir = str(tmp_path / "model")
+    checkpointing.write_model_spec(
+        model_dir, model_dir_fixture.build_tiny_generator(),
+        model_dir_fixture.tiny_metadata(),
+    )
+    with pytest.raises(checkpointing.CheckpointError, match="No checkpoint"):
+        export.export(model_dir, str(tmp_path / "export"))
+
+
+def test_mismatched_generator_config_names_the_variables(tmp_path):
+    model_dir = str(tmp_path / "model")
+    model_dir_fixture.write_tiny_model_dir(model_dir)
+    config = checkpointing.read_generator_config(model_dir)
+    config["channel_multiplier"] = 2 * tiny.CHANNEL_MULTIPLIER
+    checkpointing.write_json_atomic(
+        os.path.join(model_dir, checkpointing.GENERATOR_CONFIG_FILE), config
+    )
+    with pytest.raises(checkpointing.CheckpointError) as error:
+        export.export(model_dir, str(tmp_path / "export"))
+    assert "ema_generator/" in str(error.value)
+    assert "in the checkpoint" in str(error.value)
+
+
+def test_version_is_next_free_integer_when_step_is_taken(tmp_path):
+    for version in (5, 9):
+        os.makedirs(tmp_path / str(version))
+    assert export.choose_version(str(tmp_path), step=3, version=None) == 3
+    assert export.choose_version(str(tmp_path), step=5, version=None) == 10
+
+
+def test_existing_explicit_version_is_rejected(tmp_path):
+    os.makedirs(tmp_path / "4")
+    with pytest.raises(ValueError, match="already exists"):
+        export.choose_version(str(tmp_path), step=1, version=4)
+
+
+def test_class_name_count_must_match_generator():
+    generator = model_dir_fixture.build_tiny_generator()
+    metadata = dict(model_dir_fixture.tiny_metadata(), class_names=["a", "b"])
+    with pytest.raises(ValueError, match="num_classes=3 but the metadata"):
+        export.GeneratorExportModule(generator, metadata)
+
+
+def _input_names(signature):
+    return sorted(signature.structured_input_signature[1])
+
+
+def test_unconditional_generator_exports_without_label(tmp_path):
+    generator = model_dir_fixture.build_tiny_generator(num_classes=0)
+    module = export.GeneratorExportModule(
+        generator, model_dir_fixture.tiny_metadata(num_classes=0)
+    )
+    tf.saved_model.save(module, str(tmp_path), signatures=module.signatures)
+    reloaded = tf.saved_model.load(str(tmp_path))
+    serving = reloaded.signatures["serving_default"]
+    assert _input_names(serving) == ["z"]
+    assert _input_names(reloaded.signatures["sample"]) == ["seed", "truncation"]
+    z, _ = _inputs()
+    np.testing.assert_allclose(
+        serving(z=z)["video_float"].numpy(),
+        generator(z, None, training=False).numpy(),
+        atol=1e-5,
+    )
+
+
+class _TinyConditioningEncoder(keras.Model):
+    """Frames -> one ConvGRU initial state per generator group (test only)."""
+
+    def __init__(self, state_shapes):
+        super().__init__(name="conditioning_encoder")
+        self.state_shapes = state_shapes
+        self.convs = [
+            keras.layers.Conv2D(c, 1, name=f"conv_{i}")
+            for i, (_, _, c) in enumerate(state_shapes)
+        ]
+
+    def call(self, frames, training=False):
+        mean_frame = keras.ops.mean(frames, axis=1)  # [B, H, W, 3]
+        states = []
+        for (h, w, _), conv in zip(self.state_shapes, self.convs):
+            states.append(conv(tf.image.resize(mean_frame, [h, w])))
+        return states
+
+
+def test_conditioning_encoder_adds_conditioning_frames_input():
+    generator = model_dir_fixture.build_tiny_generator()
+    encoder = _TinyConditioningEncoder(generator.initial_state_shapes())
+    frames = tf.random.stateless_uniform(
+        [tiny.BATCH, 2, tiny.RESOLUTION, tiny.RESOLUTION, 3], [0, 1], -1, 1
+    )
+    encoder(frames)
+    module = export.GeneratorExportModule(
+        generator, model_dir_fixture.tiny_metadata(), encoder
+    )
+    serving = module.serving_default
+    assert [spec.name for spec in serving.input_signature] == [
+        "z", "label", "conditioning_frames"
+    ]
+    z, labels = _inputs()
+    video = serving(z, labels, frames)
+    expected = generator(z, labels, initial_states=encoder(frames))
+    unconditioned = generator(z, labels)
+    np.testing.assert_allclose(
+        video["video_float"].numpy(), expected.numpy(), atol=1e-5
+    )
+    assert np.abs(expected.numpy() - unconditioned.numpy()).max() > 1e-4

@@ -1,0 +1,145 @@
+"""Tests of the sampling CLI and library (dvdgan_tf/sample.py)."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dvdgan_tf import export
+from dvdgan_tf import sample
+from dvdgan_tf import video_io
+from tests import model_dir_fixture
+from tests import tiny_config as tiny
+from tests.model_dir_fixture import tiny_model_dir  # noqa: F401
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NAMES = list(model_dir_fixture.CLASS_NAMES)
+
+
+@pytest.fixture(scope="module")
+def sampler(tiny_model_dir):  # noqa: F811
+    return sample.GeneratorSampler.from_model_dir(tiny_model_dir.path)
+
+
+def test_mp4_decodes_to_generated_frame_count_and_size(sampler, tmp_path):
+    written = sample.write_samples(
+        sampler, str(tmp_path), labels=[1], num=1, seed=3, formats=["mp4"],
+        progress=False,
+    )
+    assert written == [str(tmp_path / "000_class_b_seed3.mp4")]
+    frames, fps = video_io.read_video(written[0])
+    assert frames.shape == (tiny.FRAMES, tiny.RESOLUTION, tiny.RESOLUTION, 3)
+    assert fps == pytest.approx(model_dir_fixture.FPS)
+    expected = video_io.to_uint8(sampler.generate(np.array([3]), [1], 1.0))[0]
+    # H.264 (crf 18, yuv420p) on a 16x16 clip: close, not exact.
+    assert np.abs(frames.astype(int) - expected).mean() < 20
+
+
+def test_png_grid_has_one_row_per_video_and_one_column_per_frame(
+    sampler, tmp_path
+):
+    sample.write_samples(
+        sampler, str(tmp_path), labels=[0, 1, 2], num=3, formats=["png", "gif"],
+        batch_size=2, progress=False,
+    )
+    grid = np.asarray(Image.open(tmp_path / "grid.png"))
+    size = tiny.RESOLUTION
+    assert grid.shape == (3 * size + 2, tiny.FRAMES * size + tiny.FRAMES - 1, 3)
+    assert len(list(tmp_path.glob("*.gif"))) == 3
+
+
+def test_zero_truncation_gives_identical_videos_for_different_seeds(sampler):
+    videos = sampler.generate(np.array([1, 2]), [2, 2], truncation=0.0)
+    np.testing.assert_array_equal(videos[0], videos[1])
+
+
+def test_same_seed_gives_same_video_from_saved_model_and_model_dir(
+    sampler, tiny_model_dir, tmp_path  # noqa: F811
+):
+    path = export.export(tiny_model_dir.path, str(tmp_path))
+    saved = sample.SavedModelSampler(path)
+    seeds, labels = np.array([11, 12]), [0, 2]
+    np.testing.assert_allclose(
+        saved.generate(seeds, labels, 0.7),
+        sampler.generate(seeds, labels, 0.7),
+        atol=1e-5,
+    )
+    with pytest.raises(ValueError, match="--interpolate needs --model_dir"):
+        sample.write_interpolation(saved, str(tmp_path), 0, 1, steps=2)
+
+
+def test_labels_resolve_from_indices_and_class_names():
+    labels, num = sample.resolve_labels(["class_c,0", "class_b"], NAMES, None)
+    assert (labels, num) == ([2, 0, 1], 3)
+    labels, _ = sample.resolve_labels(["1"], NAMES, 3)
+    assert labels == [1, 1, 1]
+
+
+def test_default_labels_spread_over_classes_then_cycle():
+    six = [f"c{i}" for i in range(6)]
+    assert sample.resolve_labels([], six, 3)[0] == [0, 2, 4]
+    assert sample.resolve_labels([], NAMES, 5)[0] == [0, 1, 2, 0, 1]
+
+
+@pytest.mark.parametrize(
+    "token, message",
+    [("3", "out of range.*num_classes=3"), ("-1", "out of range"),
+     ("class_x", "Unknown class name 'class_x'.*class_a")],
+)
+def test_bad_label_is_rejected_with_the_valid_range(token, message):
+    with pytest.raises(ValueError, match=message):
+        sample.resolve_labels([token], NAMES, None)
+
+
+def test_labels_for_unconditional_model_are_rejected():
+    with pytest.raises(ValueError, match="unconditional"):
+        sample.resolve_labels(["0"], [], None)
+
+
+def test_interpolation_ends_are_the_two_class_videos(sampler):
+    videos = sampler.interpolate(5, 0, 2, steps=3, truncation=1.0)
+    ends = sampler.generate(np.array([5, 5]), [0, 2], truncation=1.0)
+    np.testing.assert_allclose(videos[0], ends[0], atol=1e-5)
+    np.testing.assert_allclose(videos[-1], ends[1], atol=1e-5)
+    assert np.abs(videos[1] - ends[0]).max() > 1e-4
+    assert np.abs(videos[1] - ends[1]).max() > 1e-4
+
+
+def test_exactly_one_source_is_required():
+    with pytest.raises(ValueError, match="exactly one of --saved_model"):
+        sample.load_sampler(saved_model=None, model_dir=None)
+
+
+def _run_cli(args):
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run(
+        [sys.executable, "-m", "dvdgan_tf.sample", *args], cwd=REPO_ROOT,
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_cli_writes_the_demo_samples_and_says_where(
+    tiny_model_dir, tmp_path  # noqa: F811
+):
+    output = tmp_path / "samples"
+    result = _run_cli(
+        [f"--model_dir={tiny_model_dir.path}", "--num=4", f"--output={output}"]
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(list(output.glob("*.mp4"))) == 4
+    assert (output / "grid.png").exists()
+    assert f"wrote 9 files to {output}" in result.stderr
+
+
+def test_cli_reports_out_of_range_label_and_fails(
+    tiny_model_dir, tmp_path  # noqa: F811
+):
+    result = _run_cli(
+        [f"--model_dir={tiny_model_dir.path}", "--label=7",
+         f"--output={tmp_path}"]
+    )
+    assert result.returncode == 1
+    assert "error: Label 7 is out of range" in result.stderr
