@@ -53,7 +53,6 @@ import dataclasses
 import functools
 import hashlib
 import io
-import json
 import os
 import re
 import time

@@ -199,7 +199,8 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, method="sqrtm"):
     mu1, sigma1, mu2, sigma2 = _check_statistics(mu1, sigma1, mu2, sigma2)
     diff = mu1 - mu2
     trace_sqrt = _TRACE_SQRT_PRODUCT[method](sigma1, sigma2)
-    distance = diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * trace_sqrt
+    distance = (diff @ diff + np.trace(sigma1) + np.trace(sigma2)
+                - 2.0 * trace_sqrt)
     return float(max(distance, 0.0))
 
 

@@ -135,7 +135,8 @@ class _TinyClassifier(tf.Module):
 def tiny_saved_model(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("classifier") / "saved_model")
     module = _TinyClassifier()
-    tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
+    tf.saved_model.save(module, path,
+                        signatures={"serving_default": module.serve})
     return path, module
 
 
