@@ -10,7 +10,8 @@ interpolation (PyAV `reformat`).
 
 Failures are `DecodeFailure`s whose `reason` is one of "undecodable" (cannot
 open or decode, no video stream), "truncated" (an error after some frames
-decoded) or "zero_frames".
+decoded, or fewer than 90% of the frames the container declares) or
+"zero_frames".
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ from dvdgan_tf.video_io import VideoDecodeError
 
 # Frames at least this large get FFmpeg's frame/slice threading.
 _THREADING_MIN_PIXELS = 640 * 360
+# A file that decodes to fewer than this fraction of the frames its container
+# declares (minus one) is reported as truncated: cut-off downloads often
+# decode cleanly up to the cut, so a decode error alone does not catch them.
+_TRUNCATION_TOLERANCE = 0.9
 
 
 class DecodeFailure(VideoDecodeError):
@@ -52,6 +57,17 @@ class DecodedVideo:
     timestamps_us: np.ndarray
     source_fps: float
     source_num_frames: int
+
+
+def _declared_num_frames(container, stream, source_fps: float) -> int:
+    """Frames the container says the stream has (0 when it does not say)."""
+    if stream.frames:
+        return int(stream.frames)
+    if stream.duration and stream.time_base:
+        return int(round(float(stream.duration * stream.time_base) * source_fps))
+    if container.duration:
+        return int(round(container.duration / av.time_base * source_fps))
+    return 0
 
 
 def resized_shape(height: int, width: int, short_side: int) -> tuple[int, int]:
@@ -114,6 +130,7 @@ def decode_video(
         raise FileNotFoundError(f"No such video file: {path}")
     frames, times = [], []
     error = None
+    stopped_early = False
     try:
         with av.open(path) as container:
             if not container.streams.video:
@@ -124,6 +141,7 @@ def decode_video(
                 stream.codec_context.height or 0
             ) >= _THREADING_MIN_PIXELS:
                 stream.thread_type = "AUTO"
+            expected = _declared_num_frames(container, stream, source_fps)
             size = None
             try:
                 for index, frame in enumerate(container.decode(stream)):
@@ -132,6 +150,10 @@ def decode_video(
                     if start_seconds is not None and time < start_seconds:
                         continue
                     if end_seconds is not None and time >= end_seconds:
+                        break
+                    if (max_frames is not None and times and time
+                            >= times[0] + max_frames / (fps or source_fps)):
+                        stopped_early = True  # enough for max_frames
                         break
                     if size is None:
                         size = (
@@ -158,6 +180,14 @@ def decode_video(
         raise DecodeFailure(
             "truncated",
             f"{path}: decode error after {len(frames)} frames ({error})",
+        )
+    whole_file = (start_seconds is None and end_seconds is None
+                  and not stopped_early)
+    if whole_file and expected and len(frames) < _TRUNCATION_TOLERANCE * expected - 1:
+        raise DecodeFailure(
+            "truncated",
+            f"{path}: decoded {len(frames)} of the {expected} frames the "
+            "container declares",
         )
     if not frames:
         raise DecodeFailure("zero_frames", f"{path}: decoded zero frames")

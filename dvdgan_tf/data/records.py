@@ -177,7 +177,8 @@ def serialize_clip(
         context=tf.train.Features(feature=context),
         feature_lists=tf.train.FeatureLists(feature_list=feature_lists),
     )
-    return example.SerializeToString()
+    # deterministic=True sorts map keys: identical bytes in every process.
+    return example.SerializeToString(deterministic=True)
 
 
 @dataclasses.dataclass(frozen=True)

