@@ -10,10 +10,11 @@
         --max_checkpoints=10 --timeout_secs=3600   # beside training
 
 Evaluates the latest checkpoint (or `--step`), or with `--continuous` every
-new checkpoint as it appears (`tf.train.checkpoints_iterator`; ends after
+checkpoint as it appears (`tf.train.checkpoints_iterator`; ends after
 `--max_checkpoints` or when no new checkpoint arrives for
 `--timeout_secs`; steps that already have a results file are skipped, so a
-restarted job resumes). The generator is the EMA one
+restarted job resumes, and steps written while an evaluation ran are
+evaluated next rather than skipped). The generator is the EMA one
 (`checkpointing.load_generator(..., use_ema=True)`), sampled with
 z ~ N(0, I) (the training prior, no truncation) from a stateless seed and,
 for class-conditional models, labels spread evenly over the classes (judge)
@@ -76,7 +77,6 @@ RESULTS_TEMPLATE = "results-{step}.json"
 # Seed of the real synthetic clips; far from the judge's training (0) and
 # control (1) seeds, so the judge never saw them.
 REAL_SEED = 1_000_003
-_CKPT_STEP = re.compile(r"ckpt-(\d+)$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -461,9 +461,16 @@ def _judge_metrics(context: _Context):
             "The judge scores models trained on the synthetic dataset; this "
             f"model's dataset is {context.dataset!r}. Use --metrics=fvd.")
     judge = judge_lib.load_judge(context.settings.judge_dir)
+    model_classes = tuple(context.metadata.get("class_names", ()))
+    if tuple(judge.class_names) != tuple(synthetic.class_names()) or (
+            model_classes != tuple(judge.class_names)):
+        raise ValueError(
+            f"Class names differ: judge {list(judge.class_names)}, model "
+            f"{list(model_classes)}, synthetic dataset "
+            f"{list(synthetic.class_names())}. Retrain the judge with this "
+            "version of the synthetic dataset (tools/train_judge.py).")
     expected = (judge.settings.num_frames, judge.settings.size)
-    if (context.num_frames, context.resolution) != expected or (
-            tuple(judge.class_names) != tuple(synthetic.class_names())):
+    if (context.num_frames, context.resolution) != expected:
         raise ValueError(
             f"The judge in {context.settings.judge_dir} takes {expected[0]} "
             f"frames of {expected[1]}x{expected[1]}; the model makes "
@@ -735,24 +742,28 @@ def run(model_dir: str, settings: EvalSettings, step: int | None = None,
                          f"received: step={step}, continuous=True")
     results_dir = output_dir or os.path.join(model_dir, EVAL_SUBDIR)
     steps = []
-    for path in tf.train.checkpoints_iterator(
+    # The iterator fires when the *latest* checkpoint changes; every step on
+    # disk without a results file is then evaluated in order, so none is
+    # skipped when evaluation is slower than training (unless the manager's
+    # max_to_keep deleted it first).
+    for _ in tf.train.checkpoints_iterator(
             checkpointing.checkpoint_dir(model_dir), min_interval_secs=1,
             timeout=timeout_secs):
-        match = _CKPT_STEP.search(path)
-        if not match:
-            logging.warning("Skipping checkpoint with unexpected name %s",
-                            path)
-            continue
-        found = int(match.group(1))
-        if tf.io.gfile.exists(os.path.join(
-                results_dir, RESULTS_TEMPLATE.format(step=found))):
-            logging.info("Step %d already evaluated; skipping.", found)
-            continue
-        evaluated, _ = evaluate_checkpoint(model_dir, found, settings,
-                                           classifier, output_dir)
-        steps.append(evaluated)
-        if max_checkpoints is not None and len(steps) >= max_checkpoints:
-            break
+        for found in checkpointing.list_checkpoint_steps(model_dir):
+            if tf.io.gfile.exists(os.path.join(
+                    results_dir, RESULTS_TEMPLATE.format(step=found))):
+                continue
+            try:
+                evaluated, _ = evaluate_checkpoint(
+                    model_dir, found, settings, classifier, output_dir)
+            except checkpointing.CheckpointError as e:
+                logging.warning("Skipping step %d: %s", found, e)
+                continue
+            steps.append(evaluated)
+            if max_checkpoints is not None and len(steps) >= max_checkpoints:
+                logging.info("Evaluated %d checkpoint(s): %s", len(steps),
+                             steps)
+                return steps
     logging.info("Evaluated %d checkpoint(s): %s", len(steps), steps)
     return steps
 

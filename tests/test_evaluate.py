@@ -118,17 +118,29 @@ def test_several_runs_report_std(synthetic_model_dir, judge_dir, tmp_path):
     assert distance.std is not None and distance.std > 0.0
 
 
-def test_continuous_mode_evaluates_new_checkpoints_once(
-        synthetic_model_dir, judge_dir, tmp_path):
-    output_dir = str(tmp_path / "eval")
-    first = evaluate.run(synthetic_model_dir.path, _settings(judge_dir),
-                         continuous=True, max_checkpoints=1, timeout_secs=1,
-                         output_dir=output_dir)
-    again = evaluate.run(synthetic_model_dir.path, _settings(judge_dir),
-                         continuous=True, timeout_secs=1,
-                         output_dir=output_dir)
-    assert first == [model_dir_fixture.STEP]
+def test_continuous_mode_evaluates_every_checkpoint_once(judge_dir, tmp_path):
+    model_dir = str(tmp_path / "model")
+    written = _make_synthetic_model_dir(model_dir)
+    checkpointing.make_manager(checkpointing.build_checkpoint(
+        step=tf.Variable(9, dtype=tf.int64), generator=written.generator,
+        ema_generator=written.ema_generator), model_dir).save(
+            checkpoint_number=9)
+    first = evaluate.run(model_dir, _settings(judge_dir), continuous=True,
+                         timeout_secs=1)
+    again = evaluate.run(model_dir, _settings(judge_dir), continuous=True,
+                         timeout_secs=1)
+    assert first == [model_dir_fixture.STEP, 9]
     assert again == []
+    assert sorted(os.listdir(os.path.join(model_dir, "eval"))).count(
+        "results-9.json") == 1
+
+
+def test_continuous_mode_stops_after_max_checkpoints(
+        synthetic_model_dir, judge_dir, tmp_path):
+    steps = evaluate.run(synthetic_model_dir.path, _settings(judge_dir),
+                         continuous=True, max_checkpoints=1,
+                         output_dir=str(tmp_path / "eval"))
+    assert steps == [model_dir_fixture.STEP]
 
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path, judge_dir):
