@@ -86,8 +86,10 @@ class MetricResult:
     Attributes:
         name: metric, e.g. "fvd", "judge_accuracy", "is".
         protocol: the protocol it was computed under, e.g. "fvd2048_16f".
-        num_samples: generated clips per run.
-        seed: seed of the first generated run.
+        num_samples: generated clips per run (real clips for the
+            reference values: the judge's floor and held-out accuracy).
+        seed: seed of the first generated run (of the real clips for the
+            reference values).
         value: mean over runs.
         std: std over runs; None for one run or a reference value.
     """
@@ -153,6 +155,8 @@ class EvalSettings:
             if getattr(self, name) < 1:
                 raise ValueError(f"Expected `{name}` >= 1; received: "
                                  f"{name}={getattr(self, name)}")
+        if "is" in self.metrics:
+            _inception_protocol(self.is_protocol)  # Fails early if malformed.
 
 
 def _inception_protocol(spec: str):

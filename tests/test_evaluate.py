@@ -268,3 +268,8 @@ def test_fvd_wiring_on_ten_frame_clips(tmp_path, judge_dir):
         output_dir=str(tmp_path / "eval"))
     assert results[0].protocol == "fvd4_10f"
     assert results[0].value > 0.0
+
+
+def test_malformed_is_protocol_fails_before_any_work():
+    with pytest.raises(ValueError, match="received: '2048by10'"):
+        evaluate.EvalSettings(metrics=("is",), is_protocol="2048by10")
