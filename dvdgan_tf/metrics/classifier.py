@@ -17,18 +17,26 @@ features) are declared in gin through `build_video_classifier`, e.g.
     classifier.build_video_classifier.logits_key = 'fc8'
     classifier.build_video_classifier.features_key = 'fc7'
 
-plus `mean = (b, g, r)`: the per-channel mean the weights were trained with
-(C3D subtracts its training mean on a 0-255 BGR scale).
+plus `mean = (b, g, r)`, the per-channel mean the weights were trained with,
+or `mean_path`, a .npy mean clip broadcastable to [T, h, w, 3] (TGANv2's C3D
+subtracts a per-pixel mean clip on a 0-255 BGR scale).
 
 Preprocessing variants (frames are resized one by one, time folded into the
-batch, with `tf.image.resize` without antialiasing; TF2's resize uses
-half-pixel centres, which is what `tf.image.resize` does in TF 2.x):
+batch, without antialiasing):
 
 - `TGANV2` (pfnet-research/tgan2): bilinear resize straight to the input
-  size (112x112 for C3D). The same rule, at 224x224, is the Kinetics I3D
-  convention.
+  size (112x112 for C3D) with *corner-aligned* sampling, as Chainer's
+  `F.resize_images` (called by TGANv2's C3D wrapper) does by default:
+  `tf.compat.v1.image.resize_bilinear(align_corners=True)`.
 - `TGAN` (pfnet-research/tgan, v1): bicubic resize to `pre_crop_size`
-  (128x128 for C3D), then a centre crop to the input size (112x112).
+  (128x128 for C3D), then a centre crop to the input size (112x112), with
+  TF2's `tf.image.resize` (half-pixel centres).
+- `BILINEAR`: TF2's half-pixel bilinear resize straight to the input size,
+  for classifiers trained that way (e.g. a Kinetics I3D at 224x224).
+
+Known difference from TGANv2: it scores the generator's float output, here
+clips are quantised to uint8 first (as stored video would be; at most 1/255
+per pixel).
 
 Values are mapped from uint8 [0, 255] to the declared range, the channels
 reordered, then the per-channel `mean` (expressed in that range and channel
@@ -39,6 +47,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
+import io
 
 import numpy as np
 import tensorflow as tf
@@ -50,6 +60,7 @@ class Preprocessing(enum.Enum):
 
     TGANV2 = "tganv2"
     TGAN = "tgan"
+    BILINEAR = "bilinear"
 
 
 class ValueRange(enum.Enum):
@@ -87,6 +98,9 @@ class VideoClassifier:
         layout: NTHWC (Keras) or NCTHW (Caffe/PyTorch C3D ports).
         mean: per-channel mean subtracted after range mapping and channel
             reordering; empty for none.
+        mean_path: .npy file with a mean clip broadcastable to
+            [T, height, width, 3] (in the classifier's range and channel
+            order, channels-last), subtracted after `mean`; empty for none.
         preprocessing: resize rule, see the module docstring.
         pre_crop_size: square size frames are resized to before the centre
             crop of `Preprocessing.TGAN`.
@@ -108,6 +122,7 @@ class VideoClassifier:
     channel_order: ChannelOrder = ChannelOrder.RGB
     layout: Layout = Layout.CHANNELS_LAST
     mean: tuple[float, ...] = ()
+    mean_path: str = ""
     preprocessing: Preprocessing = Preprocessing.TGANV2
     pre_crop_size: int = 128
     signature_key: str = "serving_default"
@@ -159,6 +174,7 @@ def build_video_classifier(
     channel_order: ChannelOrder = ChannelOrder.RGB,
     layout: Layout = Layout.CHANNELS_LAST,
     mean: tuple[float, ...] = (),
+    mean_path: str = "",
     preprocessing: Preprocessing = Preprocessing.TGANV2,
     pre_crop_size: int = 128,
     signature_key: str = "serving_default",
@@ -183,6 +199,7 @@ def build_video_classifier(
         channel_order=ChannelOrder(channel_order),
         layout=Layout(layout),
         mean=tuple(float(m) for m in mean),
+        mean_path=mean_path,
         preprocessing=Preprocessing(preprocessing),
         pre_crop_size=int(pre_crop_size),
         signature_key=signature_key,
@@ -238,6 +255,9 @@ def resize_videos(videos, height, width, preprocessing,
     images = tf.reshape(tf.cast(videos, tf.float32),
                         [num * frames, *videos.shape[2:]])
     if preprocessing is Preprocessing.TGANV2:
+        images = tf.compat.v1.image.resize_bilinear(
+            images, [height, width], align_corners=True)
+    elif preprocessing is Preprocessing.BILINEAR:
         images = tf.image.resize(images, [height, width], method="bilinear")
     else:
         images = tf.image.resize(images, [pre_crop_size, pre_crop_size],
@@ -247,6 +267,24 @@ def resize_videos(videos, height, width, preprocessing,
         images = images[:, top:top + height, left:left + width, :]
     images = tf.clip_by_value(images, 0.0, 255.0)
     return tf.reshape(images, [num, frames, height, width, 3]).numpy()
+
+
+@functools.lru_cache(maxsize=4)
+def _read_mean_clip(path):
+    with tf.io.gfile.GFile(path, "rb") as f:
+        return np.load(io.BytesIO(f.read())).astype(np.float32)
+
+
+def _load_mean_clip(path, clip_shape):
+    mean = _read_mean_clip(path)
+    try:
+        np.broadcast_shapes(mean.shape, clip_shape)
+    except ValueError:
+        raise ValueError(
+            f"The mean clip {path} of shape {mean.shape} does not broadcast "
+            f"to the classifier input [T, h, w, 3] = {tuple(clip_shape)}."
+        ) from None
+    return mean
 
 
 def prepare_input(videos, classifier: VideoClassifier):
@@ -280,6 +318,8 @@ def prepare_input(videos, classifier: VideoClassifier):
         x = x[..., ::-1]
     if classifier.mean:
         x = x - np.asarray(classifier.mean, np.float32)
+    if classifier.mean_path:
+        x = x - _load_mean_clip(classifier.mean_path, x.shape[1:])
     if classifier.layout is Layout.CHANNELS_FIRST:
         x = np.transpose(x, (0, 4, 1, 2, 3))
     return np.ascontiguousarray(x, dtype=np.float32)

@@ -66,6 +66,41 @@ def test_tganv2_resize_gives_input_size_and_keeps_constant_frames():
     np.testing.assert_allclose(resized, 200.0, atol=1e-4)
 
 
+def test_tganv2_resize_aligns_corners_like_chainer():
+    videos = _ramp_videos()
+    resized = classifier_lib.resize_videos(videos, 7, 7, "tganv2")
+    # Corner-aligned sampling keeps the corner pixels exactly; half-pixel
+    # sampling ("bilinear") averages near them.
+    np.testing.assert_allclose(resized[:, :, 0, 0], videos[:, :, 0, 0])
+    np.testing.assert_allclose(resized[:, :, -1, -1], videos[:, :, -1, -1])
+    half_pixel = classifier_lib.resize_videos(videos, 7, 7, "bilinear")
+    assert not np.allclose(half_pixel[:, :, -1, -1], videos[:, :, -1, -1])
+
+
+def test_mean_clip_is_subtracted_per_pixel(tmp_path):
+    mean = np.zeros((2, 4, 4, 3), np.float32)
+    mean[1, 2, 3] = [10.0, 20.0, 30.0]
+    np.save(tmp_path / "mean.npy", mean)
+    settings = classifier_lib.build_video_classifier(
+        saved_model_dir="unused", name="tiny", num_frames=2, height=4,
+        width=4, mean_path=str(tmp_path / "mean.npy"))
+    prepared = classifier_lib.prepare_input(
+        np.full((1, 2, 4, 4, 3), 100, np.uint8), settings)
+    np.testing.assert_allclose(prepared[0, 1, 2, 3], [90.0, 80.0, 70.0],
+                               atol=1e-4)
+    np.testing.assert_allclose(prepared[0, 0], 100.0, atol=1e-4)
+
+
+def test_mean_clip_of_the_wrong_shape_is_rejected(tmp_path):
+    np.save(tmp_path / "mean.npy", np.zeros((16, 4, 4, 3), np.float32))
+    settings = classifier_lib.build_video_classifier(
+        saved_model_dir="unused", name="tiny", num_frames=2, height=4,
+        width=4, mean_path=str(tmp_path / "mean.npy"))
+    with pytest.raises(ValueError, match=r"\(16, 4, 4, 3\)"):
+        classifier_lib.prepare_input(np.zeros((1, 2, 8, 8, 3), np.uint8),
+                                     settings)
+
+
 def test_tgan_preprocessing_crops_the_centre_after_resizing():
     videos = _ramp_videos()
     # pre_crop_size equal to the frame size makes the resize an identity, so
