@@ -69,6 +69,8 @@ def test_config_builds_models_with_the_right_shapes(name):
 # as printed by tools/model_summary.py; they do not depend on T.
 PAPER_SCALE_PARAMETERS = {
     "k600_64.gin": (175_732_035, 44_886_049, 49_276_609),
+    "k600_128.gin": (178_965_699, 87_356_449, 46_052_449),
+    "k600_256.gin": (234_710_979, 98_565_409, 88_522_849),
 }
 
 

@@ -242,3 +242,25 @@ def test_inference_changes_no_variable(spatial):
     spatial(_video(frames=tiny.SAMPLED_FRAMES), _labels(), training=False)
     for value, weight in zip(before, spatial.weights):
         np.testing.assert_array_equal(weight.numpy(), value)
+
+
+def test_projection_head_contract():
+    head = discriminators.ProjectionHead(tiny.NUM_CLASSES, seed=0)
+    features = np.random.default_rng(0).normal(size=(3, 2, 2, 5))
+    features = features.astype("float32")
+    labels = np.array([0, 1, 2], "int32")
+    scores = head(features, labels, training=True)
+    assert tuple(scores.shape) == (3,)
+    assert scores.dtype == "float32"
+    # linear kernel + bias and the projection table; two u vectors.
+    assert len(head.trainable_weights) == 3
+    assert len(head.non_trainable_weights) == 2
+    pooled = np.maximum(features, 0).sum(axis=(1, 2))
+    table = head.class_projection(labels).numpy()
+    linear = head.linear(pooled).numpy()[:, 0]
+    np.testing.assert_allclose(scores.numpy(),
+                               linear + (table * pooled).sum(-1), rtol=1e-4,
+                               atol=1e-4)
+    config = json.loads(json.dumps(head.get_config()))
+    clone = discriminators.ProjectionHead.from_config(config)
+    assert clone.get_config() == head.get_config()
