@@ -1,5 +1,6 @@
 """Tests of the SavedModel export (dvdgan_tf/export.py, the export tool)."""
 
+import glob
 import json
 import os
 import subprocess
@@ -198,6 +199,17 @@ def test_missing_checkpoint_is_named(tmp_path):
         model_dir_fixture.tiny_metadata(),
     )
     with pytest.raises(checkpointing.CheckpointError, match="No checkpoint"):
+        export.export(model_dir, str(tmp_path / "export"))
+
+
+def test_partial_checkpoint_is_named(tmp_path):
+    model_dir = str(tmp_path / "model")
+    model_dir_fixture.write_tiny_model_dir(model_dir)
+    for path in glob.glob(
+        os.path.join(checkpointing.checkpoint_dir(model_dir), "*.data-*")
+    ):
+        os.remove(path)
+    with pytest.raises(checkpointing.CheckpointError, match="is partial"):
         export.export(model_dir, str(tmp_path / "export"))
 
 
