@@ -84,65 +84,34 @@ def decode_frames(encoded: tf.Tensor, num_frames: int) -> tf.Tensor:
         tf.errors.InvalidArgumentError (at run time): frames of one clip have
             different sizes.
     """
-    first_shape = tf.io.extract_jpeg_shape(encoded[0])[:2]
-    frames = []
-    for i in range(num_frames):
-        frame = tf.io.decode_jpeg(encoded[i], channels=3)
-        check = tf.debugging.assert_equal(
-            tf.shape(frame)[:2],
-            first_shape,
-            message=(
-                "Frames of one clip differ in size: frame "
-                f"{i} of the sampled window does not match the first "
-                "sampled frame. Each record must hold frames of one size; "
-                "re-convert the data."
-            ),
-        )
-        with tf.control_dependencies([check]):
-            frames.append(tf.identity(frame))
-    return tf.stack(frames)
-
-
-def resize_short_side(video: tf.Tensor, size: int) -> tf.Tensor:
-    """Resizes [T, H, W, C] so min(H, W) == size, keeping the aspect ratio.
-
-    A no-op (no resampling) when the short side already equals `size`.
-    Downscaling uses antialiased bilinear (area-like) filtering.
-
-    Returns:
-        uint8 [T, H', W', C] when no resize was needed, else float32 in the
-        input's value range; the caller casts.
-    """
-    shape = tf.shape(video)
-    height, width = shape[1], shape[2]
-    short = tf.minimum(height, width)
-
-    def resize():
-        scale = tf.cast(size, tf.float32) / tf.cast(short, tf.float32)
-        new_height = tf.maximum(
-            size, tf.cast(tf.round(tf.cast(height, tf.float32) * scale), tf.int32)
-        )
-        new_width = tf.maximum(
-            size, tf.cast(tf.round(tf.cast(width, tf.float32) * scale), tf.int32)
-        )
-        resized = tf.image.resize(
-            video, tf.stack([new_height, new_width]), antialias=True
-        )
-        return resized
-
-    return tf.cond(
-        tf.equal(short, size), lambda: tf.cast(video, tf.float32), resize
+    frames = [tf.io.decode_jpeg(encoded[i], channels=3)
+              for i in range(num_frames)]
+    shapes = tf.stack([tf.shape(f)[:2] for f in frames])
+    check = tf.debugging.Assert(
+        tf.reduce_all(tf.equal(shapes, shapes[:1])),
+        [
+            "Frames of one clip differ in size; [height, width] of each "
+            "sampled frame:",
+            shapes,
+            "Each record must hold frames of a single size; re-convert the "
+            "data with tools/make_tfrecords.py.",
+        ],
+        summarize=2 * num_frames,
     )
+    with tf.control_dependencies([check]):
+        return tf.stack(frames)
 
 
-def crop_square(
-    video: tf.Tensor, size: int, is_training: bool, seed: tf.Tensor
-) -> tf.Tensor:
-    """Crops [T, H, W, C] (H, W >= size) to [T, size, size, C].
+def crop_square(video: tf.Tensor, is_training: bool, seed: tf.Tensor
+                ) -> tf.Tensor:
+    """Crops the largest square, [T, H, W, C] -> [T, S, S, C], S = min(H, W).
 
     Training: one uniformly random offset for all frames. Eval: centre.
+    Followed by `resize_square`, this equals resizing the short side to the
+    output size and then cropping, but resamples only the pixels kept.
     """
     shape = tf.shape(video)
+    size = tf.minimum(shape[1], shape[2])
     max_y = shape[1] - size
     max_x = shape[2] - size
     if is_training:
@@ -153,8 +122,25 @@ def crop_square(
         x = offset[1] % (max_x + 1)
     else:
         y, x = max_y // 2, max_x // 2
-    cropped = video[:, y : y + size, x : x + size, :]
-    return cropped
+    return video[:, y : y + size, x : x + size, :]
+
+
+def resize_square(video: tf.Tensor, resolution: int) -> tf.Tensor:
+    """Resizes square frames [T, S, S, C] to float32 [T, R, R, C].
+
+    No resampling when S == R (the usual case: data stored at the training
+    size). Otherwise antialiased bilinear, which averages like an area
+    filter when downscaling (e.g. 128-px storage read at 64).
+    """
+    def resize():
+        return tf.image.resize(video, [resolution, resolution], antialias=True)
+
+    resized = tf.cond(
+        tf.equal(tf.shape(video)[1], resolution),
+        lambda: tf.cast(video, tf.float32),
+        resize,
+    )
+    return tf.ensure_shape(resized, [None, resolution, resolution, None])
 
 
 def random_flip_left_right(video: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
@@ -165,4 +151,4 @@ def random_flip_left_right(video: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
 
 def normalize_to_unit_range(video: tf.Tensor) -> tf.Tensor:
     """Maps pixel values [0, 255] to float32 [-1, 1]."""
-    return tf.cast(video, tf.float32) / 127.5 - 1.0
+    return tf.cast(video, tf.float32) * (1.0 / 127.5) - 1.0

@@ -35,21 +35,29 @@ def test_short_clip_is_read_cyclically():
     assert idx.max() < 3
 
 
-def test_resize_short_side_keeps_aspect_and_skips_matching_size():
-    video = tf.zeros([2, 20, 30, 3], tf.uint8)
-    assert processors.resize_short_side(video, 10).shape == (2, 10, 15, 3)
-    assert processors.resize_short_side(video, 20).shape == (2, 20, 30, 3)
+def test_resize_square_resamples_only_when_sizes_differ():
+    video = tf.fill([2, 20, 20, 3], tf.constant(200, tf.uint8))
+    same = processors.resize_square(video, 20)
+    assert same.dtype == tf.float32 and same.shape == (2, 20, 20, 3)
+    smaller = processors.resize_square(video, 10).numpy()
+    assert smaller.shape == (2, 10, 10, 3)
+    np.testing.assert_allclose(smaller, 200.0, atol=1e-3)
 
 
-def test_centre_crop_takes_the_middle():
-    video = tf.reshape(tf.range(6 * 8, dtype=tf.float32), [1, 6, 8, 1])
-    crop = processors.crop_square(video, 4, False, _SEED).numpy()
+def test_centre_crop_takes_the_middle_square():
+    video = tf.reshape(tf.range(4 * 8, dtype=tf.float32), [1, 4, 8, 1])
+    crop = processors.crop_square(video, False, _SEED).numpy()
     np.testing.assert_array_equal(crop[0, :, :, 0],
-                                  video.numpy()[0, 1:5, 2:6, 0])
+                                  video.numpy()[0, :, 2:6, 0])
 
 
 def test_random_crop_is_the_same_for_all_frames():
-    frame = tf.reshape(tf.range(10 * 10, dtype=tf.float32), [1, 10, 10, 1])
+    frame = tf.reshape(tf.range(6 * 10, dtype=tf.float32), [1, 6, 10, 1])
     video = tf.tile(frame, [3, 1, 1, 1])
-    crop = processors.crop_square(video, 4, True, _SEED).numpy()
+    crops = {tuple(processors.crop_square(
+        video, True, tf.constant([i, 0], tf.int64)).numpy()[0, 0, :, 0])
+        for i in range(30)}
+    crop = processors.crop_square(video, True, _SEED).numpy()
     np.testing.assert_array_equal(crop[0], crop[2])
+    assert crop.shape == (3, 6, 6, 1)
+    assert len(crops) == 5  # every horizontal offset 0..4 occurs
