@@ -14,6 +14,61 @@ from dvdgan_tf.models import generator
 from tests import tiny_config as tiny
 
 
+# Stub models: one weight each, hand-computable scores (see test_gan.py).
+STUB_REAL_VALUE = 0.5
+FAKE_VALUE = -0.25
+K = 2
+
+
+
+
+class StubGenerator(keras.Model):
+    """Constant videos (FAKE_VALUE * scale) that ignore z; one weight."""
+
+    def __init__(self, num_classes=3, latent_dim=4, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = num_classes
+        self.latent_dim = latent_dim
+        self.num_frames, self.resolution = 4, 4
+        self.scale = self.add_weight(
+            shape=(), initializer="ones", name="scale"
+        )
+
+    def call(self, z, labels=None, training=False):
+        ones = tf.ones([tf.shape(z)[0], 4, 4, 4, 3])
+        return ones * FAKE_VALUE * self.scale
+
+    def get_config(self):
+        return {"num_classes": self.num_classes,
+                "latent_dim": self.latent_dim}
+
+
+class StubSpatialDiscriminator(keras.Model):
+    """Score = weight * sum over the K frames of each frame's mean pixel."""
+
+    num_sampled_frames = K
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.weight = self.add_weight(shape=(), initializer="ones", name="w")
+
+    def call(self, frames, labels=None, training=False):
+        assert frames.shape[1] == K
+        per_frame = tf.reduce_mean(frames, axis=[2, 3, 4])
+        return self.weight * tf.reduce_sum(per_frame, axis=1)
+
+
+class StubTemporalDiscriminator(keras.Model):
+    """Score = weight * mean pixel of the (pooled) clip."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.weight = self.add_weight(shape=(), initializer="ones", name="w")
+
+    def call(self, video, labels=None, training=False):
+        return self.weight * tf.reduce_mean(video, axis=[1, 2, 3, 4])
+
+
 def build_generator():
     return generator.build_generator(
         resolution=tiny.RESOLUTION,

@@ -1,0 +1,160 @@
+r"""Trains DVD-GAN: ``python -m dvdgan_tf.train --gin_file=... [flags]``.
+
+flags -> gin -> strategy -> `dvdgan_tf.training.run` (the single gin root).
+Everything but the flags below is configured in gin; see gin/base.gin for
+the defaults and gin/demo_cpu.gin for a CPU-sized example:
+
+  python -m dvdgan_tf.train --gin_file=gin/demo_cpu.gin \
+      --gin_param="training.run.model_dir='runs/demo'" \
+      --gin_param="DATA_DIR='data/synthetic'"
+
+Re-running the same command resumes from the last checkpoint in the model
+directory. SIGTERM saves a checkpoint and exits with status 0.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+FLAGS = flags.FLAGS
+GIN_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gin"
+)
+
+flags.DEFINE_multi_string(
+    "gin_file",
+    [],
+    "Gin config file(s), parsed in order; relative paths and `include`s are "
+    f"also looked up in the repository's gin/ directory ({GIN_DIR}).",
+)
+flags.DEFINE_multi_string(
+    "gin_param",
+    [],
+    "Gin binding(s) applied after the files, e.g. "
+    "--gin_param=\"training.run.train_steps=1000\" or "
+    "--gin_param=\"DATA_DIR='data/synthetic'\".",
+)
+flags.DEFINE_string(
+    "model_dir",
+    None,
+    "Output directory (checkpoints, TensorBoard events, configs); overrides "
+    "training.run.model_dir. Re-using a directory resumes its training.",
+)
+flags.DEFINE_string(
+    "tpu",
+    None,
+    "TPU name or address ('local' on a TPU VM). Selects TPUStrategy and "
+    "overrides --strategy.",
+)
+flags.DEFINE_enum(
+    "strategy",
+    "default",
+    ["default", "mirrored", "multi_worker"],
+    "Distribution without --tpu: 'default' (one device), 'mirrored' (all "
+    "local GPUs, synchronous), 'multi_worker' (MultiWorkerMirroredStrategy; "
+    "the cluster comes from the TF_CONFIG environment variable).",
+)
+flags.DEFINE_list(
+    "devices",
+    None,
+    "With --strategy=mirrored: explicit devices, e.g. /gpu:0,/gpu:1.",
+)
+
+
+class ConfigError(ValueError):
+    """The gin configuration is invalid (raised before any work starts)."""
+
+
+def parse_config(
+    gin_files, gin_params, model_dir: str | None = None
+) -> None:
+    """Parses gin files and bindings; validates before anything is built.
+
+    Args:
+        gin_files: config files (searched also in the repo's gin/ dir).
+        gin_params: extra bindings, applied last.
+        model_dir: if set, overrides ``training.run.model_dir``.
+
+    Raises:
+        ConfigError: no config, an unknown configurable or parameter, a
+            syntax error, a missing file, or no model_dir.
+    """
+    import gin
+
+    from dvdgan_tf import configurables  # noqa: F401  (registrations)
+
+    if not gin_files:
+        raise ConfigError(
+            "No --gin_file given. Start from gin/demo_cpu.gin (CPU demo) or "
+            "an experiment file such as gin/k600_64.gin."
+        )
+    gin.add_config_file_search_path(GIN_DIR)
+    params = list(gin_params)
+    if model_dir:
+        params.append(f"training.run.model_dir = {model_dir!r}")
+    try:
+        gin.parse_config_files_and_bindings(
+            list(gin_files), params, finalize_config=False
+        )
+    except (ValueError, KeyError, SyntaxError, OSError) as error:
+        raise ConfigError(f"Invalid gin configuration: {error}") from error
+    try:
+        configured_dir = gin.query_parameter("training.run.model_dir")
+    except ValueError:
+        configured_dir = None
+    if not configured_dir:
+        raise ConfigError(
+            "No model directory: pass --model_dir=DIR or "
+            "--gin_param=\"training.run.model_dir='DIR'\"."
+        )
+    gin.finalize()
+
+
+def main(argv) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(
+            f"Unexpected positional arguments: {argv[1:]}. Configure with "
+            "--gin_file/--gin_param."
+        )
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from dvdgan_tf import distribute
+    from dvdgan_tf import training
+
+    # Parsing gin runs no TF op; it only validates names.
+    try:
+        parse_config(FLAGS.gin_file, FLAGS.gin_param, FLAGS.model_dir)
+    except ConfigError as error:
+        logging.error("%s", error)
+        sys.exit(f"error: {error}")
+    # The strategy before any variable or op: TPU initialisation and the
+    # multi-worker collectives must come first.
+    strategy = distribute.make_strategy(
+        tpu=FLAGS.tpu, strategy=FLAGS.strategy, devices=FLAGS.devices
+    )
+    logging.info(
+        "Strategy %s with %d replica(s).",
+        type(strategy).__name__,
+        strategy.num_replicas_in_sync,
+    )
+    try:
+        result = training.run(strategy)
+    except (ValueError, training.NonFiniteLossError) as error:
+        # Configuration/data problems and divergence: a clear message, no
+        # traceback (run with --verbosity=1 to log it).
+        logging.error("%s", error, exc_info=logging.level_debug())
+        sys.exit(f"error: {error}")
+    logging.info(
+        "Finished at step %d%s; outputs in %s.",
+        result.step,
+        " (preempted)" if result.preempted else "",
+        result.model_dir,
+    )
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,165 @@
+"""training.run: resume, non-finite losses, outputs (in-process)."""
+
+import functools
+import os
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dvdgan_tf import checkpointing
+from dvdgan_tf import gan
+from dvdgan_tf import training
+from tests import tiny_gan
+
+
+def _checkpoint_values(model_dir, step):
+    reader = tf.train.load_checkpoint(
+        os.path.join(checkpointing.checkpoint_dir(model_dir), f"ckpt-{step}")
+    )
+    return {
+        key: reader.get_tensor(key)
+        for key in reader.get_variable_to_shape_map()
+        if not key.startswith("_CHECKPOINTABLE_OBJECT_GRAPH")
+        and "save_counter" not in key
+    }
+
+
+def _keep_only_checkpoint(model_dir, step):
+    """Makes `ckpt-<step>` the latest, as if the run had died after it."""
+    directory = checkpointing.checkpoint_dir(model_dir)
+    for name in os.listdir(directory):
+        if name.startswith("ckpt-") and not name.startswith(f"ckpt-{step}."):
+            os.remove(os.path.join(directory, name))
+    with open(os.path.join(directory, "checkpoint"), "w") as f:
+        f.write(
+            f'model_checkpoint_path: "ckpt-{step}"\n'
+            f'all_model_checkpoint_paths: "ckpt-{step}"\n'
+        )
+
+
+@pytest.fixture
+def eager_functions():
+    """Runs tf.functions eagerly: same Python path, no 30 s graph build.
+
+    The compiled path is exercised by the CLI and multi-worker tests.
+    """
+    tf.config.run_functions_eagerly(True)
+    yield
+    tf.config.run_functions_eagerly(False)
+
+
+def test_resumed_run_matches_uninterrupted_run(tmp_path, eager_functions):
+    straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
+    kwargs = dict(checkpoint_every=1, steps_per_loop=2)
+    training.run(None, **tiny_gan.run_kwargs(straight, 2, **kwargs))
+    shutil.copytree(straight, resumed)
+    _keep_only_checkpoint(resumed, 1)
+
+    result = training.run(None, **tiny_gan.run_kwargs(resumed, 2, **kwargs))
+
+    assert result.step == 2
+    expected = _checkpoint_values(straight, 2)
+    actual = _checkpoint_values(resumed, 2)
+    assert expected.keys() == actual.keys()
+    # Every object is in there: models, EMA, both optimizers, step and seed.
+    for name in checkpointing.OBJECT_NAMES:
+        assert any(key.startswith(name + "/") for key in expected), name
+    for key in expected:
+        np.testing.assert_allclose(
+            actual[key], expected[key], rtol=1e-5, atol=1e-6, err_msg=key
+        )
+
+
+def _stub_dataset(input_context, global_batch_size, num_frames, resolution,
+                  frame_stride, value=0.5):
+    del input_context, frame_stride
+    batch = {
+        "video": tf.fill(
+            [global_batch_size, num_frames, resolution, resolution, 3],
+            value,
+        ),
+        "label": tf.zeros([global_batch_size], tf.int32),
+    }
+    return tf.data.Dataset.from_tensors(batch).repeat()
+
+
+def _stub_run_kwargs(model_dir, train_steps, value=0.5):
+    kwargs = tiny_gan.run_kwargs(
+        model_dir,
+        train_steps,
+        generator_builder=tiny_gan.StubGenerator,
+        spatial_discriminator_builder=tiny_gan.StubSpatialDiscriminator,
+        temporal_discriminator_builder=tiny_gan.StubTemporalDiscriminator,
+        dataset_builder=functools.partial(_stub_dataset, value=value),
+        checkpoint_every=1,
+    )
+    return kwargs
+
+
+def test_non_finite_loss_stops_with_step_and_loss_and_keeps_checkpoint(
+    tmp_path,
+):
+    model_dir = str(tmp_path)
+    training.run(None, **_stub_run_kwargs(model_dir, 1))
+    before = _checkpoint_values(model_dir, 1)
+
+    with pytest.raises(
+        training.NonFiniteLossError,
+        match=r"step 2: .*losses/discriminator=nan.*ckpt-1",
+    ):
+        training.run(None, **_stub_run_kwargs(model_dir, 3, value=np.nan))
+
+    assert checkpointing.list_checkpoint_steps(model_dir) == [1]
+    after = _checkpoint_values(model_dir, 1)
+    for key in before:
+        np.testing.assert_array_equal(after[key], before[key])
+
+
+def test_run_returns_immediately_when_already_trained(tmp_path):
+    model_dir = str(tmp_path)
+    training.run(None, **_stub_run_kwargs(model_dir, 1))
+    result = training.run(None, **_stub_run_kwargs(model_dir, 1))
+    assert result.step == 1
+    assert checkpointing.list_checkpoint_steps(model_dir) == [1]
+
+
+def test_steps_per_loop_runs_several_steps_per_host_call(tmp_path):
+    kwargs = _stub_run_kwargs(str(tmp_path), 5)
+    kwargs.update(steps_per_loop=4, log_every=10, checkpoint_every=10)
+    result = training.run(None, **kwargs)
+    assert result.step == 5
+    assert int(result.model.discriminator_optimizer.iterations) == 10
+    assert int(result.model.generator_optimizer.iterations) == 5
+
+
+@pytest.mark.parametrize("argument, value", [
+    ("global_batch_size", 0), ("train_steps", -1), ("checkpoint_every", 0),
+])
+def test_invalid_run_arguments_are_rejected_before_building(
+    tmp_path, argument, value
+):
+    kwargs = _stub_run_kwargs(str(tmp_path / "run"), 1)
+    kwargs[argument] = value
+    with pytest.raises(ValueError, match=f"{argument}={value}"):
+        training.run(None, **kwargs)
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_data_directory_fails_before_building(tmp_path):
+    kwargs = _stub_run_kwargs(str(tmp_path / "run"), 1)
+    kwargs["data_dir"] = str(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="data directory does not exist"):
+        training.run(None, **kwargs)
+    assert not (tmp_path / "run").exists()
+
+
+def test_gan_builder_defaults_are_the_paper_values():
+    model = gan.build_dvdgan(
+        tiny_gan.StubGenerator(),
+        tiny_gan.StubSpatialDiscriminator(),
+        tiny_gan.StubTemporalDiscriminator(),
+    )
+    assert model.num_discriminator_steps == 2
+    assert model.ema_decay == 0.9999 and model.ema_start_step == 20000
