@@ -14,7 +14,7 @@ reloads it with `tf.saved_model.load`, and reports videos per second of:
     outputs; includes the in-graph label checks and the uint8 conversion).
 
 Each number is the median of `--repeats` timed calls after one warm-up call
-(tracing excluded). Weights are random, so only speed is meaningful. The
+(tracing excluded); the three candidates are timed round-robin. Weights are random, so only speed is meaningful. The
 host's load average is printed: on a shared machine numbers vary with it.
 """
 
@@ -36,14 +36,21 @@ flags.DEFINE_list("batch_sizes", ["1", "16"], "Batch sizes to time.")
 flags.DEFINE_integer("repeats", 5, "Timed calls per measurement.")
 
 
-def _median_seconds(function, repeats):
-    function()  # warm-up (and tracing for tf.function)
-    times = []
+def _median_seconds(functions, repeats):
+    """Median seconds per call of each function, timed round-robin.
+
+    Interleaving the candidates makes a change in the host's load (shared
+    CI machines) hit all of them alike instead of whichever runs last.
+    """
+    for function in functions:
+        function()  # warm-up (and tracing for tf.function)
+    times = [[] for _ in functions]
     for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for function, samples in zip(functions, times):
+            start = time.perf_counter()
+            function()
+            samples.append(time.perf_counter() - start)
+    return [statistics.median(samples) for samples in times]
 
 
 def main(argv):
@@ -82,14 +89,15 @@ def main(argv):
             z = tf.constant(np.random.RandomState(0).randn(batch, 120),
                             tf.float32)
             labels = tf.constant(np.arange(batch) % f.num_classes, tf.int32)
-            rates = [
-                batch / _median_seconds(call, f.repeats)
-                for call in (
+            seconds = _median_seconds(
+                [
                     lambda: generator(z, labels, training=False).numpy(),
                     lambda: keras_function(z, labels).numpy(),
                     lambda: serving(z=z, label=labels)["video"].numpy(),
-                )
-            ]
+                ],
+                f.repeats,
+            )
+            rates = [batch / s for s in seconds]
             print(f"{batch:>5} {rates[0]:>14.2f} {rates[1]:>18.2f} "
                   f"{rates[2]:>12.2f}")
 
