@@ -823,7 +823,14 @@ def _classifier_from_gin(metrics):
     from dvdgan_tf import configurables  # noqa: F401  (registrations)
     from dvdgan_tf.metrics import classifier as classifier_lib
 
-    return gin.get_configurable(classifier_lib.build_video_classifier)()
+    try:
+        return gin.get_configurable(classifier_lib.build_video_classifier)()
+    except TypeError as e:
+        raise ValueError(
+            "--metrics=is/fid need a classifier: bind at least "
+            "classifier.build_video_classifier.{saved_model_dir, name, "
+            "num_frames, height, width} and logits_key/features_key in a "
+            f"--gin_file (see BUILD.md, 'IS / FID'). Gin said: {e}") from e
 
 
 def main(argv):
