@@ -331,6 +331,12 @@ class Generator(keras.Model):
         return ops.reshape(h, (-1, frames, self.resolution, self.resolution, 3))
 
     def get_config(self):
+        """The builder arguments (JSON-serialisable).
+
+        The dtype policy is deliberately left out: a generator trained under
+        `mixed_bfloat16` is rebuilt under the loader's global policy (float32
+        for export and evaluation unless the loader sets another).
+        """
         return {
             "name": self.name,
             "trainable": self.trainable,

@@ -55,9 +55,8 @@ def test_wrong_initial_state_shape_raises():
 def test_sn_vectors_take_one_power_iteration_per_call():
     layer = _layer()
     reference = _layer()
-    layer(_clip(), training=True)
-    kernel = reference.reset_gate.normalized_kernel(training=True)
-    del kernel
+    layer(_clip(), training=True)  # unrolled over 4 frames
+    reference.reset_gate.normalized_kernel(training=True)  # one iteration
     np.testing.assert_allclose(layer.reset_gate.u.numpy(),
                                reference.reset_gate.u.numpy(), rtol=1e-6)
 

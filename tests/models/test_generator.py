@@ -5,6 +5,7 @@ import json
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from dvdgan_tf.models import generator
 from tests import tiny_config as tiny
@@ -238,3 +239,32 @@ def test_mixed_precision_output_and_statistics_stay_float32():
         assert model.input_linear.compute_dtype == "bfloat16"
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.distributed
+def test_two_replicas_generate_what_one_device_generates(mirrored_strategy):
+    z, labels = _inputs(batch=4, seed=3)
+    reference = _build()
+    expected = reference(z, labels, training=True).numpy()
+    strategy = mirrored_strategy
+    with strategy.scope():
+        model = _build()  # same seed: same initial weights as `reference`
+
+    def value_fn(context):
+        start = 2 * context.replica_id_in_sync_group
+        return tf.constant(z[start:start + 2]), tf.constant(
+            labels[start:start + 2])
+
+    inputs = strategy.experimental_distribute_values_from_function(value_fn)
+
+    @tf.function
+    def step(pair):
+        return model(pair[0], pair[1], training=True)
+
+    outputs = strategy.run(step, args=(inputs,))
+    got = np.concatenate([t.numpy() for t in
+                          strategy.experimental_local_results(outputs)])
+    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4)
+    for weight in model.non_trainable_weights:
+        copies = [v.numpy() for v in weight.value.values]
+        np.testing.assert_array_equal(copies[0], copies[1])

@@ -117,13 +117,14 @@ def test_invalid_num_frames_raises_with_the_received_value():
 
 
 @pytest.mark.distributed
-def test_cross_replica_statistics_equal_full_batch_statistics(logical_cpus):
+def test_cross_replica_statistics_equal_full_batch_statistics(
+        mirrored_strategy):
     batch = 4
     x, c = _inputs(batch=batch, seed=4)
     reference = _layer()
     expected = reference(x, c, training=True).numpy()
 
-    strategy = tf.distribute.MirroredStrategy(logical_cpus)
+    strategy = mirrored_strategy
     with strategy.scope():
         layer = _layer()
     # Same seed, so the same initial weights as the reference.

@@ -168,8 +168,8 @@ def test_mixed_precision_keeps_sigma_and_u_in_float32():
 
 
 @pytest.mark.distributed
-def test_u_stays_identical_across_replicas(logical_cpus):
-    strategy = tf.distribute.MirroredStrategy(logical_cpus)
+def test_u_stays_identical_across_replicas(mirrored_strategy):
+    strategy = mirrored_strategy
     with strategy.scope():
         layer = spectral_norm.SNDense(3, seed=0)
         layer.build((None, 4))
