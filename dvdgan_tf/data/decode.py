@@ -174,6 +174,8 @@ def decode_video(
                 error = e
     except DecodeFailure:
         raise
+    except EOFError as e:  # av.error.EOFError: the file ends mid-structure
+        raise DecodeFailure("truncated", f"{path}: unexpected end ({e})") from e
     except (av.FFmpegError, ValueError, OSError) as e:
         raise DecodeFailure("undecodable", f"{path}: {e}") from e
     if error is not None:

@@ -51,7 +51,9 @@ def test_garbage_file_is_undecodable(tmp_path):
     assert info.value.reason == "undecodable"
 
 
-@pytest.mark.parametrize("suffix", [".avi", ".mp4"])
+# MP4 keeps its index (moov) at the end, so a cut MP4 usually cannot be
+# opened at all ("undecodable"); AVI and WebM declare their length up front.
+@pytest.mark.parametrize("suffix", [".avi", ".webm"])
 def test_cut_off_file_is_reported_truncated(tmp_path, suffix):
     path = os.path.join(str(tmp_path), "clip" + suffix)
     video_io.write_video(path, synthetic.generate_clips(
@@ -62,7 +64,7 @@ def test_cut_off_file_is_reported_truncated(tmp_path, suffix):
         f.write(data[: int(len(data) * 0.9)])
     with pytest.raises(decode.DecodeFailure) as info:
         decode.decode_video(path, short_side=32)
-    assert info.value.reason == "truncated"
+    assert info.value.reason == "truncated", str(info.value)
 
 
 def test_missing_file_raises_file_not_found(tmp_path):
