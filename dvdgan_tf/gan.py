@@ -418,7 +418,9 @@ class DVDGAN(keras.Model):
             self.ema_start_step,
         )
         self.step.assign_add(1)
-        return {name: tf.cast(logs[name], tf.float32) for name in self.log_names}
+        return {
+            name: tf.cast(logs[name], tf.float32) for name in self.log_names
+        }
 
 
 def _fold(seed, value) -> tf.Tensor:

@@ -51,7 +51,7 @@ def _as_float32_scores(scores: tf.Tensor, name: str) -> tf.Tensor:
 
 
 def as_gan_loss(loss: GANLoss | str) -> GANLoss:
-    """Returns the `GANLoss` for a member or its string value (ValueError else)."""
+    """The `GANLoss` for a member or its string value (else ValueError)."""
     if isinstance(loss, GANLoss):
         return loss
     try:
@@ -92,7 +92,9 @@ def hinge_generator_loss(fake_scores) -> tf.Tensor:
 
 
 def non_saturating_discriminator_loss(real_scores, fake_scores) -> tf.Tensor:
-    """Standard GAN D loss on logits: ``-log sigmoid(real) - log(1 - sigmoid(fake))``.
+    """Standard GAN D loss on logits.
+
+    ``-log sigmoid(real) - log(1 - sigmoid(fake))``.
 
     Args:
         real_scores: float [B] logits on real data.

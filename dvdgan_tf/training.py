@@ -1,4 +1,4 @@
-"""`run`: the single gin root that trains DVD-GAN under any tf.distribute strategy.
+"""`run`: the single gin root; trains DVD-GAN under any tf.distribute strategy.
 
 What `run` does, in order (docs/ARCHITECTURE.md "Training state on disk"):
 

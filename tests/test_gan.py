@@ -81,7 +81,9 @@ def test_each_discriminator_step_gets_its_own_real_batch():
     data = _stub_batch(4)
     video = data["video"].numpy()
     video[2:] = -REAL_VALUE  # the second D step's real batch differs
-    logs = model.train_step({"video": tf.constant(video), "label": data["label"]})
+    logs = model.train_step(
+        {"video": tf.constant(video), "label": data["label"]}
+    )
     # Mean of the real D_S scores over the two steps: (1.0 + w * -1.0) / 2,
     # with w barely moved by one SGD step; 0 would mean one batch was reused.
     assert float(logs["scores/spatial_real"]) == pytest.approx(0.0, abs=0.2)

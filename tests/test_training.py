@@ -163,3 +163,29 @@ def test_gan_builder_defaults_are_the_paper_values():
     )
     assert model.num_discriminator_steps == 2
     assert model.ema_decay == 0.9999 and model.ema_start_step == 20000
+
+
+@pytest.mark.slow
+def test_jit_compiled_step_gives_the_same_result_as_the_graph_step(tmp_path):
+    # ~30 s of XLA compilation on CPU even for the stub models.
+    plain = training.run(None, **_stub_run_kwargs(str(tmp_path / "a"), 2))
+    kwargs = _stub_run_kwargs(str(tmp_path / "b"), 2)
+    kwargs["jit_compile"] = True
+    jitted = training.run(None, **kwargs)
+    for name, value in plain.logs.items():
+        assert jitted.logs[name] == pytest.approx(value, rel=1e-5), name
+
+
+def test_mixed_bfloat16_step_keeps_float32_weights_and_finite_losses(
+    tmp_path, eager_functions
+):
+    kwargs = tiny_gan.run_kwargs(
+        str(tmp_path), 1, precision="mixed_bfloat16"
+    )
+    result = training.run(None, **kwargs)
+    assert all(np.isfinite(value) for value in result.logs.values())
+    assert {v.dtype for v in result.model.generator.trainable_weights} == {
+        "float32"
+    }
+    # The global policy is restored for whatever runs next.
+    assert tf.keras.mixed_precision.global_policy().name == "float32"

@@ -1,4 +1,4 @@
-"""Tiny DVD-GAN pieces shared by the training tests (shapes from tiny_config)."""
+"""Tiny DVD-GAN pieces shared by the training tests (tiny_config shapes)."""
 
 from __future__ import annotations
 
