@@ -84,8 +84,9 @@ def sample_frames(video, num_sampled_frames: int, seed):
         video: float [B, T, H, W, C].
         num_sampled_frames: K, with 1 <= K <= T.
         seed: int32 [2], a stateless seed (e.g. from
-            `keras.random.SeedGenerator.next()` or
-            `tf.random.experimental.stateless_split`).
+            `tf.random.experimental.stateless_split`); a Python int s is
+            read as [s, 0], a `keras.random.SeedGenerator` gives its next
+            seed.
 
     Returns:
         float [B, K, H, W, C]: video[b, sorted distinct indices_b].
@@ -100,9 +101,17 @@ def sample_frames(video, num_sampled_frames: int, seed):
             "sample_frames: expected 1 <= num_sampled_frames <= T="
             f"{num_frames}; received: num_sampled_frames="
             f"{num_sampled_frames!r}")
+    if isinstance(seed, keras.random.SeedGenerator):
+        seed = seed.next()
+    elif isinstance(seed, int):
+        seed = [seed, 0]
+    seed = tf.cast(seed, tf.int32)
+    if not seed.shape.is_compatible_with((2,)):
+        raise ValueError(
+            "sample_frames: expected a stateless seed of shape [2]; received "
+            f"shape {tuple(seed.shape)}")
     # TF-only: keras.random has no stateless ops taking a seed tensor.
-    noise = tf.random.stateless_uniform(
-        tf.shape(video)[:2], seed=tf.cast(seed, tf.int32))
+    noise = tf.random.stateless_uniform(tf.shape(video)[:2], seed=seed)
     indices = ops.argsort(noise, axis=1)[:, :num_sampled_frames]
     indices = ops.sort(indices, axis=1)
     return tf.gather(video, indices, axis=1, batch_dims=1)

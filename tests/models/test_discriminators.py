@@ -2,6 +2,7 @@
 
 import json
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -77,6 +78,18 @@ def test_sample_frames_is_deterministic_per_seed():
     other = discriminators.sample_frames(video, 4, seed=tf.constant([5, 6]))
     np.testing.assert_array_equal(first, again)
     assert np.any(first.numpy() != other.numpy())
+
+
+def test_sample_frames_accepts_int_and_seed_generator_seeds():
+    video = _index_video(4, 6)
+    np.testing.assert_array_equal(
+        discriminators.sample_frames(video, 3, seed=7),
+        discriminators.sample_frames(video, 3, seed=tf.constant([7, 0])))
+    generator = keras.random.SeedGenerator(0)
+    assert tuple(discriminators.sample_frames(video, 3, generator).shape) == (
+        4, 3, 2, 2, 1)
+    with pytest.raises(ValueError, match="shape"):
+        discriminators.sample_frames(video, 3, seed=tf.constant([1, 2, 3]))
 
 
 def test_sample_frames_with_k_equal_t_returns_the_whole_clip():
