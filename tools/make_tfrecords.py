@@ -8,10 +8,14 @@ Examples:
   python tools/make_tfrecords.py synthetic --output_dir=data/synthetic
   python tools/make_tfrecords.py ucf101 --video_root=UCF-101 \\
       --splits_dir=ucfTrainTestlist --output_dir=data/ucf101_s128
-  python tools/make_tfrecords.py kinetics --annotations=k600/annotations/train.csv \\
-      --annotations=k600/annotations/val.csv --video_dir=k600 --output_dir=data/k600
-  python tools/make_tfrecords.py bair --input_dir=softmotion30_44k --output_dir=data/bair
-  python tools/make_tfrecords.py folder --input_dir=my_videos --output_dir=data/mine
+  python tools/make_tfrecords.py kinetics \\
+      --annotations=k600/annotations/train.csv \\
+      --annotations=k600/annotations/val.csv --video_dir=k600 \\
+      --output_dir=data/k600
+  python tools/make_tfrecords.py bair --input_dir=softmotion30_44k \\
+      --output_dir=data/bair
+  python tools/make_tfrecords.py folder --input_dir=my_videos \\
+      --output_dir=data/mine
 """
 
 from __future__ import annotations
@@ -48,7 +52,8 @@ def _add_common(parser: argparse.ArgumentParser, video: bool) -> None:
                         help="target shard size (default 200)")
     parser.add_argument("--seed", type=int, default=0,
                         help="shuffles clips before sharding")
-    parser.add_argument("--workers", type=int, default=max(1, os.cpu_count() or 1),
+    parser.add_argument("--workers", type=int,
+                        default=max(1, os.cpu_count() or 1),
                         help="parallel worker processes (default: CPU count)")
     parser.add_argument("--no_progress", action="store_true",
                         help="hide the progress bar")
@@ -152,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
             num_test_clips=args.num_test_clips, num_frames=args.num_frames,
             size=args.size, seed=args.seed,
             options=_options(args, min_frames=1))
-    counts = ", ".join(f"{k}={v.num_examples}" for k, v in result.splits.items())
+    counts = ", ".join(
+        f"{k}={v.num_examples}" for k, v in result.splits.items())
     logging.info("Wrote %s to %s: %s clips, %d skipped, %.1f MB.",
                  result.dataset_name, args.output_dir, counts,
                  len(result.skipped), result.storage_bytes / 2**20)

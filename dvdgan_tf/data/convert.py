@@ -222,9 +222,10 @@ class BairClipLoader:
                     list(features[f"{t}/endeffector_pos"].float_list.value))
             t += 1
         if not frames:
+            cameras = sorted({k.split("/")[1] for k in features
+                              if k.count("/") == 2})
             raise ValueError(
-                f"no '0/{self.camera}/encoded' key (cameras: "
-                f"{sorted({k.split('/')[1] for k in features if k.count('/') == 2})})"
+                f"no '0/{self.camera}/encoded' key (cameras: {cameras})"
             )
         if len(frames) < self.min_frames:
             return writer.ClipSkipped(
@@ -409,8 +410,9 @@ def convert_synthetic(
     if size < 8:
         raise ValueError(f"Expected size >= 8; received: size={size}")
     splits = {}
+    test_seed = seed + 1_000_003
     for split, count, split_seed in (("train", num_clips, seed),
-                                     ("test", num_test_clips, seed + 1_000_003)):
+                                     ("test", num_test_clips, test_seed)):
         if count <= 0:
             continue
         labels = synthetic.balanced_labels(count, split_seed)

@@ -64,7 +64,8 @@ def _declared_num_frames(container, stream, source_fps: float) -> int:
     if stream.frames:
         return int(stream.frames)
     if stream.duration and stream.time_base:
-        return int(round(float(stream.duration * stream.time_base) * source_fps))
+        seconds = float(stream.duration * stream.time_base)
+        return int(round(seconds * source_fps))
     if container.duration:
         return int(round(container.duration / av.time_base * source_fps))
     return 0
@@ -136,7 +137,8 @@ def decode_video(
             if not container.streams.video:
                 raise DecodeFailure("undecodable", f"{path}: no video stream")
             stream = container.streams.video[0]
-            source_fps = float(stream.average_rate or stream.guessed_rate or 25.0)
+            source_fps = float(
+                stream.average_rate or stream.guessed_rate or 25.0)
             if (stream.codec_context.width or 0) * (
                 stream.codec_context.height or 0
             ) >= _THREADING_MIN_PIXELS:
@@ -185,7 +187,8 @@ def decode_video(
         )
     whole_file = (start_seconds is None and end_seconds is None
                   and not stopped_early)
-    if whole_file and expected and len(frames) < _TRUNCATION_TOLERANCE * expected - 1:
+    if (whole_file and expected
+            and len(frames) < _TRUNCATION_TOLERANCE * expected - 1):
         raise DecodeFailure(
             "truncated",
             f"{path}: decoded {len(frames)} of the {expected} frames the "
@@ -212,7 +215,8 @@ def decode_video(
     if max_frames is not None:
         indices, out_times = indices[:max_frames], out_times[:max_frames]
     if len(indices) == 0:
-        raise DecodeFailure("zero_frames", f"{path}: no frames after resampling")
+        raise DecodeFailure("zero_frames",
+                            f"{path}: no frames after resampling")
     return DecodedVideo(
         frames=np.stack([frames[i] for i in indices]),
         fps=out_fps,

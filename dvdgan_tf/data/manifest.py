@@ -89,7 +89,8 @@ class Manifest:
     def to_json(self) -> dict:
         data = dataclasses.asdict(self)
         data["storage_bytes"] = self.storage_bytes
-        data["num_examples"] = {k: v.num_examples for k, v in self.splits.items()}
+        data["num_examples"] = {
+            k: v.num_examples for k, v in self.splits.items()}
         data["num_skipped"] = len(self.skipped)
         return data
 

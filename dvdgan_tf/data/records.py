@@ -81,7 +81,8 @@ class Clip:
     int_context: Mapping[str, int] = dataclasses.field(default_factory=dict)
 
 
-def encode_jpeg(frame: np.ndarray, quality: int = DEFAULT_JPEG_QUALITY) -> bytes:
+def encode_jpeg(frame: np.ndarray,
+                quality: int = DEFAULT_JPEG_QUALITY) -> bytes:
     """Encodes one uint8 [H, W, 3] RGB frame as a 4:2:0 baseline JPEG."""
     buffer = io.BytesIO()
     Image.fromarray(frame).save(
@@ -219,16 +220,20 @@ def parse_clip(serialized: bytes) -> ParsedClip:
             raise ValueError(f"Record lacks the required key {key!r}.")
 
     def text(key):
-        return context[key].bytes_list.value[0].decode() if key in context else ""
+        if key not in context:
+            return ""
+        return context[key].bytes_list.value[0].decode()
 
     frames = np.stack(
         [
-            np.asarray(Image.open(io.BytesIO(f.bytes_list.value[0])).convert("RGB"))
+            np.asarray(
+                Image.open(io.BytesIO(f.bytes_list.value[0])).convert("RGB"))
             for f in lists[IMAGE_KEY].feature
         ]
     )
     floats = {
-        key: np.array([list(f.float_list.value) for f in fl.feature], np.float32)
+        key: np.array([list(f.float_list.value) for f in fl.feature],
+                      np.float32)
         for key, fl in lists.items()
         if key not in (IMAGE_KEY, TIMESTAMP_KEY)
     }

@@ -188,3 +188,13 @@ def test_bad_arguments_echo_the_value(tmp_path):
         pipeline.make_dataset(None, file_pattern=pattern, global_batch_size=1,
                               num_frames=2, resolution=_RES,
                               short_clip_policy="pad")
+
+
+def test_record_without_frames_fails_naming_the_key(tmp_path):
+    example = tf.train.SequenceExample()
+    example.context.feature["clip/label/index"].int64_list.value.append(1)
+    path = os.path.join(str(tmp_path), "x.tfrecord")
+    with tf.io.TFRecordWriter(path) as writer:
+        writer.write(example.SerializeToString())
+    with pytest.raises(tf.errors.InvalidArgumentError, match="image/encoded"):
+        _eval_labels(path)

@@ -1,4 +1,4 @@
-"""Tests of the sharded, atomic, resumable writer and the synthetic converter."""
+"""Tests of the sharded, atomic, resumable writer and synthetic converter."""
 
 import os
 import subprocess
