@@ -25,7 +25,8 @@ pooled frame size (resolution / 2).
 Choices (not facts from the paper; SPEC decisions table):
 
   * Frame sampling (decision 9): independently per clip, without
-    replacement, in time order (argsort of stateless uniform noise).
+    replacement, in time order (argsort of stateless uniform noise);
+    `share_indices=True` draws one index set for the whole batch.
   * D_T time pooling (decision 2): its downsampling 3-D blocks pool 2x2x2
     (DGMR; 12 frames -> 6 -> 3); `pool_time=False` pools space only.
   * No attention in either discriminator (v2 draws none).
@@ -74,11 +75,13 @@ def block_layout(frame_size: int, channel_multiplier: int
     return [(w * channel_multiplier, d) for w, d in zip(widths, downsample)]
 
 
-def sample_frames(video, num_sampled_frames: int, seed):
+def sample_frames(video, num_sampled_frames: int, seed,
+                  share_indices: bool = False):
     """Picks K random frames per clip for the spatial discriminator.
 
-    Indices are drawn independently for every clip, without replacement,
-    and kept in time order. Stateless: the same seed gives the same frames.
+    Indices are drawn independently for every clip (SPEC decision 9; or one
+    set for the whole batch with `share_indices`), without replacement, and
+    kept in time order. Stateless: the same seed gives the same frames.
 
     Args:
         video: float [B, T, H, W, C].
@@ -87,6 +90,8 @@ def sample_frames(video, num_sampled_frames: int, seed):
             `tf.random.experimental.stateless_split`); a Python int s is
             read as [s, 0], a `keras.random.SeedGenerator` gives its next
             seed.
+        share_indices: use the same K indices for every clip (the unofficial
+            PyTorch port's behaviour) instead of independent ones.
 
     Returns:
         float [B, K, H, W, C]: video[b, sorted distinct indices_b].
@@ -111,7 +116,12 @@ def sample_frames(video, num_sampled_frames: int, seed):
             "sample_frames: expected a stateless seed of shape [2]; received "
             f"shape {tuple(seed.shape)}")
     # TF-only: keras.random has no stateless ops taking a seed tensor.
-    noise = tf.random.stateless_uniform(tf.shape(video)[:2], seed=seed)
+    shape = tf.shape(video)[:2]
+    if share_indices:
+        noise = tf.random.stateless_uniform([1, shape[1]], seed=seed)
+        noise = tf.broadcast_to(noise, shape)
+    else:
+        noise = tf.random.stateless_uniform(shape, seed=seed)
     indices = ops.argsort(noise, axis=1)[:, :num_sampled_frames]
     indices = ops.sort(indices, axis=1)
     return tf.gather(video, indices, axis=1, batch_dims=1)

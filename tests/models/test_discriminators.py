@@ -92,6 +92,16 @@ def test_sample_frames_accepts_int_and_seed_generator_seeds():
         discriminators.sample_frames(video, 3, seed=tf.constant([1, 2, 3]))
 
 
+def test_sample_frames_can_share_one_index_set_across_the_batch():
+    sampled = discriminators.sample_frames(
+        _index_video(8, 12), 4, seed=tf.constant([3, 4]),
+        share_indices=True).numpy()
+    indices = sampled[:, :, 0, 0, 0]
+    np.testing.assert_array_equal(indices, np.broadcast_to(indices[0],
+                                                           indices.shape))
+    assert len(set(indices[0])) == 4
+
+
 def test_sample_frames_with_k_equal_t_returns_the_whole_clip():
     video = _index_video(2, 4)
     np.testing.assert_array_equal(
@@ -277,3 +287,21 @@ def test_projection_head_contract():
     config = json.loads(json.dumps(head.get_config()))
     clone = discriminators.ProjectionHead.from_config(config)
     assert clone.get_config() == head.get_config()
+
+
+def test_mixed_precision_scores_stay_float32():
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        spatial = _spatial()
+        temporal = _temporal()
+        video = _video()
+        scores = spatial(video[:, :tiny.SAMPLED_FRAMES], _labels(),
+                         training=True)
+        pooled = discriminators.downsample_video(video)
+        temporal_scores = temporal(pooled, _labels(), training=True)
+        assert scores.dtype == "float32"
+        assert temporal_scores.dtype == "float32"
+        assert spatial.blocks[0].compute_dtype == "bfloat16"
+        assert spatial.head.linear.u.dtype == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
