@@ -1,7 +1,7 @@
 """Self-attention for the v1 DVD-GAN generator (optional, off by default).
 
-Implements the two attention uses of arXiv 1907.06571 v1 section 3.1
-(dropped in v2, SPEC 1.7):
+Implements the two attention uses of the v1 paper's generator
+(arXiv 1907.06571v1; dropped in v2, SPEC 1.7):
 
   * a non-causal single-head self-attention over all T * H * W positions of
     the first ConvGRU's output (`SelfAttention(axes="all")`);

@@ -1,6 +1,7 @@
 """Convolutional GRU, unrolled once per frame (DVD-GAN's recurrent core).
 
-Implements the ConvGRU of arXiv 1907.06571 v2 section 3.1 in the form of
+Implements the ConvGRU of the DVD-GAN v2 generator (arXiv 1907.06571v2,
+generator description; SPEC 1.2) in the form of
 DeepMind's DGMR ConvGRU (SPEC 1.2): with x_t the input and h the state,
 
     r = sigmoid(conv_r([x_t, h]))          reset gate

@@ -1,6 +1,7 @@
 """DVD-GAN's two discriminators and their input transforms.
 
-Implements arXiv 1907.06571 v2 section 3.2 (SPEC sections 2 and 3):
+Implements the dual discriminators of arXiv 1907.06571v2 (SPEC sections 2
+and 3):
 
   * `sample_frames` picks K frames per clip (K = 8 in the paper), and
     `SpatialDiscriminator` (D_S) scores each frame with a BigGAN

@@ -1,7 +1,7 @@
 """DVD-GAN generator: ConvGRU + residual-block groups, one per resolution.
 
-Implements the generator of arXiv 1907.06571 v2 section 3.1 and figure 2
-(SPEC section 1):
+Implements the generator of arXiv 1907.06571v2 (generator description and
+the v2 architecture figures; SPEC section 1):
 
   z [B, Z] and e(y) [B, E] -> c = [z; e(y)] -> SN affine -> [B, 4, 4, ch0]
   -> repeated T times -> per resolution group g = 1..G:

@@ -1,6 +1,7 @@
 """Class-conditional batch normalisation with per-time-step statistics.
 
-Implements G's normalisation (arXiv 1907.06571 v2 section 3.1 / SPEC 1.5):
+Implements G's normalisation (arXiv 1907.06571v2 generator description;
+SPEC 1.5):
 plain batch normalisation without learned scale/offset, followed by a
 per-channel affine transform predicted from the conditioning vector
 c = [z; e(y)]:
