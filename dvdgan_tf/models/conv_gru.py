@@ -1,8 +1,8 @@
 """Convolutional GRU, unrolled once per frame (DVD-GAN's recurrent core).
 
 Implements the ConvGRU of the DVD-GAN v2 generator (arXiv 1907.06571v2,
-generator description; SPEC 1.2) in the form of
-DeepMind's DGMR ConvGRU (SPEC 1.2): with x_t the input and h the state,
+generator description) in the form of DeepMind's DGMR ConvGRU (SPEC 1.2):
+with x_t the input and h the state,
 
     r = sigmoid(conv_r([x_t, h]))          reset gate
     u = sigmoid(conv_u([x_t, h]))          update gate
