@@ -159,8 +159,8 @@ class GeneratorExportModule(tf.Module):
             models.
 
     Raises:
-        ValueError: metadata inconsistent with the generator (class names
-            count), or a generator without `latent_dim`/`num_classes`.
+        ValueError: metadata inconsistent with the generator (number of
+            class names).
     """
 
     def __init__(

@@ -169,6 +169,20 @@ def test_out_of_range_label_fails_in_saved_model(loaded, label):
         )
 
 
+def test_negative_truncation_fails_in_saved_model(loaded):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="truncation"):
+        loaded.signatures["sample"](
+            seed=tf.constant([1], tf.int64), label=tf.constant([0]),
+            truncation=tf.constant(-0.5),
+        )
+
+
+def test_batch_size_mismatch_of_z_and_label_fails(loaded):
+    z, _ = _inputs()
+    with pytest.raises(tf.errors.InvalidArgumentError, match="same batch"):
+        loaded.signatures["serving_default"](z=z, label=tf.constant([0]))
+
+
 def test_metadata_signature_reports_classes_and_step(loaded):
     metadata = loaded.signatures["metadata"]()
     assert [n.decode() for n in metadata["class_names"].numpy()] == list(
