@@ -135,7 +135,7 @@ def test_kinetics_conversion_joins_csv_and_counts_missing_clips(tmp_path):
             ("zumba", "bbbbbbbbbbb", 0, 10, "train", ".webm"),
             ("zumba", "ccccccccccc", 5, 15, "validate", ".mp4"),
             ("abseiling", "ddddddddddd", 1, 11, "train", None)]  # no file
-    fixtures.write_videos(
+    written = fixtures.write_videos(
         video_dir, [(f"{r[1]}_{r[2]:06d}_{r[3]:06d}", r[5]) for r in rows
                     if r[5]], num_frames=_T, size=_SIZE)
     csv_path = os.path.join(str(tmp_path), "k.csv")
@@ -152,6 +152,11 @@ def test_kinetics_conversion_joins_csv_and_counts_missing_clips(tmp_path):
         ("ddddddddddd_000001_000011", "missing")]
     labels = {c.media_id: c.label_name for c in _read_all(out, "train")}
     assert labels == {"aaaaaaaaaaa": "abseiling", "bbbbbbbbbbb": "zumba"}
+    originals = {0: [], 1: []}
+    for path, frames in written.items():
+        label = 0 if "aaaaaaaaaaa" in path else 1
+        originals[label].append(frames.astype(np.float32))
+    assert _assert_reader_matches(out, originals, "train") == 2
 
 
 def test_bair_conversion_keeps_frames_and_actions(tmp_path):
@@ -175,6 +180,13 @@ def test_bair_conversion_keeps_frames_and_actions(tmp_path):
     np.testing.assert_allclose(clip.float_features["robot/action"],
                                actions[1], rtol=1e-6)
     assert clip.float_features["robot/endeffector_pos"].shape == (6, 3)
+    dataset = pipeline.make_dataset(
+        None, file_pattern=manifest_lib.shard_pattern(out, "train"),
+        global_batch_size=3, num_frames=6, resolution=64, is_training=False)
+    videos = (next(iter(dataset))["video"].numpy() + 1.0) * 127.5
+    errors = [[np.abs(v - f).mean() for f in frames] for v in videos]
+    assert sorted(int(np.argmin(e)) for e in errors) == [0, 1, 2]
+    assert max(min(e) for e in errors) < 3.0
 
 
 def test_real_camera_clip_converts_and_reads(tmp_path):
