@@ -54,6 +54,7 @@ from absl import logging
 from dvdgan_tf import checkpointing
 from dvdgan_tf import export
 from dvdgan_tf import video_io
+from dvdgan_tf.models import generator as generator_lib
 
 FORMATS = ("mp4", "gif", "png")
 DEFAULT_NUM = 8
@@ -155,10 +156,9 @@ class GeneratorSampler:
             float32 [steps, T, H, W, 3]; row 0 is class A, the last class B.
 
         Raises:
-            ValueError: steps < 2 or an unconditional generator.
+            ValueError: steps < 2, a label outside [0, N), or an
+                unconditional generator.
         """
-        from dvdgan_tf.models import generator as generator_lib
-
         if steps < 2:
             raise ValueError(f"--steps must be >= 2; received steps={steps}")
         source = self._generator
@@ -167,6 +167,8 @@ class GeneratorSampler:
                 "Class interpolation needs a class-conditional generator; "
                 "this one is unconditional (num_classes=0)."
             )
+        for label in (label_a, label_b):
+            parse_label(str(label), self.info.class_names)  # range check
         config = dict(source.get_config(), num_classes=steps)
         mixer = generator_lib.Generator.from_config(config)
         table = source.class_embedding.embeddings.numpy()

@@ -108,6 +108,11 @@ def test_interpolation_ends_are_the_two_class_videos(sampler):
     assert np.abs(videos[1] - ends[1]).max() > 1e-4
 
 
+def test_interpolation_rejects_out_of_range_label(sampler):
+    with pytest.raises(ValueError, match="Label 3 is out of range"):
+        sampler.interpolate(0, 0, 3, steps=2, truncation=1.0)
+
+
 def test_exactly_one_source_is_required():
     with pytest.raises(ValueError, match="exactly one of --saved_model"):
         sample.load_sampler(saved_model=None, model_dir=None)
