@@ -9,6 +9,8 @@ The `slow` test builds the paper-scale models and pins their sizes.
 
 import glob
 import os
+import subprocess
+import sys
 
 import gin
 import numpy as np
@@ -63,6 +65,21 @@ def test_config_builds_models_with_the_right_shapes(name):
     assert tuple(spatial(frames, labels, training=True).shape) == (1,)
     pooled = discriminators.downsample_video(video)
     assert tuple(temporal(pooled, labels, training=True).shape) == (1,)
+
+
+def test_model_summary_tool_prints_the_three_models():
+    root = os.path.dirname(GIN_DIR)
+    result = subprocess.run(
+        [sys.executable, os.path.join(root, "tools", "model_summary.py"),
+         f"--gin_file={os.path.join(GIN_DIR, 'k600_64.gin')}",
+         *[f"--gin_param={binding}" for binding in SMALL]],
+        capture_output=True, text=True, timeout=300, cwd=root)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert sum(line.startswith("  group ") for line in lines) == 4
+    for name in ("G ", "D_S", "D_T"):
+        assert any(line.startswith(name) and "trainable" in line
+                   for line in lines)
 
 
 # Trainable parameter counts at paper scale (preset B, ch = 96, Z = E = 120),
