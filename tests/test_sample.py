@@ -71,6 +71,27 @@ def test_same_seed_gives_same_video_from_saved_model_and_model_dir(
         sample.write_interpolation(saved, str(tmp_path), 0, 1, steps=2)
 
 
+def test_unconditional_model_samples_without_labels(tmp_path):
+    model_dir = str(tmp_path / "model")
+    model_dir_fixture.write_tiny_model_dir(model_dir, num_classes=0)
+    keras_sampler = sample.GeneratorSampler.from_model_dir(model_dir)
+    saved = sample.SavedModelSampler(
+        export.export(model_dir, str(tmp_path / "export"))
+    )
+    labels, num = sample.resolve_labels([], saved.info.class_names, 2)
+    assert (labels, num) == (None, 2)
+    written = sample.write_samples(
+        saved, str(tmp_path / "out"), labels, num, formats=["png"],
+        progress=False,
+    )
+    assert written == [str(tmp_path / "out" / "grid.png")]
+    np.testing.assert_allclose(
+        saved.generate(np.array([1, 2]), None, 1.0),
+        keras_sampler.generate(np.array([1, 2]), None, 1.0),
+        atol=1e-5,
+    )
+
+
 def test_labels_resolve_from_indices_and_class_names():
     labels, num = sample.resolve_labels(["class_c,0", "class_b"], NAMES, None)
     assert (labels, num) == ([2, 0, 1], 3)
