@@ -454,6 +454,7 @@ def _run(
     )
     wrote_config = False
     preempted = False
+    saved_step = step
     interval_totals = {name: 0.0 for name in model.log_names}
     interval_steps = 0
     interval_seconds = 0.0
@@ -541,9 +542,14 @@ def _run(
                 sample_grid.write(model.ema_generator, step, fps=sample_fps)
             if step % checkpoint_every == 0 or final:
                 path = manager.save(checkpoint_number=step)
+                saved_step = step
                 logging.info("Saved checkpoint %s.", path)
             writer.flush()
         preempted = preemption.triggered
+        if preempted and saved_step != step:
+            # SIGTERM arrived after this loop's save decision.
+            path = manager.save(checkpoint_number=step)
+            logging.info("Saved checkpoint %s.", path)
     if not chief:
         tf.io.gfile.rmtree(write_dir)
     if preempted:
