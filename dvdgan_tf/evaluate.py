@@ -40,7 +40,8 @@ when no pattern is given, from `synthetic.generate_clips` with fixed seeds
 (`REAL_SEED`, and `REAL_SEED + 1` for the judge's real-vs-real floor): the
 same distribution the dataset's files are drawn from. Real-side statistics
 are cached in `--cache_dir` (default `model_dir/eval/cache`) as
-`<dataset>-<resolution>px-<protocol>[-<judge id>].npz`.
+`<dataset>-<res>px-fs<stride>-<source>-<protocol>[-<judge id>].npz`
+(source: "rendered" or a hash of `--real_file_pattern`).
 
 Outputs in `model_dir/eval` (or `--output_dir`): TensorBoard scalars tagged
 `<metric>/<protocol>` and `results-<step>.json` with, per metric, its name,
@@ -360,9 +361,20 @@ def load_real_clips(num_clips: int, num_frames: int, frame_stride: int,
 # Cache of real-side statistics.
 
 
-def _cache_path(cache_dir, dataset, resolution, protocol, suffix=""):
-    name = f"{dataset}-{resolution}px-{protocol}{suffix}.npz"
-    return os.path.join(cache_dir, re.sub(r"[^A-Za-z0-9_.+-]", "_", name))
+def _cache_path(context, protocol, suffix=""):
+    """Cache file of real statistics: everything they depend on is in it.
+
+    `<dataset>-<res>px-fs<frame stride>-<source>-<protocol><suffix>.npz`,
+    where source is "rendered" (synthetic clips made in memory) or a hash of
+    the real file pattern (train and test splits must not share a cache).
+    """
+    pattern = context.settings.real_file_pattern
+    source = ("rendered" if not pattern else
+              "files" + hashlib.sha1(pattern.encode()).hexdigest()[:8])
+    name = (f"{context.dataset}-{context.resolution}px-"
+            f"fs{context.frame_stride}-{source}-{protocol}{suffix}.npz")
+    return os.path.join(context.cache_dir,
+                        re.sub(r"[^A-Za-z0-9_.+-]", "_", name))
 
 
 def _cached(path, compute):
@@ -498,8 +510,7 @@ def _judge_metrics(context: _Context):
         return {"mu": statistics.mu, "sigma": statistics.sigma,
                 "floor": np.float64(statistics.floor)}
 
-    real = _cached(_cache_path(context.cache_dir, context.dataset,
-                               context.resolution, protocol,
+    real = _cached(_cache_path(context, protocol,
                                f"-{_judge_id(context.settings.judge_dir)}"),
                    compute_real)
     runs = {"judge_accuracy": [], "judge_appearance_accuracy": [],
@@ -557,8 +568,7 @@ def _fvd_metrics(context: _Context):
         mu, sigma = frechet.gaussian_statistics(logits)
         return {"mu": mu, "sigma": sigma, "labels": np.concatenate(labels)}
 
-    real = _cached(_cache_path(context.cache_dir, context.dataset,
-                               context.resolution, protocol.name),
+    real = _cached(_cache_path(context, protocol.name),
                    compute_real)
     values = []
     for seed in context.run_seeds():
@@ -626,8 +636,7 @@ def _classifier_metrics(context: _Context, classifier_settings):
             return {"mu": mu, "sigma": sigma,
                     "labels": np.concatenate(labels)}
 
-        real = _cached(_cache_path(context.cache_dir, context.dataset,
-                                   context.resolution, protocol), compute_real)
+        real = _cached(_cache_path(context, protocol), compute_real)
         values = []
         for seed in context.run_seeds():
             features = np.concatenate([

@@ -96,7 +96,7 @@ def test_real_statistics_are_cached_and_reused(
     cached = glob.glob(os.path.join(cache_dir, "*.npz"))
     assert len(cached) == 1
     assert os.path.basename(cached[0]).startswith(
-        f"synthetic-s16-25fps-q90-16px-judge{JUDGE_CLIPS}-")
+        f"synthetic-s16-25fps-q90-16px-fs1-rendered-judge{JUDGE_CLIPS}-")
     # A poisoned cache proves the second evaluation reads it.
     with np.load(cached[0]) as data:
         arrays = {key: data[key] for key in data.files}
