@@ -36,8 +36,9 @@ Metrics (`--metrics`, default `judge` on the synthetic dataset, else `fvd`):
 Real clips come from `--real_file_pattern` TFRecords through
 `pipeline.make_dataset` in eval mode (centred window and crop, file order,
 the model's resolution and frame stride), or for the synthetic dataset,
-when no pattern is given, from `synthetic.generate_clips` with fixed seeds
-(`REAL_SEED`, and `REAL_SEED + 1` for the judge's real-vs-real floor): the
+when no pattern is given, from `synthetic.generate_clips` with a fixed seed
+(`REAL_SEED`; the judge draws 2N clips, N for the reference and N for the
+real-vs-real floor): the
 same distribution the dataset's files are drawn from. Real-side statistics
 are cached in `--cache_dir` (default `model_dir/eval/cache`) as
 `<dataset>-<res>px-fs<stride>-<source>-<protocol>[-<judge id>].npz`
@@ -503,10 +504,11 @@ def _judge_metrics(context: _Context):
     protocol = f"judge{num_clips}"
 
     def compute_real():
-        real, _ = context.real_clips(num_clips, context.num_frames)
-        other, _ = context.real_clips(num_clips, context.num_frames,
-                                      REAL_SEED + 1)
-        statistics = judge_lib.real_statistics(judge, real, other)
+        # 2N distinct real clips: the first N are the reference, the other N
+        # give the real-vs-real floor.
+        real, _ = context.real_clips(2 * num_clips, context.num_frames)
+        statistics = judge_lib.real_statistics(judge, real[:num_clips],
+                                               real[num_clips:])
         return {"mu": statistics.mu, "sigma": statistics.sigma,
                 "floor": np.float64(statistics.floor)}
 

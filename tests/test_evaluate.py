@@ -273,3 +273,14 @@ def test_fvd_wiring_on_ten_frame_clips(tmp_path, judge_dir):
 def test_malformed_is_protocol_fails_before_any_work():
     with pytest.raises(ValueError, match="received: '2048by10'"):
         evaluate.EvalSettings(metrics=("is",), is_protocol="2048by10")
+
+
+def test_judge_floor_from_records_compares_distinct_clips(
+        synthetic_model_dir, judge_dir, synthetic_records, tmp_path):
+    _, results = evaluate.evaluate_checkpoint(
+        synthetic_model_dir.path, None,
+        _settings(judge_dir, judge_num_clips=2,
+                  real_file_pattern=synthetic_records),
+        output_dir=str(tmp_path))
+    floor = [r for r in results if r.name == "judge_frechet_floor"][0]
+    assert floor.value > 0.0
