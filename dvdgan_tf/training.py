@@ -227,6 +227,17 @@ def make_train_loop(strategy, model: gan_lib.DVDGAN, jit_compile: bool):
     return train_loop
 
 
+def _remove_worker_dir(write_dir: str) -> None:
+    """Deletes a non-chief worker's scratch checkpoints (and the empty parent)."""
+    tf.io.gfile.rmtree(write_dir)
+    parent = os.path.dirname(write_dir)
+    try:
+        if not tf.io.gfile.listdir(parent):
+            tf.io.gfile.rmtree(parent)
+    except tf.errors.NotFoundError:
+        pass  # Another worker removed it first.
+
+
 def _next_boundary(step: int, every: int) -> int:
     return (step // every + 1) * every
 
@@ -551,7 +562,7 @@ def _run(
             path = manager.save(checkpoint_number=step)
             logging.info("Saved checkpoint %s.", path)
     if not chief:
-        tf.io.gfile.rmtree(write_dir)
+        _remove_worker_dir(write_dir)
     if preempted:
         logging.info("Preempted at step %d; checkpoint saved.", step)
     return TrainResult(
