@@ -283,6 +283,9 @@ class DVDGAN(keras.Model):
             z, self._labels_or_none(fake_labels), training=True
         )
         fake_video = tf.stop_gradient(tf.cast(fake_video, real_video.dtype))
+        # One D pass over [real; fake]: BigGAN-style discriminators have no
+        # batch normalisation, so examples do not interact and this equals
+        # two separate passes (with one SN power iteration, not two).
         videos = tf.concat([real_video, fake_video], axis=0)
         labels = (
             tf.concat([real_labels, fake_labels], axis=0)

@@ -90,6 +90,22 @@ def test_each_discriminator_step_gets_its_own_real_batch():
     assert float(logs["scores/spatial_real"]) != pytest.approx(1.0, abs=0.2)
 
 
+def test_ema_generator_tracks_generator_before_start_step():
+    model = _stub_gan(ema_start_step=5, ema_decay=0.5)
+    model.train_step(_stub_batch(4))
+    assert float(model.ema_generator.scale) == float(model.generator.scale)
+    assert float(model.generator.scale) != 1.0
+
+
+def test_ema_generator_averages_with_decay_from_start_step():
+    model = _stub_gan(ema_start_step=0, ema_decay=0.5)
+    model.train_step(_stub_batch(4))
+    # 0.5 * initial 1.0 + 0.5 * the updated weight.
+    assert float(model.ema_generator.scale) == pytest.approx(
+        0.5 + 0.5 * float(model.generator.scale)
+    )
+
+
 def test_batch_not_divisible_into_discriminator_steps_is_rejected():
     model = _stub_gan(num_discriminator_steps=2)
     with pytest.raises(ValueError, match="batch of 3"):

@@ -20,6 +20,7 @@ import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
 from dvdgan_tf import checkpointing
+from dvdgan_tf import losses
 from dvdgan_tf import train
 from dvdgan_tf import training
 from dvdgan_tf.data import convert
@@ -186,3 +187,13 @@ def test_data_without_shards_of_the_split_is_rejected(tmp_path, synthetic_dir):
     )
     with pytest.raises(ValueError, match="No 'test' shards"):
         training.run()
+
+
+def test_gan_loss_is_selectable_by_gin_enum_constant(tmp_path):
+    train.parse_config(
+        ["test_tiny.gin"],
+        ["gan.build_dvdgan.loss = %losses.GANLoss.LEAST_SQUARES"],
+        str(tmp_path),
+    )
+    reference = gin.query_parameter("gan.build_dvdgan.loss")  # a %constant
+    assert reference.scoped_configurable_fn() is losses.GANLoss.LEAST_SQUARES
