@@ -173,7 +173,7 @@ def test_frames_of_different_sizes_fail_clearly(tmp_path):
     with tf.io.TFRecordWriter(path) as writer:
         writer.write(example.SerializeToString())
     with pytest.raises(tf.errors.InvalidArgumentError,
-                       match="differ in size"):
+                       match="Shapes of all inputs must match"):
         list(pipeline.make_dataset(
             None, file_pattern=path, global_batch_size=1, num_frames=3,
             resolution=_RES, is_training=False))
@@ -198,3 +198,21 @@ def test_record_without_frames_fails_naming_the_key(tmp_path):
         writer.write(example.SerializeToString())
     with pytest.raises(tf.errors.InvalidArgumentError, match="image/encoded"):
         _eval_labels(path)
+
+
+def test_mixed_stored_sizes_need_resize_true(tmp_path):
+    # First record stored at 16 px (no resize chosen), a later one at 24 px.
+    clips = [fixtures.make_clip(fixtures.index_video(4, _RES, _RES), 0, "a"),
+             fixtures.make_clip(fixtures.index_video(4, 24, 24), 1, "b")]
+    path = fixtures.write_shard(os.path.join(str(tmp_path), "x.tfrecord"),
+                                clips)
+
+    def read(resize):
+        return list(pipeline.make_dataset(
+            None, file_pattern=path, global_batch_size=1, num_frames=2,
+            resolution=_RES, is_training=False, resize=resize))
+
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match="not compatible with expected shape"):
+        read(None)
+    assert [b["video"].shape[2] for b in read(True)] == [_RES, _RES]
