@@ -197,3 +197,21 @@ def test_gan_loss_is_selectable_by_gin_enum_constant(tmp_path):
     )
     reference = gin.query_parameter("gan.build_dvdgan.loss")  # a %constant
     assert reference.scoped_configurable_fn() is losses.GANLoss.LEAST_SQUARES
+
+
+def test_rerunning_the_same_command_resumes_from_the_last_checkpoint(
+    preempted_run, synthetic_dir
+):
+    # Runs last in this module: it extends the preempted run by two steps.
+    model_dir, _, _ = preempted_run
+    saved = checkpointing.list_checkpoint_steps(model_dir)[-1]
+    completed = subprocess.run(
+        _command(model_dir, synthetic_dir,
+                 f"training.run.train_steps={saved + 2}"),
+        cwd=REPO, env=_env(), capture_output=True, text=True,
+        timeout=TIMEOUT_S,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert f"ckpt-{saved} (step {saved})" in completed.stderr
+    assert f"step {saved + 1}/{saved + 2}" in completed.stderr
+    assert checkpointing.list_checkpoint_steps(model_dir)[-1] == saved + 2
