@@ -311,6 +311,10 @@ def convert_sources(
         source=dict(source_description),
     )
     manifest_lib.write_manifest(output_dir, manifest)
+    if manifest.skipped:
+        logging.warning("%s: skipped %d inputs %s; see %s.", name,
+                        len(manifest.skipped), manifest.skipped_by_reason,
+                        os.path.join(output_dir, manifest_lib.MANIFEST_NAME))
     return manifest
 
 

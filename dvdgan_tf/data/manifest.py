@@ -86,12 +86,22 @@ class Manifest:
     def storage_bytes(self) -> int:
         return sum(s.num_bytes for s in self.splits.values())
 
+    @property
+    def skipped_by_reason(self) -> dict[str, int]:
+        """Skipped inputs per reason category ("missing", "truncated", ...)."""
+        counts: dict[str, int] = {}
+        for skipped in self.skipped:
+            category = skipped.reason.split(":")[0]
+            counts[category] = counts.get(category, 0) + 1
+        return dict(sorted(counts.items()))
+
     def to_json(self) -> dict:
         data = dataclasses.asdict(self)
         data["storage_bytes"] = self.storage_bytes
         data["num_examples"] = {
             k: v.num_examples for k, v in self.splits.items()}
         data["num_skipped"] = len(self.skipped)
+        data["num_skipped_by_reason"] = self.skipped_by_reason
         return data
 
     @classmethod

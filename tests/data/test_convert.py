@@ -81,6 +81,8 @@ def test_bad_videos_are_skipped_listed_and_the_run_continues(tmp_path):
     assert reasons == {"walk/corrupt.mp4": "undecodable",
                        "walk/cut.avi": "truncated",
                        "walk/short.mp4": "too_short"}
+    assert manifest.skipped_by_reason == {"too_short": 1, "truncated": 1,
+                                          "undecodable": 1}
     assert manifest.splits["train"].num_examples == 1
     assert [c.example_id for c in _read_all(out)] == ["walk/good.mp4"]
 
@@ -223,3 +225,16 @@ def test_missing_input_path_and_empty_class_set_are_errors(tmp_path):
     with pytest.raises(ValueError, match="No class directories"):
         convert.convert_folder(os.path.join(str(tmp_path), "empty"),
                                str(tmp_path), options=_OPTIONS)
+
+
+def test_kinetics_with_no_clip_files_is_an_error(tmp_path):
+    video_dir = os.path.join(str(tmp_path), "clips")
+    os.makedirs(video_dir)
+    csv_path = os.path.join(str(tmp_path), "train.csv")
+    with open(csv_path, "w") as f:
+        f.write("label,youtube_id,time_start,time_end\n"
+                "abseiling,aaaaaaaaaaa,10,20\n")
+    with pytest.raises(ValueError, match="no usable inputs"):
+        convert.convert_kinetics([csv_path], video_dir,
+                                 os.path.join(str(tmp_path), "out"),
+                                 options=_OPTIONS)
