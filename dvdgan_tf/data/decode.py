@@ -71,6 +71,21 @@ def _declared_num_frames(container, stream, source_fps: float) -> int:
     return 0
 
 
+def _seek_before(container, stream, seconds: float) -> None:
+    """Seeks to the keyframe at or before `seconds` (best effort).
+
+    Frames before `seconds` are still dropped by the caller, so a container
+    that cannot seek only costs decode time.
+    """
+    if not stream.time_base:
+        return
+    try:
+        container.seek(int(seconds / stream.time_base), stream=stream,
+                       backward=True, any_frame=False)
+    except av.FFmpegError:
+        container.seek(0)
+
+
 def resized_shape(height: int, width: int, short_side: int) -> tuple[int, int]:
     """(H', W') with min(H', W') == short_side and the aspect ratio kept."""
     if short_side <= 0:
@@ -144,6 +159,8 @@ def decode_video(
             ) >= _THREADING_MIN_PIXELS:
                 stream.thread_type = "AUTO"
             expected = _declared_num_frames(container, stream, source_fps)
+            if start_seconds is not None and start_seconds > 0:
+                _seek_before(container, stream, start_seconds)
             size = None
             try:
                 for index, frame in enumerate(container.decode(stream)):

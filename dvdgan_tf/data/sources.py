@@ -12,7 +12,9 @@ set, which made label ids differ between runs).
   `HandstandPushups` spelling mismatch between lists and archive.
 * Kinetics: annotation CSVs (`label,youtube_id,time_start,time_end,split`)
   plus a directory (searched recursively) of trimmed clips named
-  `<youtube_id>_<start:06d>_<end:06d>.mp4|.webm|.mkv`.
+  `<youtube_id>_<start:06d>_<end:06d>.mp4|.webm|.mkv`; where no trimmed
+  clip exists, an untrimmed `<youtube_id>.<suffix>` is used and the
+  [time_start, time_end) segment is cut out at decode time.
 * Folder: `<root>/<class_name>/*.{mp4,avi,webm,mkv,mov}`, one split.
 * BAIR: the original robot-pushing TFRecords; a split per sub-directory
   (`train/`, `test/`) or one "train" split; one input per file.
@@ -259,6 +261,12 @@ def list_kinetics(annotation_paths: list[str], video_dir: str) -> Sources:
                 stem, split, f"unknown_label: {label_name!r}"))
             continue
         path = index.get(stem)
+        segment = (None, None)
+        if path is None and row["youtube_id"] in index:
+            # An untrimmed download named by its YouTube id: cut the
+            # annotated segment out of it at decode time.
+            path = index[row["youtube_id"]]
+            segment = (float(start), float(end))
         if path is None:
             unusable.append(manifest_lib.SkippedInput(
                 stem, split, "missing: no clip file"))
@@ -266,6 +274,7 @@ def list_kinetics(annotation_paths: list[str], video_dir: str) -> Sources:
         splits.setdefault(split, []).append(VideoSource(
             key=stem, path=path, label=label_of[label_name],
             label_name=label_name, media_id=row["youtube_id"],
+            start_seconds=segment[0], end_seconds=segment[1],
         ))
     return Sources(class_names, splits, tuple(unusable))
 

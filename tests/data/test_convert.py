@@ -238,3 +238,22 @@ def test_kinetics_with_no_clip_files_is_an_error(tmp_path):
         convert.convert_kinetics([csv_path], video_dir,
                                  os.path.join(str(tmp_path), "out"),
                                  options=_OPTIONS)
+
+
+def test_kinetics_untrimmed_video_is_cut_to_the_annotated_segment(tmp_path):
+    video_dir = os.path.join(str(tmp_path), "full")
+    # A 3 s "YouTube video" at 25 fps; the annotation asks for [1 s, 2 s).
+    fixtures.write_videos(video_dir, [("eeeeeeeeeee", ".mp4")],
+                          num_frames=75, size=_SIZE)
+    csv_path = os.path.join(str(tmp_path), "train.csv")
+    with open(csv_path, "w") as f:
+        f.write("label,youtube_id,time_start,time_end,split\n"
+                "juggling,eeeeeeeeeee,1,2,train\n")
+    out = os.path.join(str(tmp_path), "out")
+    manifest = convert.convert_kinetics([csv_path], video_dir, out,
+                                        options=_OPTIONS)
+    assert manifest.splits["train"].num_examples == 1
+    clip = _read_all(out)[0]
+    assert clip.example_id == "eeeeeeeeeee_000001_000002"
+    assert clip.frames.shape[0] == 25
+    assert clip.timestamps_us[0] == 1_000_000

@@ -82,3 +82,14 @@ def test_real_camera_clip_resamples_ntsc_rate_to_25fps():
     assert decoded.frames.shape == (12, 24, 29, 3)
     assert abs(decoded.source_fps - 29.97) < 0.01
     assert decoded.frames.std() > 10  # real content, not a flat frame
+
+
+def test_segment_of_an_untrimmed_video_is_cut_by_time(tmp_path):
+    path = os.path.join(str(tmp_path), "long.mp4")
+    video_io.write_video(path, _ramp_video(25), fps=10.0)  # 2.5 s
+    decoded = decode.decode_video(path, fps=10.0, short_side=16,
+                                  start_seconds=1.0, end_seconds=2.0)
+    assert decoded.frames.shape[0] == 10
+    np.testing.assert_allclose(decoded.frames.mean(axis=(1, 2, 3)),
+                               np.arange(100, 200, 10), atol=3)
+    assert decoded.timestamps_us[0] == 1_000_000
