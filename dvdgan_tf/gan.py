@@ -129,19 +129,22 @@ class DVDGAN(keras.Model):
         self.built = True
         # Step counter and run seed are plain tf.Variables: they are saved
         # in the checkpoint as `step` and `rng` (docs/ARCHITECTURE.md).
+        # Aggregation NONE: every replica increments its own copy by one, so
+        # the copies stay equal without a cross-device merge_call (which XLA
+        # cannot compile).
         self.step = tf.Variable(
             0,
             dtype=tf.int64,
             trainable=False,
             name="step",
-            aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+            aggregation=tf.VariableAggregation.NONE,
         )
         self.rng = tf.Variable(
             [int(seed), 0],
             dtype=tf.int64,
             trainable=False,
             name="rng",
-            aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+            aggregation=tf.VariableAggregation.NONE,
         )
         ema.copy_weights(ema_generator, generator)
         self.generator_optimizer = None

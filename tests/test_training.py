@@ -205,6 +205,9 @@ def test_compiled_loop_under_mirrored_strategy_trains_and_checkpoints(
     result = training.run(strategy, **kwargs)
     assert result.step == 3
     assert result.model.discriminator_optimizer.iterations.numpy() == 6
+    # Every replica's copy of the step counter advanced once per step.
+    assert [int(v) for v in strategy.experimental_local_results(
+        result.model.step)] == [3, 3]
     assert checkpointing.list_checkpoint_steps(str(tmp_path)) == [1, 2, 3]
     # Stub scores are hand-computable: D_S real = 2 frames x 0.5 x w.
     assert result.logs["scores/spatial_real"] == pytest.approx(1.0, abs=0.1)
