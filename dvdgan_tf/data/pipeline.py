@@ -160,7 +160,9 @@ def make_dataset(
             whose size differs from the first one's then fails with "... is
             not compatible with expected shape [T, R, R, 3]".
         repeat: cycle over the data forever; default `is_training`.
-        shuffle_buffer_size: records in the shuffle buffer (training).
+        shuffle_buffer_size: records in the shuffle buffer (training). A
+            record is a whole clip, still JPEG: ~2 MB for a 10 s Kinetics
+            clip at 128 px, so 256 records hold ~0.5 GB per pipeline.
         interleave_cycle_length: shards read concurrently.
 
     Returns:
