@@ -431,11 +431,22 @@ def _run(
     )
     latest = tf.train.latest_checkpoint(checkpointing.checkpoint_dir(model_dir))
     if latest:
-        checkpoint.read(latest).assert_existing_objects_matched()
-        logging.info("Resumed from %s (step %d).", latest, int(model.step))
+        try:
+            # expect_partial: the manager's `save_counter` is not restored.
+            checkpoint.read(latest).assert_existing_objects_matched(
+            ).expect_partial()
+        except (AssertionError, ValueError, tf.errors.OpError) as error:
+            raise ValueError(
+                f"Cannot resume from {latest}: it does not match the models "
+                "and optimizers built from the current gin config (was the "
+                "config changed since it was written?). Use a new model_dir "
+                f"or the original config. Details: {error}"
+            ) from error
+    step = int(model.step.numpy())
+    if latest:
+        logging.info("Resumed from %s (step %d).", latest, step)
     else:
         logging.info("No checkpoint in %s: starting from step 0.", model_dir)
-    step = int(model.step.numpy())
     if chief:
         checkpointing.write_model_spec(model_dir, generator, metadata)
 

@@ -211,3 +211,10 @@ def test_compiled_loop_under_mirrored_strategy_trains_and_checkpoints(
     assert checkpointing.list_checkpoint_steps(str(tmp_path)) == [1, 2, 3]
     # Stub scores are hand-computable: D_S real = 2 frames x 0.5 x w.
     assert result.logs["scores/spatial_real"] == pytest.approx(1.0, abs=0.1)
+
+
+def test_resuming_with_different_models_is_a_clear_error(tmp_path):
+    model_dir = str(tmp_path)
+    training.run(None, **_stub_run_kwargs(model_dir, 1))
+    with pytest.raises(ValueError, match="Cannot resume from .*ckpt-1"):
+        training.run(None, **tiny_gan.run_kwargs(model_dir, 2))
