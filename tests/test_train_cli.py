@@ -199,19 +199,36 @@ def test_gan_loss_is_selectable_by_gin_enum_constant(tmp_path):
     assert reference.scoped_configurable_fn() is losses.GANLoss.LEAST_SQUARES
 
 
-def test_rerunning_the_same_command_resumes_from_the_last_checkpoint(
+def test_rerun_resumes_and_kill_9_leaves_the_saved_checkpoints_intact(
     preempted_run, synthetic_dir
 ):
-    # Runs last in this module: it extends the preempted run by two steps.
+    # Runs last in this module: it extends the preempted run. The same
+    # command resumes from the last checkpoint; it is then killed with
+    # SIGKILL right after saving two steps later, in the middle of the next
+    # step, and what it saved must be complete and loadable.
     model_dir, _, _ = preempted_run
     saved = checkpointing.list_checkpoint_steps(model_dir)[-1]
-    completed = subprocess.run(
-        _command(model_dir, synthetic_dir,
-                 f"training.run.train_steps={saved + 2}"),
-        cwd=REPO, env=_env(), capture_output=True, text=True,
-        timeout=TIMEOUT_S,
+    process = subprocess.Popen(
+        _command(model_dir, synthetic_dir, "training.run.train_steps=100000"),
+        cwd=REPO, env=_env(), stderr=subprocess.STDOUT,
+        stdout=subprocess.PIPE, text=True,
     )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    assert f"ckpt-{saved} (step {saved})" in completed.stderr
-    assert f"step {saved + 1}/{saved + 2}" in completed.stderr
+    lines, deadline = [], time.monotonic() + TIMEOUT_S
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if f"ckpt-{saved + 2}." in line or time.monotonic() > deadline:
+                process.kill()
+                break
+        process.communicate(timeout=TIMEOUT_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    output = "".join(lines)
+    assert process.returncode == -signal.SIGKILL, output[-3000:]
+    assert f"ckpt-{saved} (step {saved})" in output
+    assert f"step {saved + 1}/100000" in output
     assert checkpointing.list_checkpoint_steps(model_dir)[-1] == saved + 2
+    _, step, _ = checkpointing.load_generator(model_dir)
+    assert step == saved + 2
