@@ -106,6 +106,22 @@ def test_ema_generator_averages_with_decay_from_start_step():
     )
 
 
+def test_unconditional_model_trains_without_labels():
+    model = gan.build_dvdgan(
+        StubGenerator(num_classes=0),
+        StubSpatialDiscriminator(),
+        StubTemporalDiscriminator(),
+    )
+    model.compile(
+        generator_optimizer=keras.optimizers.SGD(0.1),
+        discriminator_optimizer=keras.optimizers.SGD(0.1),
+    )
+    z, labels = model.draw_generator_inputs(tf.constant([1, 2]), 3)
+    assert labels is None and z.shape == (3, 4)
+    logs = model.train_step(_stub_batch(4))
+    assert float(logs["losses/discriminator"]) > 0.0
+
+
 def test_batch_not_divisible_into_discriminator_steps_is_rejected():
     model = _stub_gan(num_discriminator_steps=2)
     with pytest.raises(ValueError, match="batch of 3"):
