@@ -263,7 +263,8 @@ class DVDGAN(keras.Model):
         )
         return tf.cast(spatial, tf.float32), tf.cast(temporal, tf.float32)
 
-    def _r1_penalty(self, real_video, real_labels, frame_seed, batch_size):
+    def _r1_penalty(self, real_video, real_labels, frame_seed):
+        """Per-example R1 penalty on real clips: float32 [B]."""
         real_video = tf.cast(real_video, tf.float32)
         with tf.GradientTape() as tape:
             tape.watch(real_video)
@@ -310,7 +311,7 @@ class DVDGAN(keras.Model):
             logs = {}
             if self.r1_gamma > 0:
                 penalty = self._r1_penalty(
-                    real_video, real_labels, frame_seed, batch_size
+                    real_video, real_labels, frame_seed
                 )
                 per_example += penalty
                 logs["losses/r1_penalty"] = tf.reduce_mean(penalty)
