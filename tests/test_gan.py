@@ -162,6 +162,19 @@ def test_enabled_regularisers_appear_in_logs():
     assert float(logs["losses/r1_penalty"]) > 0.0
 
 
+def test_r1_penalty_matches_hand_computed_gradient_norm():
+    model = _stub_gan(r1_gamma=1.0)
+    data = _stub_batch(2)
+    logs = model._discriminator_step(data["video"], data["label"], [1, 2])
+    # Clip 4x4x4x3. D_S = sum over K=2 frames of the frame mean: 1/48 per
+    # pixel of a sampled frame. D_T = mean of the 2x2-pooled clip (48
+    # values): 1/192 per pixel. |grad|^2 = 96 (1/48 + 1/192)^2
+    # + 96 (1/192)^2 = 26 / 384; R1 = gamma / 2 * that.
+    assert float(logs["losses/r1_penalty"]) == pytest.approx(
+        0.5 * 26 / 384, rel=1e-5
+    )
+
+
 def test_noise_is_a_function_of_the_step():
     model = _stub_gan()
     z0, labels0 = model.draw_generator_inputs(tf.constant([5, 6]), 8)
