@@ -786,44 +786,50 @@ def run(model_dir: str, settings: EvalSettings, step: int | None = None,
 # ----------------------------------------------------------------------------
 # CLI.
 
-_MODEL_DIR = flags.DEFINE_string("model_dir", None, "Training directory.")
-_GIN_FILE = flags.DEFINE_multi_string(
-    "gin_file", [], "Gin files (the classifier for is/fid).")
-_GIN_PARAM = flags.DEFINE_multi_string("gin_param", [], "Gin bindings.")
-_METRICS = flags.DEFINE_list(
-    "metrics", None, f"Subset of {list(METRICS)}; default: judge on the "
-    "synthetic dataset, fvd otherwise.")
-_STEP = flags.DEFINE_integer("step", None, "Checkpoint step; default latest.")
-_CONTINUOUS = flags.DEFINE_bool(
-    "continuous", False, "Evaluate each new checkpoint as it appears.")
-_MAX_CHECKPOINTS = flags.DEFINE_integer(
-    "max_checkpoints", None, "With --continuous: stop after this many.")
-_TIMEOUT_SECS = flags.DEFINE_float(
-    "timeout_secs", None, "With --continuous: stop after this long without "
-    "a new checkpoint.")
-_USE_EMA = flags.DEFINE_bool("use_ema", True, "Use the EMA generator.")
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of the first generated set.")
-_NUM_RUNS = flags.DEFINE_integer(
-    "num_runs", 1, "Generated sets per metric; reports mean and std.")
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 16, "Clips per G call.")
-_JUDGE_DIR = flags.DEFINE_string(
-    "judge_dir", os.path.join("runs", "judge"), "Judge to use (judge).")
-_JUDGE_NUM_CLIPS = flags.DEFINE_integer(
-    "judge_num_clips", 600, "Generated clips per run for the judge.")
-_FVD_NUM_VIDEOS = flags.DEFINE_integer("fvd_num_videos", 2048, "FVD N.")
-_FVD_NUM_FRAMES = flags.DEFINE_integer(
-    "fvd_num_frames", 0, "FVD T (>= 9); 0 = the model's clip length.")
-_IS_PROTOCOL = flags.DEFINE_string(
-    "is_protocol", "tganv2", "tganv2 (2048x10), tgan (10000x1) or NxS.")
-_FID_NUM_VIDEOS = flags.DEFINE_integer("fid_num_videos", 2048,
-                                       "Classifier FID N.")
-_REAL_FILE_PATTERN = flags.DEFINE_string(
-    "real_file_pattern", "", "TFRecords of real clips; default for the "
-    "synthetic dataset: regenerate it in memory.")
-_CACHE_DIR = flags.DEFINE_string(
-    "cache_dir", "", "Real-statistics cache; default model_dir/eval/cache.")
-_OUTPUT_DIR = flags.DEFINE_string(
-    "output_dir", "", "Results and scalars; default model_dir/eval.")
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    """Defines the CLI flags. Called under `__main__` only, so importing
+    this module next to the other CLIs never defines a flag twice."""
+    flags.DEFINE_string("model_dir", None, "Training directory.")
+    flags.DEFINE_multi_string(
+        "gin_file", [], "Gin files (the classifier for is/fid).")
+    flags.DEFINE_multi_string("gin_param", [], "Gin bindings.")
+    flags.DEFINE_list(
+        "metrics", None, f"Subset of {list(METRICS)}; default: judge on the "
+        "synthetic dataset, fvd otherwise.")
+    flags.DEFINE_integer("step", None, "Checkpoint step; default latest.")
+    flags.DEFINE_bool(
+        "continuous", False, "Evaluate each new checkpoint as it appears.")
+    flags.DEFINE_integer(
+        "max_checkpoints", None, "With --continuous: stop after this many.")
+    flags.DEFINE_float(
+        "timeout_secs", None, "With --continuous: stop after this long without "
+        "a new checkpoint.")
+    flags.DEFINE_bool("use_ema", True, "Use the EMA generator.")
+    flags.DEFINE_integer("seed", 0, "Seed of the first generated set.")
+    flags.DEFINE_integer(
+        "num_runs", 1, "Generated sets per metric; reports mean and std.")
+    flags.DEFINE_integer("batch_size", 16, "Clips per G call.")
+    flags.DEFINE_string(
+        "judge_dir", os.path.join("runs", "judge"), "Judge to use (judge).")
+    flags.DEFINE_integer(
+        "judge_num_clips", 600, "Generated clips per run for the judge.")
+    flags.DEFINE_integer("fvd_num_videos", 2048, "FVD N.")
+    flags.DEFINE_integer(
+        "fvd_num_frames", 0, "FVD T (>= 9); 0 = the model's clip length.")
+    flags.DEFINE_string(
+        "is_protocol", "tganv2", "tganv2 (2048x10), tgan (10000x1) or NxS.")
+    flags.DEFINE_integer("fid_num_videos", 2048,
+                                           "Classifier FID N.")
+    flags.DEFINE_string(
+        "real_file_pattern", "", "TFRecords of real clips; default for the "
+        "synthetic dataset: regenerate it in memory.")
+    flags.DEFINE_string(
+        "cache_dir", "", "Real-statistics cache; default model_dir/eval/cache.")
+    flags.DEFINE_string(
+        "output_dir", "", "Results and scalars; default model_dir/eval.")
 
 
 def _classifier_from_gin(metrics):
@@ -847,7 +853,7 @@ def _classifier_from_gin(metrics):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    if not _MODEL_DIR.value:
+    if not FLAGS.model_dir:
         raise app.UsageError("--model_dir is required.")
     import gin
 
@@ -855,30 +861,31 @@ def main(argv):
 
     gin.add_config_file_search_path(
         os.path.join(os.path.dirname(os.path.dirname(__file__)), "gin"))
-    gin.parse_config_files_and_bindings(_GIN_FILE.value, _GIN_PARAM.value,
+    gin.parse_config_files_and_bindings(FLAGS.gin_file, FLAGS.gin_param,
                                         finalize_config=False)
-    metrics = _METRICS.value
+    metrics = FLAGS.metrics
     if not metrics:
-        metadata = checkpointing.read_metadata(_MODEL_DIR.value)
+        metadata = checkpointing.read_metadata(FLAGS.model_dir)
         metrics = (["judge"] if is_synthetic(metadata.get("dataset"))
                    else ["fvd"])
     settings = EvalSettings(
-        metrics=tuple(metrics), seed=_SEED.value, num_runs=_NUM_RUNS.value,
-        batch_size=_BATCH_SIZE.value, use_ema=_USE_EMA.value,
-        judge_dir=_JUDGE_DIR.value, judge_num_clips=_JUDGE_NUM_CLIPS.value,
-        fvd_num_videos=_FVD_NUM_VIDEOS.value,
-        fvd_num_frames=_FVD_NUM_FRAMES.value,
-        is_protocol=_IS_PROTOCOL.value,
-        fid_num_videos=_FID_NUM_VIDEOS.value,
-        real_file_pattern=_REAL_FILE_PATTERN.value,
-        cache_dir=_CACHE_DIR.value)
+        metrics=tuple(metrics), seed=FLAGS.seed, num_runs=FLAGS.num_runs,
+        batch_size=FLAGS.batch_size, use_ema=FLAGS.use_ema,
+        judge_dir=FLAGS.judge_dir, judge_num_clips=FLAGS.judge_num_clips,
+        fvd_num_videos=FLAGS.fvd_num_videos,
+        fvd_num_frames=FLAGS.fvd_num_frames,
+        is_protocol=FLAGS.is_protocol,
+        fid_num_videos=FLAGS.fid_num_videos,
+        real_file_pattern=FLAGS.real_file_pattern,
+        cache_dir=FLAGS.cache_dir)
     classifier = _classifier_from_gin(settings.metrics)
     gin.finalize()
-    run(_MODEL_DIR.value, settings, step=_STEP.value,
-        continuous=_CONTINUOUS.value, max_checkpoints=_MAX_CHECKPOINTS.value,
-        timeout_secs=_TIMEOUT_SECS.value, classifier=classifier,
-        output_dir=_OUTPUT_DIR.value)
+    run(FLAGS.model_dir, settings, step=FLAGS.step,
+        continuous=FLAGS.continuous, max_checkpoints=FLAGS.max_checkpoints,
+        timeout_secs=FLAGS.timeout_secs, classifier=classifier,
+        output_dir=FLAGS.output_dir)
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)
