@@ -26,44 +26,50 @@ GIN_DIR = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gin"
 )
 
-flags.DEFINE_multi_string(
-    "gin_file",
-    [],
-    "Gin config file(s), parsed in order; relative paths and `include`s are "
-    f"also looked up in the repository's gin/ directory ({GIN_DIR}).",
-)
-flags.DEFINE_multi_string(
-    "gin_param",
-    [],
-    "Gin binding(s) applied after the files, e.g. "
-    "--gin_param=\"training.run.train_steps=1000\" or "
-    "--gin_param=\"DATA_DIR='data/synthetic'\".",
-)
-flags.DEFINE_string(
-    "model_dir",
-    None,
-    "Output directory (checkpoints, TensorBoard events, configs); overrides "
-    "training.run.model_dir. Re-using a directory resumes its training.",
-)
-flags.DEFINE_string(
-    "tpu",
-    None,
-    "TPU name or address ('local' on a TPU VM). Selects TPUStrategy and "
-    "overrides --strategy.",
-)
-flags.DEFINE_enum(
-    "strategy",
-    "default",
-    ["default", "mirrored", "multi_worker"],
-    "Distribution without --tpu: 'default' (one device), 'mirrored' (all "
-    "local GPUs, synchronous), 'multi_worker' (MultiWorkerMirroredStrategy; "
-    "the cluster comes from the TF_CONFIG environment variable).",
-)
-flags.DEFINE_list(
-    "devices",
-    None,
-    "With --strategy=mirrored: explicit devices, e.g. /gpu:0,/gpu:1.",
-)
+
+def define_flags() -> None:
+    """Defines the CLI flags (only when run as a program: importing this
+    module for `parse_config` must not claim global flag names)."""
+    flags.DEFINE_multi_string(
+        "gin_file",
+        [],
+        "Gin config file(s), parsed in order; relative paths and `include`s "
+        f"are also looked up in the repository's gin/ directory ({GIN_DIR}).",
+    )
+    flags.DEFINE_multi_string(
+        "gin_param",
+        [],
+        "Gin binding(s) applied after the files, e.g. "
+        "--gin_param=\"training.run.train_steps=1000\" or "
+        "--gin_param=\"DATA_DIR='data/synthetic'\".",
+    )
+    flags.DEFINE_string(
+        "model_dir",
+        None,
+        "Output directory (checkpoints, TensorBoard events, configs); "
+        "overrides training.run.model_dir. Re-using a directory resumes its "
+        "training.",
+    )
+    flags.DEFINE_string(
+        "tpu",
+        None,
+        "TPU name or address ('local' on a TPU VM). Selects TPUStrategy and "
+        "overrides --strategy.",
+    )
+    flags.DEFINE_enum(
+        "strategy",
+        "default",
+        ["default", "mirrored", "multi_worker"],
+        "Distribution without --tpu: 'default' (one device), 'mirrored' "
+        "(all local GPUs, synchronous), 'multi_worker' "
+        "(MultiWorkerMirroredStrategy; the cluster comes from the TF_CONFIG "
+        "environment variable).",
+    )
+    flags.DEFINE_list(
+        "devices",
+        None,
+        "With --strategy=mirrored: explicit devices, e.g. /gpu:0,/gpu:1.",
+    )
 
 
 class ConfigError(ValueError):
@@ -157,4 +163,5 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)
