@@ -31,7 +31,7 @@ demo: $(STAMP)
 	$(PY) -m dvdgan_tf.train --gin_file=gin/demo_cpu.gin \
 	  --gin_param="training.run.model_dir='$(DEMO_DIR)'" \
 	  --gin_param="DATA_DIR='$(DATA_DIR)'"
-	$(PY) -m dvdgan_tf.sample --model_dir=$(DEMO_DIR) --num=4 --output=$(DEMO_DIR)/samples
+	$(PY) -m dvdgan_tf.sample --model_dir=$(DEMO_DIR) --num=12 --output=$(DEMO_DIR)/samples
 	@echo "TensorBoard: $(VENV)/bin/tensorboard --logdir $(DEMO_DIR)"
 
 # Fast suite (excludes @pytest.mark.slow).

@@ -6,6 +6,9 @@ module registers everything below under module-qualified names, e.g.
 `generator.build_generator.channel_multiplier = %CHANNEL_MULTIPLIER`.
 """
 
+import logging
+import os
+
 import gin
 import keras
 
@@ -42,3 +45,34 @@ build_video_classifier = gin.external_configurable(
 for _enum in (classifier.Preprocessing, classifier.ValueRange,
               classifier.ChannelOrder, classifier.Layout):
     gin.constants_from_enum(_enum, module="classifier")
+
+# --- gin file lookup shared by the CLIs ---
+GIN_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gin")
+
+
+class _GinResourceLookupFilter(logging.Filter):
+    """Drops gin's ERROR "Path not found: base.gin" lines.
+
+    gin 0.5.0 tries every `include` first as a Python-package resource and
+    logs a (root-logger) error when that fails, before it finds the file on
+    the search path. Users then see an "E ... Path not found" line on every
+    successful run; real missing files still raise an IOError from gin.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.levelno == logging.ERROR
+            and record.pathname.endswith(os.path.join("gin", "resource_reader.py"))
+        )
+
+
+def add_gin_search_path(*extra_dirs: str) -> None:
+    """Makes `include 'base.gin'` and bare `--gin_file=k600_64.gin` resolve
+    in the repo's gin/ directory (and `extra_dirs`), without gin's spurious
+    resource-lookup error lines."""
+    for directory in (GIN_DIR,) + extra_dirs:
+        gin.add_config_file_search_path(directory)
+    root = logging.getLogger()
+    if not any(isinstance(f, _GinResourceLookupFilter) for f in root.filters):
+        root.addFilter(_GinResourceLookupFilter())

@@ -857,10 +857,9 @@ def main(argv):
         raise app.UsageError("--model_dir is required.")
     import gin
 
-    from dvdgan_tf import configurables  # noqa: F401  (registrations)
+    from dvdgan_tf import configurables
 
-    gin.add_config_file_search_path(
-        os.path.join(os.path.dirname(os.path.dirname(__file__)), "gin"))
+    configurables.add_gin_search_path()
     gin.parse_config_files_and_bindings(FLAGS.gin_file, FLAGS.gin_param,
                                         finalize_config=False)
     metrics = FLAGS.metrics

@@ -99,7 +99,7 @@ def parse_config(
             "No --gin_file given. Start from gin/demo_cpu.gin (CPU demo) or "
             "an experiment file such as gin/k600_64.gin."
         )
-    gin.add_config_file_search_path(GIN_DIR)
+    configurables.add_gin_search_path()
     params = list(gin_params)
     if model_dir:
         params.append(f"training.run.model_dir = {model_dir!r}")
@@ -135,7 +135,6 @@ def main(argv) -> None:
     try:
         parse_config(FLAGS.gin_file, FLAGS.gin_param, FLAGS.model_dir)
     except ConfigError as error:
-        logging.error("%s", error)
         sys.exit(f"error: {error}")
     # The strategy before any variable or op: TPU initialisation and the
     # multi-worker collectives must come first.
@@ -151,9 +150,12 @@ def main(argv) -> None:
         result = training.run(strategy)
     except (ValueError, training.NonFiniteLossError) as error:
         # Configuration/data problems and divergence: a clear message, no
-        # traceback (run with --verbosity=1 to log it).
-        logging.error("%s", error, exc_info=logging.level_debug())
-        sys.exit(f"error: {error}")
+        # traceback (run with --verbosity=1 to log it). gin appends "In call
+        # to configurable 'run' (<function ...>)", which only adds noise.
+        if logging.level_debug():
+            logging.exception("Training stopped.")
+        message = str(error).split("\n  In call to configurable")[0]
+        sys.exit(f"error: {message}")
     logging.info(
         "Finished at step %d%s; outputs in %s.",
         result.step,

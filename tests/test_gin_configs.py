@@ -2,9 +2,9 @@
 
 Each file is parsed with the widths shrunk (CHANNEL_MULTIPLIER = 4) and a
 short clip (NUM_FRAMES = 4, K = 2) so the check runs in seconds at the file's
-real resolution and class count. Training bindings are skipped
-(`skip_unknown=True`), so only the model builders need to be importable.
-The `slow` test builds the paper-scale models and pins their sizes.
+real resolution and class count. Parsing is strict (`configurables`
+registers every builder, training's included), so a misspelt binding in any
+file fails here. The `slow` test builds the paper-scale models and pins their sizes.
 """
 
 import glob
@@ -20,8 +20,7 @@ import tensorflow as tf
 from dvdgan_tf import configurables
 from dvdgan_tf.models import discriminators
 
-GIN_DIR = os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), "gin")
+GIN_DIR = configurables.GIN_DIR
 CONFIGS = sorted(os.path.basename(p)
                  for p in glob.glob(os.path.join(GIN_DIR, "*.gin")))
 SMALL = [
@@ -32,9 +31,9 @@ SMALL = [
 
 
 def _parse(name, bindings):
-    gin.add_config_file_search_path(GIN_DIR)
+    configurables.add_gin_search_path()
     gin.parse_config_files_and_bindings(
-        [os.path.join(GIN_DIR, name)], bindings, skip_unknown=True)
+        [os.path.join(GIN_DIR, name)], bindings)
 
 
 def _macro(name):

@@ -39,8 +39,8 @@ def main(argv):
 
     if not _GIN_FILE.value:
         raise app.UsageError("Pass at least one --gin_file.")
-    for path in _GIN_FILE.value:
-        gin.add_config_file_search_path(os.path.dirname(os.path.abspath(path)))
+    configurables.add_gin_search_path(
+        *[os.path.dirname(os.path.abspath(path)) for path in _GIN_FILE.value])
     gin.parse_config_files_and_bindings(
         _GIN_FILE.value, _GIN_PARAM.value, skip_unknown=True)
     generator = configurables.build_generator()
