@@ -27,6 +27,8 @@ import re
 
 import tensorflow as tf
 
+from dvdgan_tf import atomic_files
+
 CHECKPOINT_SUBDIR = "checkpoints"
 GENERATOR_CONFIG_FILE = "generator_config.json"
 METADATA_FILE = "metadata.json"
@@ -55,16 +57,9 @@ def checkpoint_dir(model_dir: str) -> str:
     return os.path.join(model_dir, CHECKPOINT_SUBDIR)
 
 
-def write_text_atomic(path: str, text: str) -> None:
-    """Writes `text` to `path` via a temp file and rename (gs:// too)."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with tf.io.gfile.GFile(tmp, "w") as f:
-        f.write(text)
-    tf.io.gfile.rename(tmp, path, overwrite=True)
-
-
-def write_json_atomic(path: str, obj) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+# The model_dir files are written with these (see `dvdgan_tf.atomic_files`).
+write_text_atomic = atomic_files.write_text
+write_json_atomic = atomic_files.write_json
 
 
 def read_json(path: str, what: str) -> dict:

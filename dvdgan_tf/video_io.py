@@ -18,6 +18,8 @@ import av
 import numpy as np
 from PIL import Image
 
+from dvdgan_tf import atomic_files
+
 # Container suffix -> PyAV encoder. H.264 in MP4 for people; MPEG-4 Part 2 in
 # AVI because that is what UCF-101's .avi files hold (used by test fixtures).
 _ENCODERS = {
@@ -86,7 +88,7 @@ def encode_gif(frames: np.ndarray, fps: float = 8.0, loop: int = 0) -> bytes:
 
 def write_gif(path: str, frames: np.ndarray, fps: float = 8.0) -> None:
     """Writes an animated GIF atomically (temp file + rename)."""
-    _atomic_write(path, encode_gif(frames, fps))
+    atomic_files.write_bytes(path, encode_gif(frames, fps))
 
 
 def write_png_grid(path: str, videos: np.ndarray, pad: int = 1) -> None:
@@ -113,7 +115,7 @@ def write_png_grid(path: str, videos: np.ndarray, pad: int = 1) -> None:
             grid[y : y + h, x : x + w] = videos[i, j]
     buffer = io.BytesIO()
     Image.fromarray(grid).save(buffer, format="PNG")
-    _atomic_write(path, buffer.getvalue())
+    atomic_files.write_bytes(path, buffer.getvalue())
 
 
 def write_video(
@@ -204,10 +206,3 @@ def _tmp_name(path: str) -> str:
     stem, suffix = os.path.splitext(name)
     # Keep the suffix: PyAV picks the muxer from it.
     return os.path.join(directory, f".{stem}.tmp-{os.getpid()}{suffix}")
-
-
-def _atomic_write(path: str, data: bytes) -> None:
-    tmp = _tmp_name(path)
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)

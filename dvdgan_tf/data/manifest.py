@@ -20,6 +20,8 @@ import os
 
 import tensorflow as tf
 
+from dvdgan_tf import atomic_files
+
 MANIFEST_NAME = "manifest.json"
 CONVERTER_VERSION = "1.0"
 SHARD_SUFFIX = ".tfrecord"
@@ -137,18 +139,10 @@ def shard_pattern(data_dir: str, split: str) -> str:
     return os.path.join(data_dir, f"{split}-*-of-*{SHARD_SUFFIX}")
 
 
-def atomic_write_text(path: str, text: str) -> None:
-    """Writes a text file under a temporary name, then renames it."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with tf.io.gfile.GFile(tmp, "w") as f:
-        f.write(text)
-    tf.io.gfile.rename(tmp, path, overwrite=True)
-
-
 def write_manifest(data_dir: str, manifest: Manifest) -> str:
     """Writes `<data_dir>/manifest.json` atomically; returns its path."""
     path = os.path.join(data_dir, MANIFEST_NAME)
-    atomic_write_text(path, json.dumps(manifest.to_json(), indent=2) + "\n")
+    atomic_files.write_text(path, json.dumps(manifest.to_json(), indent=2) + "\n")
     return path
 
 

@@ -42,6 +42,7 @@ import tensorflow as tf
 import tqdm
 from absl import logging
 
+from dvdgan_tf import atomic_files
 from dvdgan_tf.data import manifest as manifest_lib
 from dvdgan_tf.data import records
 
@@ -161,7 +162,7 @@ def _write_shard(
         "num_bytes": tf.io.gfile.stat(tmp).length,
         "skipped": skipped,
     }
-    manifest_lib.atomic_write_text(
+    atomic_files.write_text(
         _marker_path(output_dir, shard), json.dumps(marker)
     )
     tf.io.gfile.rename(tmp, path, overwrite=True)
@@ -262,7 +263,7 @@ def write_split(
         num_shards = plan["num_shards"]
     else:
         num_shards = _plan_num_shards(shuffled, load_clip, options)
-        manifest_lib.atomic_write_text(
+        atomic_files.write_text(
             plan_path,
             json.dumps({"fingerprint": fingerprint, "num_shards": num_shards}),
         )
