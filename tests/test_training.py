@@ -72,8 +72,8 @@ def test_resumed_run_matches_uninterrupted_run(tmp_path, eager_functions):
         )
 
 
-def _stub_dataset(input_context, global_batch_size, num_frames, resolution,
-                  frame_stride, value=0.5):
+def _in_memory_dataset(input_context, global_batch_size, num_frames, resolution,
+                       frame_stride, value=0.5):
     del frame_stride
     batch_size = (
         input_context.get_per_replica_batch_size(global_batch_size)
@@ -89,14 +89,14 @@ def _stub_dataset(input_context, global_batch_size, num_frames, resolution,
     return tf.data.Dataset.from_tensors(batch).repeat()
 
 
-def _stub_run_kwargs(model_dir, train_steps, value=0.5):
+def _in_memory_run_kwargs(model_dir, train_steps, value=0.5):
     kwargs = tiny_gan.run_kwargs(
         model_dir,
         train_steps,
         generator_builder=tiny_gan.StubGenerator,
         spatial_discriminator_builder=tiny_gan.StubSpatialDiscriminator,
         temporal_discriminator_builder=tiny_gan.StubTemporalDiscriminator,
-        dataset_builder=functools.partial(_stub_dataset, value=value),
+        dataset_builder=functools.partial(_in_memory_dataset, value=value),
         checkpoint_every=1,
     )
     return kwargs
@@ -106,14 +106,14 @@ def test_non_finite_loss_stops_with_step_and_loss_and_keeps_checkpoint(
     tmp_path,
 ):
     model_dir = str(tmp_path)
-    training.run(None, **_stub_run_kwargs(model_dir, 1))
+    training.run(None, **_in_memory_run_kwargs(model_dir, 1))
     before = _checkpoint_values(model_dir, 1)
 
     with pytest.raises(
         training.NonFiniteLossError,
         match=r"step 2: .*losses/discriminator=nan.*ckpt-1",
     ):
-        training.run(None, **_stub_run_kwargs(model_dir, 3, value=np.nan))
+        training.run(None, **_in_memory_run_kwargs(model_dir, 3, value=np.nan))
 
     assert checkpointing.list_checkpoint_steps(model_dir) == [1]
     after = _checkpoint_values(model_dir, 1)
@@ -123,14 +123,14 @@ def test_non_finite_loss_stops_with_step_and_loss_and_keeps_checkpoint(
 
 def test_run_returns_immediately_when_already_trained(tmp_path):
     model_dir = str(tmp_path)
-    training.run(None, **_stub_run_kwargs(model_dir, 1))
-    result = training.run(None, **_stub_run_kwargs(model_dir, 1))
+    training.run(None, **_in_memory_run_kwargs(model_dir, 1))
+    result = training.run(None, **_in_memory_run_kwargs(model_dir, 1))
     assert result.step == 1
     assert checkpointing.list_checkpoint_steps(model_dir) == [1]
 
 
 def test_steps_per_loop_runs_several_steps_per_host_call(tmp_path):
-    kwargs = _stub_run_kwargs(str(tmp_path), 5)
+    kwargs = _in_memory_run_kwargs(str(tmp_path), 5)
     kwargs.update(steps_per_loop=4, log_every=10, checkpoint_every=10)
     result = training.run(None, **kwargs)
     assert result.step == 5
@@ -144,7 +144,7 @@ def test_steps_per_loop_runs_several_steps_per_host_call(tmp_path):
 def test_invalid_run_arguments_are_rejected_before_building(
     tmp_path, argument, value
 ):
-    kwargs = _stub_run_kwargs(str(tmp_path / "run"), 1)
+    kwargs = _in_memory_run_kwargs(str(tmp_path / "run"), 1)
     kwargs[argument] = value
     with pytest.raises(ValueError, match=f"{argument}={value}"):
         training.run(None, **kwargs)
@@ -152,7 +152,7 @@ def test_invalid_run_arguments_are_rejected_before_building(
 
 
 def test_missing_data_directory_fails_before_building(tmp_path):
-    kwargs = _stub_run_kwargs(str(tmp_path / "run"), 1)
+    kwargs = _in_memory_run_kwargs(str(tmp_path / "run"), 1)
     kwargs["data_dir"] = str(tmp_path / "nowhere")
     with pytest.raises(ValueError, match="data directory does not exist"):
         training.run(None, **kwargs)
@@ -172,8 +172,8 @@ def test_gan_builder_defaults_are_the_paper_values():
 @pytest.mark.slow
 def test_jit_compiled_step_gives_the_same_result_as_the_graph_step(tmp_path):
     # ~30 s of XLA compilation on CPU even for the stub models.
-    plain = training.run(None, **_stub_run_kwargs(str(tmp_path / "a"), 2))
-    kwargs = _stub_run_kwargs(str(tmp_path / "b"), 2)
+    plain = training.run(None, **_in_memory_run_kwargs(str(tmp_path / "a"), 2))
+    kwargs = _in_memory_run_kwargs(str(tmp_path / "b"), 2)
     kwargs["jit_compile"] = True
     jitted = training.run(None, **kwargs)
     for name, value in plain.logs.items():
@@ -200,7 +200,7 @@ def test_compiled_loop_under_mirrored_strategy_trains_and_checkpoints(
     tmp_path, logical_cpus
 ):
     strategy = tf.distribute.MirroredStrategy(logical_cpus)
-    kwargs = _stub_run_kwargs(str(tmp_path), 3)
+    kwargs = _in_memory_run_kwargs(str(tmp_path), 3)
     kwargs.update(global_batch_size=4, steps_per_loop=2, log_every=3)
     result = training.run(strategy, **kwargs)
     assert result.step == 3
@@ -215,6 +215,6 @@ def test_compiled_loop_under_mirrored_strategy_trains_and_checkpoints(
 
 def test_resuming_with_different_models_is_a_clear_error(tmp_path):
     model_dir = str(tmp_path)
-    training.run(None, **_stub_run_kwargs(model_dir, 1))
+    training.run(None, **_in_memory_run_kwargs(model_dir, 1))
     with pytest.raises(ValueError, match="Cannot resume from .*ckpt-1"):
         training.run(None, **tiny_gan.run_kwargs(model_dir, 2))
