@@ -59,3 +59,15 @@ def test_random_crop_is_the_same_for_all_frames():
     np.testing.assert_array_equal(crop[0], crop[2])
     assert crop.shape == (3, 6, 6, 1)
     assert len(crops) == 5  # every horizontal offset 0..4 occurs
+
+
+def test_normalize_uint8_matches_float_arithmetic_exactly():
+    # The uint8 path (one Dequantize op) must equal x / 127.5 - 1 bit for
+    # bit, the formula the float path (after a resize) uses.
+    values = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1)
+    fast = processors.normalize_to_unit_range(tf.constant(values)).numpy()
+    reference = processors.normalize_to_unit_range(
+        tf.constant(values, tf.float32)).numpy()
+    assert fast.dtype == np.float32 and fast.shape == values.shape
+    np.testing.assert_array_equal(fast, reference)
+    assert fast.min() == -1.0 and fast.max() == 1.0
