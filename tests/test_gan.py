@@ -9,17 +9,17 @@ from dvdgan_tf import gan
 from tests import tiny_config as tiny
 from tests import tiny_gan
 
-REAL_VALUE = tiny_gan.STUB_REAL_VALUE
-StubGenerator = tiny_gan.StubGenerator
-StubSpatialDiscriminator = tiny_gan.StubSpatialDiscriminator
-StubTemporalDiscriminator = tiny_gan.StubTemporalDiscriminator
+REAL_VALUE = tiny_gan.TOY_REAL_VALUE
+ConstantGenerator = tiny_gan.ConstantGenerator
+MeanPixelSpatialDiscriminator = tiny_gan.MeanPixelSpatialDiscriminator
+MeanPixelTemporalDiscriminator = tiny_gan.MeanPixelTemporalDiscriminator
 
 
-def _stub_gan(**kwargs):
+def _toy_gan(**kwargs):
     model = gan.build_dvdgan(
-        StubGenerator(),
-        StubSpatialDiscriminator(),
-        StubTemporalDiscriminator(),
+        ConstantGenerator(),
+        MeanPixelSpatialDiscriminator(),
+        MeanPixelTemporalDiscriminator(),
         **kwargs,
     )
     model.compile(
@@ -29,7 +29,7 @@ def _stub_gan(**kwargs):
     return model
 
 
-def _stub_batch(batch):
+def _toy_batch(batch):
     return {
         "video": tf.fill([batch, 4, 4, 4, 3], REAL_VALUE),
         "label": tf.zeros([batch], tf.int32),
@@ -41,8 +41,8 @@ def _values(variables):
 
 
 def test_hinge_is_applied_to_summed_spatial_score_and_temporal_score():
-    model = _stub_gan()
-    data = _stub_batch(2)
+    model = _toy_gan()
+    data = _toy_batch(2)
     logs = model._discriminator_step(data["video"], data["label"], [1, 2])
     # D_S: real 2 frames x 0.5 = 1 -> relu(0) = 0; fake 2 x -0.25 = -0.5 ->
     # relu(0.5) = 0.5. (A per-frame hinge would give 1.0 + 1.5.)
@@ -54,13 +54,13 @@ def test_hinge_is_applied_to_summed_spatial_score_and_temporal_score():
 
 
 def test_generator_loss_is_minus_sum_of_both_scores_on_fakes():
-    model = _stub_gan()
+    model = _toy_gan()
     logs = model._generator_step(2, [3, 4], tf.float32)
     assert float(logs["losses/generator"]) == pytest.approx(0.5 + 0.25)
 
 
 def test_non_saturating_generator_loss_sums_both_discriminators():
-    model = _stub_gan(loss="non_saturating")
+    model = _toy_gan(loss="non_saturating")
     logs = model._generator_step(2, [3, 4], tf.float32)
     # -log sigmoid(s) = softplus(-s) for s = -0.5 (D_S) and -0.25 (D_T).
     assert float(logs["losses/generator"]) == pytest.approx(
@@ -69,16 +69,16 @@ def test_non_saturating_generator_loss_sums_both_discriminators():
 
 
 def test_two_discriminator_steps_per_generator_step():
-    model = _stub_gan()
-    model.train_step(_stub_batch(4))
+    model = _toy_gan()
+    model.train_step(_toy_batch(4))
     assert int(model.discriminator_optimizer.iterations) == 2
     assert int(model.generator_optimizer.iterations) == 1
     assert int(model.step) == 1
 
 
 def test_each_discriminator_step_gets_its_own_real_batch():
-    model = _stub_gan(num_discriminator_steps=2)
-    data = _stub_batch(4)
+    model = _toy_gan(num_discriminator_steps=2)
+    data = _toy_batch(4)
     video = data["video"].numpy()
     video[2:] = -REAL_VALUE  # the second D step's real batch differs
     logs = model.train_step(
@@ -91,15 +91,15 @@ def test_each_discriminator_step_gets_its_own_real_batch():
 
 
 def test_ema_generator_tracks_generator_before_start_step():
-    model = _stub_gan(ema_start_step=5, ema_decay=0.5)
-    model.train_step(_stub_batch(4))
+    model = _toy_gan(ema_start_step=5, ema_decay=0.5)
+    model.train_step(_toy_batch(4))
     assert float(model.ema_generator.scale) == float(model.generator.scale)
     assert float(model.generator.scale) != 1.0
 
 
 def test_ema_generator_averages_with_decay_from_start_step():
-    model = _stub_gan(ema_start_step=0, ema_decay=0.5)
-    model.train_step(_stub_batch(4))
+    model = _toy_gan(ema_start_step=0, ema_decay=0.5)
+    model.train_step(_toy_batch(4))
     # 0.5 * initial 1.0 + 0.5 * the updated weight.
     assert float(model.ema_generator.scale) == pytest.approx(
         0.5 + 0.5 * float(model.generator.scale)
@@ -108,9 +108,9 @@ def test_ema_generator_averages_with_decay_from_start_step():
 
 def test_unconditional_model_trains_without_labels():
     model = gan.build_dvdgan(
-        StubGenerator(num_classes=0),
-        StubSpatialDiscriminator(),
-        StubTemporalDiscriminator(),
+        ConstantGenerator(num_classes=0),
+        MeanPixelSpatialDiscriminator(),
+        MeanPixelTemporalDiscriminator(),
     )
     model.compile(
         generator_optimizer=keras.optimizers.SGD(0.1),
@@ -118,21 +118,21 @@ def test_unconditional_model_trains_without_labels():
     )
     z, labels = model.draw_generator_inputs(tf.constant([1, 2]), 3)
     assert labels is None and z.shape == (3, 4)
-    logs = model.train_step(_stub_batch(4))
+    logs = model.train_step(_toy_batch(4))
     assert float(logs["losses/discriminator"]) > 0.0
 
 
 def test_batch_not_divisible_into_discriminator_steps_is_rejected():
-    model = _stub_gan(num_discriminator_steps=2)
+    model = _toy_gan(num_discriminator_steps=2)
     with pytest.raises(ValueError, match="batch of 3"):
-        model.train_step(_stub_batch(3))
+        model.train_step(_toy_batch(3))
 
 
 def test_discriminator_step_updates_only_discriminator_variables():
-    model = _stub_gan()
+    model = _toy_gan()
     g_before = _values(model.generator.trainable_variables)
     d_before = _values(model.discriminator_variables)
-    data = _stub_batch(2)
+    data = _toy_batch(2)
     model._discriminator_step(data["video"], data["label"], [1, 2])
     assert _values(model.generator.trainable_variables) == g_before
     assert all(
@@ -142,7 +142,7 @@ def test_discriminator_step_updates_only_discriminator_variables():
 
 
 def test_generator_step_updates_only_generator_variables():
-    model = _stub_gan()
+    model = _toy_gan()
     g_before = _values(model.generator.trainable_variables)
     d_before = _values(model.discriminator_variables)
     model._generator_step(2, [3, 4], tf.float32)
@@ -153,8 +153,8 @@ def test_generator_step_updates_only_generator_variables():
 
 
 def test_enabled_regularisers_appear_in_logs():
-    model = _stub_gan(r1_gamma=1.0, orthogonal_regularization=1e-4)
-    logs = model.train_step(_stub_batch(4))
+    model = _toy_gan(r1_gamma=1.0, orthogonal_regularization=1e-4)
+    logs = model.train_step(_toy_batch(4))
     assert "losses/r1_penalty" in logs
     assert "losses/orthogonal_regularization" in logs
     # D_S real score = w * sum_k mean(frame_k): d/dx = w / (H W C) per pixel
@@ -163,8 +163,8 @@ def test_enabled_regularisers_appear_in_logs():
 
 
 def test_r1_penalty_matches_hand_computed_gradient_norm():
-    model = _stub_gan(r1_gamma=1.0)
-    data = _stub_batch(2)
+    model = _toy_gan(r1_gamma=1.0)
+    data = _toy_batch(2)
     logs = model._discriminator_step(data["video"], data["label"], [1, 2])
     # Clip 4x4x4x3. D_S = sum over K=2 frames of the frame mean: 1/48 per
     # pixel of a sampled frame. D_T = mean of the 2x2-pooled clip (48
@@ -176,7 +176,7 @@ def test_r1_penalty_matches_hand_computed_gradient_norm():
 
 
 def test_noise_is_a_function_of_the_step():
-    model = _stub_gan()
+    model = _toy_gan()
     z0, labels0 = model.draw_generator_inputs(tf.constant([5, 6]), 8)
     z1, _ = model.draw_generator_inputs(tf.constant([5, 6]), 8)
     z2, _ = model.draw_generator_inputs(tf.constant([5, 7]), 8)
@@ -190,7 +190,7 @@ def test_noise_is_a_function_of_the_step():
 def test_replicas_draw_different_latents_and_frame_seeds(logical_cpus):
     strategy = tf.distribute.MirroredStrategy(logical_cpus)
     with strategy.scope():
-        model = _stub_gan()
+        model = _toy_gan()
 
     def draw():
         z, _ = model.draw_generator_inputs(tf.constant([1, 2], tf.int64), 4)

@@ -93,9 +93,9 @@ def _in_memory_run_kwargs(model_dir, train_steps, value=0.5):
     kwargs = tiny_gan.run_kwargs(
         model_dir,
         train_steps,
-        generator_builder=tiny_gan.StubGenerator,
-        spatial_discriminator_builder=tiny_gan.StubSpatialDiscriminator,
-        temporal_discriminator_builder=tiny_gan.StubTemporalDiscriminator,
+        generator_builder=tiny_gan.ConstantGenerator,
+        spatial_discriminator_builder=tiny_gan.MeanPixelSpatialDiscriminator,
+        temporal_discriminator_builder=tiny_gan.MeanPixelTemporalDiscriminator,
         dataset_builder=functools.partial(_in_memory_dataset, value=value),
         checkpoint_every=1,
     )
@@ -161,9 +161,9 @@ def test_missing_data_directory_fails_before_building(tmp_path):
 
 def test_gan_builder_defaults_are_the_paper_values():
     model = gan.build_dvdgan(
-        tiny_gan.StubGenerator(),
-        tiny_gan.StubSpatialDiscriminator(),
-        tiny_gan.StubTemporalDiscriminator(),
+        tiny_gan.ConstantGenerator(),
+        tiny_gan.MeanPixelSpatialDiscriminator(),
+        tiny_gan.MeanPixelTemporalDiscriminator(),
     )
     assert model.num_discriminator_steps == 2
     assert model.ema_decay == 0.9999 and model.ema_start_step == 20000
@@ -171,7 +171,7 @@ def test_gan_builder_defaults_are_the_paper_values():
 
 @pytest.mark.slow
 def test_jit_compiled_step_gives_the_same_result_as_the_graph_step(tmp_path):
-    # ~30 s of XLA compilation on CPU even for the stub models.
+    # ~30 s of XLA compilation on CPU even for the toy models.
     plain = training.run(None, **_in_memory_run_kwargs(str(tmp_path / "a"), 2))
     kwargs = _in_memory_run_kwargs(str(tmp_path / "b"), 2)
     kwargs["jit_compile"] = True
@@ -209,7 +209,7 @@ def test_compiled_loop_under_mirrored_strategy_trains_and_checkpoints(
     assert [int(v) for v in strategy.experimental_local_results(
         result.model.step)] == [3, 3]
     assert checkpointing.list_checkpoint_steps(str(tmp_path)) == [1, 2, 3]
-    # Stub scores are hand-computable: D_S real = 2 frames x 0.5 x w.
+    # Toy scores are hand-computable: D_S real = 2 frames x 0.5 x w.
     assert result.logs["scores/spatial_real"] == pytest.approx(1.0, abs=0.1)
 
 

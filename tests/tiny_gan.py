@@ -14,15 +14,15 @@ from dvdgan_tf.models import generator
 from tests import tiny_config as tiny
 
 
-# Stub models: one weight each, hand-computable scores (see test_gan.py).
-STUB_REAL_VALUE = 0.5
+# Toy models: one weight each, hand-computable scores (see test_gan.py).
+TOY_REAL_VALUE = 0.5
 FAKE_VALUE = -0.25
 K = 2
 
 
 
 
-class StubGenerator(keras.Model):
+class ConstantGenerator(keras.Model):
     """Constant videos (FAKE_VALUE * scale) that ignore z; one weight."""
 
     def __init__(self, num_classes=3, latent_dim=4, **kwargs):
@@ -43,7 +43,7 @@ class StubGenerator(keras.Model):
                 "latent_dim": self.latent_dim}
 
 
-class StubSpatialDiscriminator(keras.Model):
+class MeanPixelSpatialDiscriminator(keras.Model):
     """Score = weight * sum over the K frames of each frame's mean pixel."""
 
     num_sampled_frames = K
@@ -58,7 +58,7 @@ class StubSpatialDiscriminator(keras.Model):
         return self.weight * tf.reduce_sum(per_frame, axis=1)
 
 
-class StubTemporalDiscriminator(keras.Model):
+class MeanPixelTemporalDiscriminator(keras.Model):
     """Score = weight * mean pixel of the (pooled) clip."""
 
     def __init__(self, **kwargs):
