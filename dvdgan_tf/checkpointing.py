@@ -299,22 +299,13 @@ def load_generator(model_dir: str, step: int | None = None, use_ema: bool = True
     config = read_generator_config(model_dir)
     metadata = read_metadata(model_dir)
     try:
-        generator = generator_lib.Generator.from_config(config)
+        generator = generator_lib.Generator.from_config(config)  # built
     except (TypeError, ValueError, KeyError) as e:
         raise CheckpointError(
             f"{os.path.join(model_dir, GENERATOR_CONFIG_FILE)} does not "
             f"describe a Generator this version can build: {e}"
         ) from e
-    _ensure_built(generator)
     name = "ema_generator" if use_ema else "generator"
     restore_objects(path, **{name: generator})
     return generator, step, metadata
 
-
-def _ensure_built(generator) -> None:
-    """Creates the generator's variables with one inference call."""
-    if generator.weights:
-        return
-    z = tf.zeros([1, generator.latent_dim])
-    labels = tf.zeros([1], tf.int32) if generator.num_classes else None
-    generator(z, labels, training=False)
