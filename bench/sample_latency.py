@@ -14,8 +14,9 @@ reloads it with `tf.saved_model.load`, and reports videos per second of:
     outputs; includes the in-graph label checks and the uint8 conversion).
 
 Each number is the median of `--repeats` timed calls after one warm-up call
-(tracing excluded); the three candidates are timed round-robin. Weights are random, so only speed is meaningful. The
-host's load average is printed: on a shared machine numbers vary with it.
+(tracing excluded); the three candidates are timed round-robin. Weights are
+random, so only speed is meaningful. The host's load average is printed: on
+a shared machine numbers vary with it.
 """
 
 import os
@@ -65,29 +66,42 @@ def main(argv):
 
     f = flags.FLAGS
     generator = generator_lib.build_generator(
-        resolution=f.resolution, num_frames=f.num_frames,
-        num_classes=f.num_classes, channel_multiplier=f.channel_multiplier,
-        latent_dim=120, embedding_dim=120)
-    metadata = {"class_names": [f"c{i}" for i in range(f.num_classes)],
-                "fps": 25.0, "num_frames": f.num_frames,
-                "resolution": f.resolution}
+        resolution=f.resolution,
+        num_frames=f.num_frames,
+        num_classes=f.num_classes,
+        channel_multiplier=f.channel_multiplier,
+        latent_dim=120,
+        embedding_dim=120,
+    )
+    metadata = {
+        "class_names": [f"c{i}" for i in range(f.num_classes)],
+        "fps": 25.0,
+        "num_frames": f.num_frames,
+        "resolution": f.resolution,
+    }
     module = export.GeneratorExportModule(generator, metadata)
     keras_function = tf.function(
-        lambda z, labels: generator(z, labels, training=False))
+        lambda z, labels: generator(z, labels, training=False)
+    )
     with tempfile.TemporaryDirectory() as path:
         tf.saved_model.save(module, path, signatures=module.signatures)
         loaded = tf.saved_model.load(path)
         serving = loaded.signatures["serving_default"]
-        print(f"G: {f.resolution}x{f.resolution}, T={f.num_frames}, "
-              f"ch={f.channel_multiplier}, N={f.num_classes}, "
-              f"{generator.count_params():,} parameters, random weights; "
-              f"TF {tf.__version__}, {os.cpu_count()} CPUs, load average "
-              f"{os.getloadavg()[0]:.1f}")
-        print(f"{'batch':>5} {'keras eager':>14} {'keras tf.function':>18} "
-              f"{'savedmodel':>12}   (videos/s, median of {f.repeats})")
+        print(
+            f"G: {f.resolution}x{f.resolution}, T={f.num_frames}, "
+            f"ch={f.channel_multiplier}, N={f.num_classes}, "
+            f"{generator.count_params():,} parameters, random weights; "
+            f"TF {tf.__version__}, {os.cpu_count()} CPUs, load average "
+            f"{os.getloadavg()[0]:.1f}"
+        )
+        print(
+            f"{'batch':>5} {'keras eager':>14} {'keras tf.function':>18} "
+            f"{'savedmodel':>12}   (videos/s, median of {f.repeats})"
+        )
         for batch in (int(b) for b in f.batch_sizes):
-            z = tf.constant(np.random.RandomState(0).randn(batch, 120),
-                            tf.float32)
+            z = tf.constant(
+                np.random.RandomState(0).randn(batch, 120), tf.float32
+            )
             labels = tf.constant(np.arange(batch) % f.num_classes, tf.int32)
             seconds = _median_seconds(
                 [
@@ -98,8 +112,10 @@ def main(argv):
                 f.repeats,
             )
             rates = [batch / s for s in seconds]
-            print(f"{batch:>5} {rates[0]:>14.2f} {rates[1]:>18.2f} "
-                  f"{rates[2]:>12.2f}")
+            print(
+                f"{batch:>5} {rates[0]:>14.2f} {rates[1]:>18.2f} "
+                f"{rates[2]:>12.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -72,7 +72,9 @@ def read_json(path: str, what: str) -> dict:
         try:
             return json.load(f)
         except json.JSONDecodeError as e:
-            raise CheckpointError(f"{what} {path} is not valid JSON: {e}") from e
+            raise CheckpointError(
+                f"{what} {path} is not valid JSON: {e}"
+            ) from e
 
 
 def write_model_spec(model_dir: str, generator, metadata: dict) -> None:
@@ -188,7 +190,9 @@ def list_checkpoint_steps(model_dir: str) -> list[int]:
     return sorted(set(steps))
 
 
-def resolve_checkpoint(model_dir: str, step: int | None = None) -> tuple[str, int]:
+def resolve_checkpoint(
+    model_dir: str, step: int | None = None
+) -> tuple[str, int]:
     """Path prefix and step of the latest checkpoint, or of `step`.
 
     Raises:
@@ -253,10 +257,16 @@ def restore_objects(path: str, **models) -> None:
                     f"checkpoint, {list(variable.shape)} in the model"
                 )
         for key in sorted(set(in_checkpoint) - set(expected)):
-            problems.append(f"{name}/{key}: in the checkpoint, not in the model")
+            problems.append(
+                f"{name}/{key}: in the checkpoint, not in the model"
+            )
     if problems:
         shown = "\n  ".join(problems[:20])
-        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        more = (
+            f"\n  ... and {len(problems) - 20} more"
+            if len(problems) > 20
+            else ""
+        )
         raise CheckpointError(
             f"Checkpoint {path} does not match the model built from "
             f"generator_config.json ({len(problems)} problems):\n  {shown}"
@@ -273,10 +283,14 @@ _VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
 
 def _unescape(name: str) -> str:
     """Inverse of TF's checkpoint key escaping ('/' -> '.S', '.' -> '..')."""
-    return re.sub(r"\.(\.|S)", lambda m: "." if m.group(1) == "." else "/", name)
+    return re.sub(
+        r"\.(\.|S)", lambda m: "." if m.group(1) == "." else "/", name
+    )
 
 
-def load_generator(model_dir: str, step: int | None = None, use_ema: bool = True):
+def load_generator(
+    model_dir: str, step: int | None = None, use_ema: bool = True
+):
     """Rebuilds the generator from `model_dir` and restores its weights.
 
     Args:
@@ -308,4 +322,3 @@ def load_generator(model_dir: str, step: int | None = None, use_ema: bool = True
     name = "ema_generator" if use_ema else "generator"
     restore_objects(path, **{name: generator})
     return generator, step, metadata
-

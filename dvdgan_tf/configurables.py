@@ -9,9 +9,9 @@ module registers everything below under module-qualified names, e.g.
 import logging
 import os
 
-import gin
 import keras
 
+import gin
 from dvdgan_tf import gan
 from dvdgan_tf import losses
 from dvdgan_tf import training  # noqa: F401  (registers training.run)
@@ -24,11 +24,14 @@ from dvdgan_tf.models import generator
 # The returned wrappers read their bindings; tools call these, not the
 # undecorated functions of `dvdgan_tf.models`.
 build_generator = gin.external_configurable(
-    generator.build_generator, module="generator")
+    generator.build_generator, module="generator"
+)
 build_spatial_discriminator = gin.external_configurable(
-    discriminators.build_spatial_discriminator, module="discriminators")
+    discriminators.build_spatial_discriminator, module="discriminators"
+)
 build_temporal_discriminator = gin.external_configurable(
-    discriminators.build_temporal_discriminator, module="discriminators")
+    discriminators.build_temporal_discriminator, module="discriminators"
+)
 
 # --- data, GAN step, optimizers (training; the root training.run is
 # decorated in training.py) ---
@@ -41,14 +44,20 @@ gin.external_configurable(keras.optimizers.Adam, module="keras.optimizers")
 
 # --- evaluation: the IS/FID classifier (dvdgan_tf.evaluate) ---
 build_video_classifier = gin.external_configurable(
-    classifier.build_video_classifier, module="classifier")
-for _enum in (classifier.Preprocessing, classifier.ValueRange,
-              classifier.ChannelOrder, classifier.Layout):
+    classifier.build_video_classifier, module="classifier"
+)
+for _enum in (
+    classifier.Preprocessing,
+    classifier.ValueRange,
+    classifier.ChannelOrder,
+    classifier.Layout,
+):
     gin.constants_from_enum(_enum, module="classifier")
 
 # --- gin file lookup shared by the CLIs ---
 GIN_DIR = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gin")
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gin"
+)
 
 
 class _GinResourceLookupFilter(logging.Filter):
@@ -63,7 +72,9 @@ class _GinResourceLookupFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return not (
             record.levelno == logging.ERROR
-            and record.pathname.endswith(os.path.join("gin", "resource_reader.py"))
+            and record.pathname.endswith(
+                os.path.join("gin", "resource_reader.py")
+            )
         )
 
 

@@ -23,7 +23,8 @@ from __future__ import annotations
 import enum
 import json
 import os
-from typing import Callable, Sequence
+from typing import Callable
+from typing import Sequence
 
 import tensorflow as tf
 from absl import logging

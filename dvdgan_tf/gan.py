@@ -310,9 +310,7 @@ class DVDGAN(keras.Model):
             per_example = spatial_loss + temporal_loss
             logs = {}
             if self.r1_gamma > 0:
-                penalty = self._r1_penalty(
-                    real_video, real_labels, frame_seed
-                )
+                penalty = self._r1_penalty(real_video, real_labels, frame_seed)
                 per_example += penalty
                 logs["losses/r1_penalty"] = tf.reduce_mean(penalty)
             scaled = distribute.scale_per_example_loss(
@@ -320,16 +318,12 @@ class DVDGAN(keras.Model):
             )
         variables = self.discriminator_variables
         gradients = tape.gradient(scaled, variables)
-        self.discriminator_optimizer.apply_gradients(
-            zip(gradients, variables)
-        )
+        self.discriminator_optimizer.apply_gradients(zip(gradients, variables))
         logs.update(
             {
                 "losses/discriminator": tf.reduce_mean(per_example),
                 "losses/spatial_discriminator": tf.reduce_mean(spatial_loss),
-                "losses/temporal_discriminator": tf.reduce_mean(
-                    temporal_loss
-                ),
+                "losses/temporal_discriminator": tf.reduce_mean(temporal_loss),
                 "scores/spatial_real": tf.reduce_mean(spatial_real),
                 "scores/spatial_fake": tf.reduce_mean(spatial_fake),
                 "scores/temporal_real": tf.reduce_mean(temporal_real),

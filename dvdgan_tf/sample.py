@@ -487,14 +487,28 @@ def _sample(f) -> None:
             parse_label(token, info.class_names) for token in f.interpolate
         )
         written = write_interpolation(
-            sampler, f.output, label_a, label_b, f.steps, f.seed,
-            f.truncation, f.formats, f.fps,
+            sampler,
+            f.output,
+            label_a,
+            label_b,
+            f.steps,
+            f.seed,
+            f.truncation,
+            f.formats,
+            f.fps,
         )
     else:
         labels, num = resolve_labels(f.label, info.class_names, f.num)
         written = write_samples(
-            sampler, f.output, labels, num, f.seed, f.truncation, f.formats,
-            f.fps, f.batch_size,
+            sampler,
+            f.output,
+            labels,
+            num,
+            f.seed,
+            f.truncation,
+            f.formats,
+            f.fps,
+            f.batch_size,
         )
     logging.info(
         "Step %d: wrote %d files to %s", info.step, len(written), f.output

@@ -98,12 +98,15 @@ def make_video_grid(videos: np.ndarray, rows: int, pad: int = 1) -> np.ndarray:
     for index in range(count):
         row, column = divmod(index, columns)
         top, left = row * (height + pad), column * (width + pad)
-        grid[:, top:top + height, left:left + width] = videos[index]
+        grid[:, top : top + height, left : left + width] = videos[index]
     return grid
 
 
 def write_gif(
-    tag: str, frames: np.ndarray, step: int, fps: float = 8.0,
+    tag: str,
+    frames: np.ndarray,
+    step: int,
+    fps: float = 8.0,
     description: str = "",
 ) -> bytes:
     """Writes an animated GIF image summary (TF2 image-plugin layout).
@@ -154,7 +157,10 @@ class SampleGrid:
     """
 
     def __init__(
-        self, num_classes: int, latent_dim: int, columns: int = 4,
+        self,
+        num_classes: int,
+        latent_dim: int,
+        columns: int = 4,
         seed: int = 0,
     ):
         if columns <= 0:
@@ -192,18 +198,24 @@ class SampleGrid:
                     generator(z, labels, training=False), tf.float32
                 )
             )
-        labels = (
-            tf.constant(self.labels) if self.labels is not None else None
-        )
+        labels = tf.constant(self.labels) if self.labels is not None else None
         videos = self._compiled[key](tf.constant(self.z), labels)
         return np.asarray(videos)
 
-    def write(self, generator, step: int, tag: str = "samples/ema_generator",
-              fps: float = 8.0) -> None:
+    def write(
+        self,
+        generator,
+        step: int,
+        tag: str = "samples/ema_generator",
+        fps: float = 8.0,
+    ) -> None:
         """Generates the grid and writes it as a GIF summary."""
         grid = make_video_grid(self.generate(generator), rows=self.rows)
         write_gif(
-            tag, grid, step, fps=fps,
+            tag,
+            grid,
+            step,
+            fps=fps,
             description=(
                 f"EMA generator at step {step}: rows are classes "
                 f"0..{self.rows - 1}, columns are {self.columns} fixed z."

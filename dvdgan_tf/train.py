@@ -40,7 +40,7 @@ def define_flags() -> None:
         "gin_param",
         [],
         "Gin binding(s) applied after the files, e.g. "
-        "--gin_param=\"training.run.train_steps=1000\" or "
+        '--gin_param="training.run.train_steps=1000" or '
         "--gin_param=\"DATA_DIR='data/synthetic'\".",
     )
     flags.DEFINE_string(
@@ -76,9 +76,7 @@ class ConfigError(ValueError):
     """The gin configuration is invalid (raised before any work starts)."""
 
 
-def parse_config(
-    gin_files, gin_params, model_dir: str | None = None
-) -> None:
+def parse_config(gin_files, gin_params, model_dir: str | None = None) -> None:
     """Parses gin files and bindings; validates before anything is built.
 
     Args:
@@ -91,7 +89,6 @@ def parse_config(
             syntax error, a missing file, or no model_dir.
     """
     import gin
-
     from dvdgan_tf import configurables  # noqa: F401  (registrations)
 
     if not gin_files:

@@ -42,11 +42,11 @@ import threading
 import time
 from typing import Callable
 
-import gin
 import keras
 import tensorflow as tf
 from absl import logging
 
+import gin
 from dvdgan_tf import checkpointing
 from dvdgan_tf import distribute
 from dvdgan_tf import gan as gan_lib
@@ -174,9 +174,11 @@ def _dataset_metadata(data_dir, split, frame_stride, generator) -> dict:
 
 
 def _make_optimizer(factory, name: str):
-    optimizer = factory() if not isinstance(
-        factory, keras.optimizers.Optimizer
-    ) else factory
+    optimizer = (
+        factory()
+        if not isinstance(factory, keras.optimizers.Optimizer)
+        else factory
+    )
     if not isinstance(optimizer, keras.optimizers.Optimizer):
         raise ValueError(
             f"training.run.{name} must be a Keras optimizer or a callable "
@@ -228,7 +230,7 @@ def make_train_loop(strategy, model: gan_lib.DVDGAN, jit_compile: bool):
 
 
 def _remove_worker_dir(write_dir: str) -> None:
-    """Deletes a non-chief worker's scratch checkpoints (and the empty parent)."""
+    """Deletes a non-chief worker's scratch checkpoints and empty parent."""
     tf.io.gfile.rmtree(write_dir)
     parent = os.path.dirname(write_dir)
     try:
@@ -402,9 +404,7 @@ def _run(
         generator = generator_builder()
         spatial_discriminator = spatial_discriminator_builder()
         temporal_discriminator = temporal_discriminator_builder()
-        metadata = _dataset_metadata(
-            data_dir, split, frame_stride, generator
-        )
+        metadata = _dataset_metadata(data_dir, split, frame_stride, generator)
         model = gan_builder(
             generator, spatial_discriminator, temporal_discriminator
         )
@@ -433,8 +433,9 @@ def _run(
     if latest:
         try:
             # expect_partial: the manager's `save_counter` is not restored.
-            checkpoint.read(latest).assert_existing_objects_matched(
-            ).expect_partial()
+            checkpoint.read(
+                latest
+            ).assert_existing_objects_matched().expect_partial()
         except (AssertionError, ValueError, tf.errors.OpError) as error:
             raise ValueError(
                 f"Cannot resume from {latest}: it does not match the models "
@@ -471,7 +472,9 @@ def _run(
         else tf.summary.create_noop_writer()
     )
     sample_grid = summaries.SampleGrid(
-        model.num_classes, model.latent_dim, columns=sample_columns,
+        model.num_classes,
+        model.latent_dim,
+        columns=sample_columns,
         seed=sample_seed,
     )
     wrote_config = False
@@ -487,7 +490,10 @@ def _run(
         )
     logging.info(
         "Training from step %d to %d on %d replica(s), global batch %d.",
-        step, train_steps, strategy.num_replicas_in_sync, global_batch_size,
+        step,
+        train_steps,
+        strategy.num_replicas_in_sync,
+        global_batch_size,
     )
     with _PreemptionFlag() as preemption, writer.as_default():
         while step < train_steps and not preemption.triggered:
@@ -554,7 +560,10 @@ def _run(
                 summaries.write_scalars(scalars, step)
                 logging.info(
                     summaries.format_progress(
-                        step, train_steps, last_logs, steps_per_second,
+                        step,
+                        train_steps,
+                        last_logs,
+                        steps_per_second,
                         examples_per_second,
                     )
                 )
@@ -583,4 +592,3 @@ def _run(
         model_dir=model_dir,
         model=model,
     )
-

@@ -149,7 +149,9 @@ def write_video(
     tmp = _tmp_name(path)
     try:
         with av.open(tmp, mode="w", format=suffix.lstrip(".") or None) as out:
-            stream = out.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
+            stream = out.add_stream(
+                codec, rate=Fraction(fps).limit_denominator(1001)
+            )
             stream.width = frames.shape[2]
             stream.height = frames.shape[1]
             stream.pix_fmt = "yuv420p"
@@ -158,7 +160,9 @@ def write_video(
             elif codec == "mpeg4":
                 stream.bit_rate = 4_000_000
             for frame in frames:
-                packet = stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24"))
+                packet = stream.encode(
+                    av.VideoFrame.from_ndarray(frame, format="rgb24")
+                )
                 out.mux(packet)
             out.mux(stream.encode(None))
         os.replace(tmp, path)

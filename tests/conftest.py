@@ -10,10 +10,14 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import gin  # noqa: E402
 import keras  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
+
+import gin  # noqa: E402
+
+# The module-scoped `tiny_model_dir` fixture, for every test module.
+pytest_plugins = ["tests.model_dir_fixture"]
 
 NUM_LOGICAL_CPUS = 2
 
@@ -54,7 +58,7 @@ _KEY_BASE_STEP = 100_000
 
 @pytest.fixture(autouse=True)
 def _fresh_collective_keys():
-    """Every test's MirroredStrategy instances get collective keys of their own."""
+    """Fresh collective keys for the MirroredStrategy instances of each test."""
     tf.distribute.MirroredStrategy._collective_key_base += _KEY_BASE_STEP
     yield
 

@@ -12,11 +12,9 @@ the live generator instead of the EMA one fails) and BN moving statistics
 moved away from their initial values by one training-mode call (so a test
 that ignores BN statistics fails).
 
-Use the module-scoped pytest fixture from a test module with
-
-    from tests.model_dir_fixture import tiny_model_dir  # noqa: F401
-
-or call `write_tiny_model_dir` for a private copy to damage.
+The module-scoped pytest fixture `tiny_model_dir` is registered for every
+test module by `tests/conftest.py` (``pytest_plugins``); or call
+`write_tiny_model_dir` for a private copy to damage.
 """
 
 from __future__ import annotations

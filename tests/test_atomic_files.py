@@ -25,6 +25,7 @@ def test_a_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
 
     with pytest.raises(TypeError):
         atomic_files.write_json(path, {"x": _Unserialisable()})
+
     def _failing_rename(*args, **kwargs):
         raise OSError("disk full")
 

@@ -75,7 +75,9 @@ def test_restore_names_variables_of_another_shape(tmp_path):
 
 def test_restore_reports_a_missing_object(tmp_path):
     path = _save(str(tmp_path), 1, generator=_built())
-    with pytest.raises(checkpointing.CheckpointError, match="no `ema_generator`"):
+    with pytest.raises(
+        checkpointing.CheckpointError, match="no `ema_generator`"
+    ):
         checkpointing.restore_objects(path, ema_generator=_built())
 
 
@@ -104,7 +106,9 @@ def test_resolve_checkpoint_latest_and_by_step(tmp_path):
     assert checkpointing.resolve_checkpoint(model_dir)[1] == 5
     path, step = checkpointing.resolve_checkpoint(model_dir, step=3)
     assert step == 3 and path.endswith("ckpt-3")
-    with pytest.raises(checkpointing.CheckpointError, match=r"available steps: \[3, 5\]"):
+    with pytest.raises(
+        checkpointing.CheckpointError, match=r"available steps: \[3, 5\]"
+    ):
         checkpointing.resolve_checkpoint(model_dir, step=4)
 
 
@@ -135,9 +139,14 @@ def test_model_spec_files_are_written_atomically_and_read_back(tmp_path):
             return {"resolution": 16}
 
     checkpointing.write_model_spec(str(tmp_path), _Spec(), {"fps": 25.0})
-    assert checkpointing.read_generator_config(str(tmp_path)) == {"resolution": 16}
+    assert checkpointing.read_generator_config(str(tmp_path)) == {
+        "resolution": 16
+    }
     assert checkpointing.read_metadata(str(tmp_path)) == {"fps": 25.0}
-    assert sorted(os.listdir(tmp_path)) == ["generator_config.json", "metadata.json"]
+    assert sorted(os.listdir(tmp_path)) == [
+        "generator_config.json",
+        "metadata.json",
+    ]
     (tmp_path / "metadata.json").write_text("{broken")
     with pytest.raises(checkpointing.CheckpointError, match="not valid JSON"):
         checkpointing.read_metadata(str(tmp_path))

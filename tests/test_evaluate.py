@@ -21,21 +21,32 @@ JUDGE_CLIPS = 24
 
 def _make_synthetic_model_dir(path, num_frames=tiny_config.FRAMES):
     written = model_dir_fixture.write_tiny_model_dir(
-        path, num_classes=synthetic.NUM_CLASSES)
-    metadata = dict(written.metadata,
-                    class_names=list(synthetic.class_names()),
-                    dataset="synthetic-s16-25fps-q90")
+        path, num_classes=synthetic.NUM_CLASSES
+    )
+    metadata = dict(
+        written.metadata,
+        class_names=list(synthetic.class_names()),
+        dataset="synthetic-s16-25fps-q90",
+    )
     checkpointing.write_json_atomic(
-        os.path.join(path, checkpointing.METADATA_FILE), metadata)
+        os.path.join(path, checkpointing.METADATA_FILE), metadata
+    )
     return written
 
 
 @pytest.fixture(scope="module")
 def judge_dir(tmp_path_factory):
     # Accuracy is irrelevant here (tests/metrics/test_judge.py covers it).
-    judge = judge_lib.train_judge(judge_lib.JudgeSettings(
-        num_frames=tiny_config.FRAMES, size=tiny_config.RESOLUTION, width=4,
-        num_train_clips=48, num_test_clips=24, epochs=1))
+    judge = judge_lib.train_judge(
+        judge_lib.JudgeSettings(
+            num_frames=tiny_config.FRAMES,
+            size=tiny_config.RESOLUTION,
+            width=4,
+            num_train_clips=48,
+            num_test_clips=24,
+            epochs=1,
+        )
+    )
     path = str(tmp_path_factory.mktemp("judge"))
     judge.save(path)
     return path
@@ -47,9 +58,13 @@ def synthetic_model_dir(tmp_path_factory):
 
 
 def _settings(judge_dir, **overrides):
-    arguments = dict(metrics=("judge",), judge_dir=judge_dir,
-                     judge_num_clips=JUDGE_CLIPS, batch_size=8,
-                     progress=False)
+    arguments = dict(
+        metrics=("judge",),
+        judge_dir=judge_dir,
+        judge_num_clips=JUDGE_CLIPS,
+        batch_size=8,
+        progress=False,
+    )
     arguments.update(overrides)
     return evaluate.EvalSettings(**arguments)
 
@@ -60,22 +75,30 @@ def _scalars(event_dir):
         for event in tf.compat.v1.train.summary_iterator(path):
             for value in event.summary.value:
                 values[(value.tag, event.step)] = float(
-                    tf.make_ndarray(value.tensor))
+                    tf.make_ndarray(value.tensor)
+                )
     return values
 
 
 def test_judge_evaluation_writes_json_and_scalars(
-        synthetic_model_dir, judge_dir, tmp_path):
+    synthetic_model_dir, judge_dir, tmp_path
+):
     output_dir = str(tmp_path / "eval")
-    steps = evaluate.run(synthetic_model_dir.path, _settings(judge_dir),
-                         output_dir=output_dir)
+    steps = evaluate.run(
+        synthetic_model_dir.path, _settings(judge_dir), output_dir=output_dir
+    )
     assert steps == [model_dir_fixture.STEP]
     with open(os.path.join(output_dir, f"results-{steps[0]}.json")) as f:
         record = json.load(f)
     by_name = {metric["name"]: metric for metric in record["metrics"]}
     assert set(by_name) >= {
-        "judge_accuracy", "judge_appearance_accuracy", "judge_motion_accuracy",
-        "judge_frechet_distance", "judge_frechet_floor", "judge_real_accuracy"}
+        "judge_accuracy",
+        "judge_appearance_accuracy",
+        "judge_motion_accuracy",
+        "judge_frechet_distance",
+        "judge_frechet_floor",
+        "judge_real_accuracy",
+    }
     accuracy = by_name["judge_accuracy"]
     assert accuracy["protocol"] == f"judge{JUDGE_CLIPS}"
     assert accuracy["num_samples"] == JUDGE_CLIPS
@@ -88,32 +111,40 @@ def test_judge_evaluation_writes_json_and_scalars(
 
 
 def test_real_statistics_are_cached_and_reused(
-        synthetic_model_dir, judge_dir, tmp_path):
+    synthetic_model_dir, judge_dir, tmp_path
+):
     cache_dir = str(tmp_path / "cache")
     settings = _settings(judge_dir, cache_dir=cache_dir)
     _, first = evaluate.evaluate_checkpoint(
-        synthetic_model_dir.path, None, settings, output_dir=str(tmp_path))
+        synthetic_model_dir.path, None, settings, output_dir=str(tmp_path)
+    )
     cached = glob.glob(os.path.join(cache_dir, "*.npz"))
     assert len(cached) == 1
     assert os.path.basename(cached[0]).startswith(
-        f"synthetic-s16-25fps-q90-16px-fs1-rendered-judge{JUDGE_CLIPS}-")
+        f"synthetic-s16-25fps-q90-16px-fs1-rendered-judge{JUDGE_CLIPS}-"
+    )
     # A poisoned cache proves the second evaluation reads it.
     with np.load(cached[0]) as data:
         arrays = {key: data[key] for key in data.files}
     arrays["floor"] = np.float64(-1.0)
     np.savez(cached[0], **arrays)
     _, second = evaluate.evaluate_checkpoint(
-        synthetic_model_dir.path, None, settings, output_dir=str(tmp_path))
+        synthetic_model_dir.path, None, settings, output_dir=str(tmp_path)
+    )
     floors = [r.value for r in second if r.name == "judge_frechet_floor"]
     assert floors == [-1.0]
     assert [r.value for r in first if r.name == "judge_accuracy"] == [
-        r.value for r in second if r.name == "judge_accuracy"]
+        r.value for r in second if r.name == "judge_accuracy"
+    ]
 
 
 def test_several_runs_report_std(synthetic_model_dir, judge_dir, tmp_path):
     _, results = evaluate.evaluate_checkpoint(
-        synthetic_model_dir.path, None, _settings(judge_dir, num_runs=2),
-        output_dir=str(tmp_path))
+        synthetic_model_dir.path,
+        None,
+        _settings(judge_dir, num_runs=2),
+        output_dir=str(tmp_path),
+    )
     distance = [r for r in results if r.name == "judge_frechet_distance"][0]
     assert distance.std is not None and distance.std > 0.0
 
@@ -121,25 +152,40 @@ def test_several_runs_report_std(synthetic_model_dir, judge_dir, tmp_path):
 def test_continuous_mode_evaluates_every_checkpoint_once(judge_dir, tmp_path):
     model_dir = str(tmp_path / "model")
     written = _make_synthetic_model_dir(model_dir)
-    checkpointing.make_manager(checkpointing.build_checkpoint(
-        step=tf.Variable(9, dtype=tf.int64), generator=written.generator,
-        ema_generator=written.ema_generator), model_dir).save(
-            checkpoint_number=9)
-    first = evaluate.run(model_dir, _settings(judge_dir), continuous=True,
-                         timeout_secs=1)
-    again = evaluate.run(model_dir, _settings(judge_dir), continuous=True,
-                         timeout_secs=1)
+    checkpointing.make_manager(
+        checkpointing.build_checkpoint(
+            step=tf.Variable(9, dtype=tf.int64),
+            generator=written.generator,
+            ema_generator=written.ema_generator,
+        ),
+        model_dir,
+    ).save(checkpoint_number=9)
+    first = evaluate.run(
+        model_dir, _settings(judge_dir), continuous=True, timeout_secs=1
+    )
+    again = evaluate.run(
+        model_dir, _settings(judge_dir), continuous=True, timeout_secs=1
+    )
     assert first == [model_dir_fixture.STEP, 9]
     assert again == []
-    assert sorted(os.listdir(os.path.join(model_dir, "eval"))).count(
-        "results-9.json") == 1
+    assert (
+        sorted(os.listdir(os.path.join(model_dir, "eval"))).count(
+            "results-9.json"
+        )
+        == 1
+    )
 
 
 def test_continuous_mode_stops_after_max_checkpoints(
-        synthetic_model_dir, judge_dir, tmp_path):
-    steps = evaluate.run(synthetic_model_dir.path, _settings(judge_dir),
-                         continuous=True, max_checkpoints=1,
-                         output_dir=str(tmp_path / "eval"))
+    synthetic_model_dir, judge_dir, tmp_path
+):
+    steps = evaluate.run(
+        synthetic_model_dir.path,
+        _settings(judge_dir),
+        continuous=True,
+        max_checkpoints=1,
+        output_dir=str(tmp_path / "eval"),
+    )
     assert steps == [model_dir_fixture.STEP]
 
 
@@ -150,23 +196,31 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path, judge_dir):
 
 
 def test_fvd_rejects_clips_shorter_than_nine_frames(
-        synthetic_model_dir, judge_dir, tmp_path):
+    synthetic_model_dir, judge_dir, tmp_path
+):
     with pytest.raises(ValueError, match="at least 9 frames"):
         evaluate.evaluate_checkpoint(
-            synthetic_model_dir.path, None,
-            _settings(judge_dir, metrics=("fvd",)), output_dir=str(tmp_path))
+            synthetic_model_dir.path,
+            None,
+            _settings(judge_dir, metrics=("fvd",)),
+            output_dir=str(tmp_path),
+        )
 
 
 def test_judge_of_another_size_is_rejected(synthetic_model_dir, tmp_path):
     judge = judge_lib.Judge(
         judge_lib.build_judge_model(4, 32, synthetic.NUM_CLASSES, width=2),
         judge_lib.JudgeSettings(num_frames=4, size=32, width=2),
-        synthetic.class_names())
+        synthetic.class_names(),
+    )
     judge.save(str(tmp_path / "judge32"))
     with pytest.raises(ValueError, match="--size=16"):
         evaluate.evaluate_checkpoint(
-            synthetic_model_dir.path, None,
-            _settings(str(tmp_path / "judge32")), output_dir=str(tmp_path))
+            synthetic_model_dir.path,
+            None,
+            _settings(str(tmp_path / "judge32")),
+            output_dir=str(tmp_path),
+        )
 
 
 @pytest.fixture(scope="module")
@@ -175,26 +229,41 @@ def synthetic_records(tmp_path_factory):
 
     path = tmp_path_factory.mktemp("data")
     convert.convert_synthetic(
-        str(path), num_clips=5, num_test_clips=0, num_frames=4, size=16,
-        options=convert.ConvertOptions(min_frames=1, num_shards=1))
+        str(path),
+        num_clips=5,
+        num_test_clips=0,
+        num_frames=4,
+        size=16,
+        options=convert.ConvertOptions(min_frames=1, num_shards=1),
+    )
     return str(path / "train-*")
 
 
 def test_real_clips_stream_from_records_in_batches(synthetic_records):
-    batches = list(evaluate.real_clip_batches(
-        5, 4, 1, 16, "synthetic", file_pattern=synthetic_records,
-        batch_size=2))
+    batches = list(
+        evaluate.real_clip_batches(
+            5,
+            4,
+            1,
+            16,
+            "synthetic",
+            file_pattern=synthetic_records,
+            batch_size=2,
+        )
+    )
     assert [len(videos) for videos, _ in batches] == [2, 2, 1]
     videos, labels = evaluate.load_real_clips(
-        5, 4, 1, 16, "synthetic", file_pattern=synthetic_records)
+        5, 4, 1, 16, "synthetic", file_pattern=synthetic_records
+    )
     assert videos.shape == (5, 4, 16, 16, 3) and videos.dtype == np.uint8
     assert sorted(labels) == sorted(synthetic.balanced_labels(5, 0))
 
 
 def test_too_few_real_clips_is_a_clear_error(synthetic_records):
     with pytest.raises(ValueError, match="holds 5 clips, the protocol needs 8"):
-        evaluate.load_real_clips(8, 4, 1, 16, "synthetic",
-                                 file_pattern=synthetic_records)
+        evaluate.load_real_clips(
+            8, 4, 1, 16, "synthetic", file_pattern=synthetic_records
+        )
 
 
 def test_non_synthetic_data_needs_a_file_pattern():
@@ -203,29 +272,49 @@ def test_non_synthetic_data_needs_a_file_pattern():
 
 
 class _TinyVideoClassifier(tf.Module):
-    @tf.function(input_signature=[
-        tf.TensorSpec([None, tiny_config.FRAMES, 8, 8, 3], tf.float32)])
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, tiny_config.FRAMES, 8, 8, 3], tf.float32)
+        ]
+    )
     def serve(self, clips):
         pooled = tf.reduce_mean(clips, axis=[1, 2, 3])
-        return {"logits": 4.0 * tf.concat([pooled, -pooled], axis=-1),
-                "features": pooled}
+        return {
+            "logits": 4.0 * tf.concat([pooled, -pooled], axis=-1),
+            "features": pooled,
+        }
 
 
 def test_inception_score_and_fid_with_a_classifier_end_to_end(
-        synthetic_model_dir, judge_dir, tmp_path):
+    synthetic_model_dir, judge_dir, tmp_path
+):
     path = str(tmp_path / "classifier")
     module = _TinyVideoClassifier()
-    tf.saved_model.save(module, path,
-                        signatures={"serving_default": module.serve})
+    tf.saved_model.save(
+        module, path, signatures={"serving_default": module.serve}
+    )
     classifier = classifier_lib.build_video_classifier(
-        saved_model_dir=path, name="tiny", num_frames=tiny_config.FRAMES,
-        height=8, width=8, value_range="0_1", logits_key="logits",
-        features_key="features", preprocessing="tgan", pre_crop_size=10)
-    settings = _settings(judge_dir, metrics=("is", "fid"), is_protocol="6x2",
-                         fid_num_videos=12)
+        saved_model_dir=path,
+        name="tiny",
+        num_frames=tiny_config.FRAMES,
+        height=8,
+        width=8,
+        value_range="0_1",
+        logits_key="logits",
+        features_key="features",
+        preprocessing="tgan",
+        pre_crop_size=10,
+    )
+    settings = _settings(
+        judge_dir, metrics=("is", "fid"), is_protocol="6x2", fid_num_videos=12
+    )
     _, results = evaluate.evaluate_checkpoint(
-        synthetic_model_dir.path, None, settings, classifier=classifier,
-        output_dir=str(tmp_path / "eval"))
+        synthetic_model_dir.path,
+        None,
+        settings,
+        classifier=classifier,
+        output_dir=str(tmp_path / "eval"),
+    )
     by_name = {r.name: r for r in results}
     assert by_name["is"].protocol == "is_tiny_tgan_6x2"
     assert 1.0 <= by_name["is"].value <= 6.0
@@ -235,12 +324,15 @@ def test_inception_score_and_fid_with_a_classifier_end_to_end(
 
 
 def test_is_without_classifier_explains_the_gin_binding(
-        synthetic_model_dir, judge_dir, tmp_path):
+    synthetic_model_dir, judge_dir, tmp_path
+):
     with pytest.raises(ValueError, match="build_video_classifier"):
         evaluate.evaluate_checkpoint(
-            synthetic_model_dir.path, None, _settings(judge_dir,
-                                                      metrics=("is",)),
-            output_dir=str(tmp_path))
+            synthetic_model_dir.path,
+            None,
+            _settings(judge_dir, metrics=("is",)),
+            output_dir=str(tmp_path),
+        )
 
 
 @pytest.mark.slow
@@ -248,24 +340,40 @@ def test_fvd_wiring_on_ten_frame_clips(tmp_path, judge_dir):
     from dvdgan_tf.models import generator as generator_lib
 
     generator = generator_lib.build_generator(
-        resolution=tiny_config.RESOLUTION, num_frames=10,
+        resolution=tiny_config.RESOLUTION,
+        num_frames=10,
         num_classes=synthetic.NUM_CLASSES,
         channel_multiplier=tiny_config.CHANNEL_MULTIPLIER,
         latent_dim=tiny_config.LATENT_DIM,
-        embedding_dim=tiny_config.EMBEDDING_DIM, width_preset="B",
-        use_attention=False)
+        embedding_dim=tiny_config.EMBEDDING_DIM,
+        width_preset="B",
+        use_attention=False,
+    )
     model_dir = str(tmp_path / "model")
-    checkpointing.write_model_spec(model_dir, generator, dict(
-        model_dir_fixture.tiny_metadata(synthetic.NUM_CLASSES),
-        class_names=list(synthetic.class_names()), num_frames=10,
-        dataset="synthetic"))
-    checkpointing.make_manager(checkpointing.build_checkpoint(
-        step=tf.Variable(3, dtype=tf.int64), generator=generator,
-        ema_generator=generator), model_dir).save(checkpoint_number=3)
+    checkpointing.write_model_spec(
+        model_dir,
+        generator,
+        dict(
+            model_dir_fixture.tiny_metadata(synthetic.NUM_CLASSES),
+            class_names=list(synthetic.class_names()),
+            num_frames=10,
+            dataset="synthetic",
+        ),
+    )
+    checkpointing.make_manager(
+        checkpointing.build_checkpoint(
+            step=tf.Variable(3, dtype=tf.int64),
+            generator=generator,
+            ema_generator=generator,
+        ),
+        model_dir,
+    ).save(checkpoint_number=3)
     _, results = evaluate.evaluate_checkpoint(
-        model_dir, None, _settings(judge_dir, metrics=("fvd",),
-                                   fvd_num_videos=4, batch_size=4),
-        output_dir=str(tmp_path / "eval"))
+        model_dir,
+        None,
+        _settings(judge_dir, metrics=("fvd",), fvd_num_videos=4, batch_size=4),
+        output_dir=str(tmp_path / "eval"),
+    )
     assert results[0].protocol == "fvd4_10f"
     assert results[0].value > 0.0
 
@@ -276,11 +384,15 @@ def test_malformed_is_protocol_fails_before_any_work():
 
 
 def test_judge_floor_from_records_compares_distinct_clips(
-        synthetic_model_dir, judge_dir, synthetic_records, tmp_path):
+    synthetic_model_dir, judge_dir, synthetic_records, tmp_path
+):
     _, results = evaluate.evaluate_checkpoint(
-        synthetic_model_dir.path, None,
-        _settings(judge_dir, judge_num_clips=2,
-                  real_file_pattern=synthetic_records),
-        output_dir=str(tmp_path))
+        synthetic_model_dir.path,
+        None,
+        _settings(
+            judge_dir, judge_num_clips=2, real_file_pattern=synthetic_records
+        ),
+        output_dir=str(tmp_path),
+    )
     floor = [r for r in results if r.name == "judge_frechet_floor"][0]
     assert floor.value > 0.0

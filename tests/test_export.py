@@ -17,7 +17,6 @@ from dvdgan_tf import export
 from dvdgan_tf import video_io
 from tests import model_dir_fixture
 from tests import tiny_config as tiny
-from tests.model_dir_fixture import tiny_model_dir  # noqa: F401
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPORT_TOOL = os.path.join(REPO_ROOT, "tools", "export_savedmodel.py")
@@ -31,12 +30,16 @@ def _run(args, cwd):
 
 
 @pytest.fixture(scope="module")
-def exported(tiny_model_dir, tmp_path_factory):  # noqa: F811
+def exported(tiny_model_dir, tmp_path_factory):
     """Exported by the command-line tool, in its own process."""
     export_dir = tmp_path_factory.mktemp("export")
     result = _run(
-        [sys.executable, EXPORT_TOOL,
-         f"--model_dir={tiny_model_dir.path}", f"--export_dir={export_dir}"],
+        [
+            sys.executable,
+            EXPORT_TOOL,
+            f"--model_dir={tiny_model_dir.path}",
+            f"--export_dir={export_dir}",
+        ],
         cwd=export_dir,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -60,7 +63,9 @@ def test_export_tool_writes_version_named_after_the_step(exported):
 
 
 def test_reloaded_in_fresh_process_matches_ema_generator(
-    exported, tiny_model_dir, tmp_path  # noqa: F811
+    exported,
+    tiny_model_dir,
+    tmp_path,
 ):
     z, labels = _inputs()
     np.save(tmp_path / "z.npy", z)
@@ -85,7 +90,8 @@ def test_reloaded_in_fresh_process_matches_ema_generator(
 
 
 def test_export_uses_ema_not_live_generator(
-    loaded, tiny_model_dir  # noqa: F811
+    loaded,
+    tiny_model_dir,
 ):
     z, labels = _inputs()
     out = loaded.signatures["serving_default"](z=z, label=labels)
@@ -99,16 +105,31 @@ def test_saved_model_cli_run_writes_uint8_video(exported, tmp_path):
     np.save(tmp_path / "label.npy", labels)
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     result = _run(
-        [cli, "run", "--dir", exported, "--tag_set", "serve",
-         "--signature_def", "serving_default",
-         "--inputs", "z=z.npy;label=label.npy", "--outdir", "out"],
+        [
+            cli,
+            "run",
+            "--dir",
+            exported,
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            "serving_default",
+            "--inputs",
+            "z=z.npy;label=label.npy",
+            "--outdir",
+            "out",
+        ],
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     video = np.load(tmp_path / "out" / "video.npy")
     assert video.dtype == np.uint8
     assert video.shape == (
-        tiny.BATCH, tiny.FRAMES, tiny.RESOLUTION, tiny.RESOLUTION, 3
+        tiny.BATCH,
+        tiny.FRAMES,
+        tiny.RESOLUTION,
+        tiny.RESOLUTION,
+        3,
     )
 
 
@@ -132,10 +153,16 @@ def test_zero_truncation_gives_identical_videos_for_different_seeds(loaded):
 
 def test_sample_video_depends_only_on_its_own_seed(loaded):
     sample = loaded.signatures["sample"]
-    pair = sample(seed=tf.constant([7, 8], tf.int64), label=tf.constant([0, 2]),
-                  truncation=tf.constant(1.0))["video_float"].numpy()
-    alone = sample(seed=tf.constant([8], tf.int64), label=tf.constant([2]),
-                   truncation=tf.constant(1.0))["video_float"].numpy()
+    pair = sample(
+        seed=tf.constant([7, 8], tf.int64),
+        label=tf.constant([0, 2]),
+        truncation=tf.constant(1.0),
+    )["video_float"].numpy()
+    alone = sample(
+        seed=tf.constant([8], tf.int64),
+        label=tf.constant([2]),
+        truncation=tf.constant(1.0),
+    )["video_float"].numpy()
     np.testing.assert_allclose(pair[1], alone[0], atol=1e-6)
     assert np.abs(pair[0] - pair[1]).max() > 1e-3
 
@@ -164,15 +191,14 @@ def test_truncated_latents_are_scaled_and_bounded():
 def test_out_of_range_label_fails_in_saved_model(loaded, label):
     z, _ = _inputs()
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[0, 3\)"):
-        loaded.signatures["serving_default"](
-            z=z, label=tf.constant([0, label])
-        )
+        loaded.signatures["serving_default"](z=z, label=tf.constant([0, label]))
 
 
 def test_negative_truncation_fails_in_saved_model(loaded):
     with pytest.raises(tf.errors.InvalidArgumentError, match="truncation"):
         loaded.signatures["sample"](
-            seed=tf.constant([1], tf.int64), label=tf.constant([0]),
+            seed=tf.constant([1], tf.int64),
+            label=tf.constant([0]),
             truncation=tf.constant(-0.5),
         )
 
@@ -209,7 +235,8 @@ def test_assets_hold_metadata_class_names_and_operative_config(exported):
 def test_missing_checkpoint_is_named(tmp_path):
     model_dir = str(tmp_path / "model")
     checkpointing.write_model_spec(
-        model_dir, model_dir_fixture.build_tiny_generator(),
+        model_dir,
+        model_dir_fixture.build_tiny_generator(),
         model_dir_fixture.tiny_metadata(),
     )
     with pytest.raises(checkpointing.CheckpointError, match="No checkpoint"):

@@ -232,8 +232,9 @@ def _tiny_gan(cls):
         tiny_gan.build_spatial_discriminator(num_sampled_frames=tiny.FRAMES),
         tiny_gan.build_temporal_discriminator(),
         gan.build_dvdgan(
-            tiny_gan.build_generator(), tiny_gan.build_spatial_discriminator(),
-            tiny_gan.build_temporal_discriminator()
+            tiny_gan.build_generator(),
+            tiny_gan.build_spatial_discriminator(),
+            tiny_gan.build_temporal_discriminator(),
         ).ema_generator,
         ema_start_step=0,
         ema_decay=0.5,
@@ -265,25 +266,35 @@ def test_mirrored_step_matches_single_device_step_on_same_global_batch(
         # Replica r holds the r-th half of every D step's global batch.
         r = context.replica_id_in_sync_group
         chunks = [
-            {k: v[(i * 2 + r) * per_replica:(i * 2 + r + 1) * per_replica]
-             for k, v in data.items()}
+            {
+                k: v[(i * 2 + r) * per_replica : (i * 2 + r + 1) * per_replica]
+                for k, v in data.items()
+            }
             for i in range(steps)
         ]
-        return {k: tf.constant(np.concatenate([c[k] for c in chunks]))
-                for k in data}
+        return {
+            k: tf.constant(np.concatenate([c[k] for c in chunks])) for k in data
+        }
 
     distributed = strategy.experimental_distribute_values_from_function(
         replica_data
     )
     strategy.run(mirrored.train_step, args=(distributed,))
 
-    for name in ("generator", "spatial_discriminator",
-                 "temporal_discriminator", "ema_generator"):
+    for name in (
+        "generator",
+        "spatial_discriminator",
+        "temporal_discriminator",
+        "ema_generator",
+    ):
         expected = tiny_gan.weights_of(getattr(single, name))
         actual = tiny_gan.weights_of(getattr(mirrored, name))
         assert expected.keys() == actual.keys()
         for path in expected:
             np.testing.assert_allclose(
-                actual[path], expected[path], rtol=1e-4, atol=2e-5,
+                actual[path],
+                expected[path],
+                rtol=1e-4,
+                atol=2e-5,
                 err_msg=path,
             )

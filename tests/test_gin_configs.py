@@ -4,7 +4,8 @@ Each file is parsed with the widths shrunk (CHANNEL_MULTIPLIER = 4) and a
 short clip (NUM_FRAMES = 4, K = 2) so the check runs in seconds at the file's
 real resolution and class count. Parsing is strict (`configurables`
 registers every builder, training's included), so a misspelt binding in any
-file fails here. The `slow` test builds the paper-scale models and pins their sizes.
+file fails here. The `slow` test builds the paper-scale models and pins their
+sizes.
 """
 
 import glob
@@ -12,17 +13,18 @@ import os
 import subprocess
 import sys
 
-import gin
 import numpy as np
 import pytest
 import tensorflow as tf
 
+import gin
 from dvdgan_tf import configurables
 from dvdgan_tf.models import discriminators
 
 GIN_DIR = configurables.GIN_DIR
-CONFIGS = sorted(os.path.basename(p)
-                 for p in glob.glob(os.path.join(GIN_DIR, "*.gin")))
+CONFIGS = sorted(
+    os.path.basename(p) for p in glob.glob(os.path.join(GIN_DIR, "*.gin"))
+)
 SMALL = [
     "CHANNEL_MULTIPLIER = 4",
     "NUM_FRAMES = 4",
@@ -32,8 +34,7 @@ SMALL = [
 
 def _parse(name, bindings):
     configurables.add_gin_search_path()
-    gin.parse_config_files_and_bindings(
-        [os.path.join(GIN_DIR, name)], bindings)
+    gin.parse_config_files_and_bindings([os.path.join(GIN_DIR, name)], bindings)
 
 
 def _macro(name):
@@ -41,9 +42,15 @@ def _macro(name):
 
 
 def test_the_paper_experiments_exist():
-    assert {"base.gin", "k600_64.gin", "k600_128.gin", "k600_256.gin",
-            "k600_64_48f.gin", "k600_128_48f.gin",
-            "ucf101_128.gin"} <= set(CONFIGS)
+    assert {
+        "base.gin",
+        "k600_64.gin",
+        "k600_128.gin",
+        "k600_256.gin",
+        "k600_64_48f.gin",
+        "k600_128_48f.gin",
+        "ucf101_128.gin",
+    } <= set(CONFIGS)
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -54,8 +61,11 @@ def test_config_builds_models_with_the_right_shapes(name):
     spatial = configurables.build_spatial_discriminator()
     temporal = configurables.build_temporal_discriminator()
     assert generator.channel_multiplier == 4
-    z = np.random.default_rng(0).normal(
-        size=(1, generator.latent_dim)).astype("float32")
+    z = (
+        np.random.default_rng(0)
+        .normal(size=(1, generator.latent_dim))
+        .astype("float32")
+    )
     labels = np.array([num_classes - 1 if num_classes else 0], "int32")
     video = generator(z, labels, training=True)
     assert tuple(video.shape) == (1, 4, resolution, resolution, 3)
@@ -69,16 +79,24 @@ def test_config_builds_models_with_the_right_shapes(name):
 def test_model_summary_tool_prints_the_three_models():
     root = os.path.dirname(GIN_DIR)
     result = subprocess.run(
-        [sys.executable, os.path.join(root, "tools", "model_summary.py"),
-         f"--gin_file={os.path.join(GIN_DIR, 'k600_64.gin')}",
-         *[f"--gin_param={binding}" for binding in SMALL]],
-        capture_output=True, text=True, timeout=300, cwd=root)
+        [
+            sys.executable,
+            os.path.join(root, "tools", "model_summary.py"),
+            f"--gin_file={os.path.join(GIN_DIR, 'k600_64.gin')}",
+            *[f"--gin_param={binding}" for binding in SMALL],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=root,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.splitlines()
     assert sum(line.startswith("  group ") for line in lines) == 4
     for name in ("G ", "D_S", "D_T"):
-        assert any(line.startswith(name) and "trainable" in line
-                   for line in lines)
+        assert any(
+            line.startswith(name) and "trainable" in line for line in lines
+        )
 
 
 # Trainable parameter counts at paper scale (preset B, ch = 96, Z = E = 120),
@@ -94,9 +112,12 @@ PAPER_SCALE_PARAMETERS = {
 @pytest.mark.parametrize("name", sorted(PAPER_SCALE_PARAMETERS))
 def test_paper_scale_parameter_counts(name):
     _parse(name, [])
-    models = (configurables.build_generator(),
-              configurables.build_spatial_discriminator(),
-              configurables.build_temporal_discriminator())
-    counts = tuple(sum(int(np.prod(w.shape)) for w in m.trainable_weights)
-                   for m in models)
+    models = (
+        configurables.build_generator(),
+        configurables.build_spatial_discriminator(),
+        configurables.build_temporal_discriminator(),
+    )
+    counts = tuple(
+        sum(int(np.prod(w.shape)) for w in m.trainable_weights) for m in models
+    )
     assert counts == PAPER_SCALE_PARAMETERS[name]

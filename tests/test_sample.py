@@ -13,20 +13,24 @@ from dvdgan_tf import sample
 from dvdgan_tf import video_io
 from tests import model_dir_fixture
 from tests import tiny_config as tiny
-from tests.model_dir_fixture import tiny_model_dir  # noqa: F401
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAMES = list(model_dir_fixture.CLASS_NAMES)
 
 
 @pytest.fixture(scope="module")
-def sampler(tiny_model_dir):  # noqa: F811
+def sampler(tiny_model_dir):
     return sample.GeneratorSampler.from_model_dir(tiny_model_dir.path)
 
 
 def test_mp4_decodes_to_generated_frame_count_and_size(sampler, tmp_path):
     written = sample.write_samples(
-        sampler, str(tmp_path), labels=[1], num=1, seed=3, formats=["mp4"],
+        sampler,
+        str(tmp_path),
+        labels=[1],
+        num=1,
+        seed=3,
+        formats=["mp4"],
         progress=False,
     )
     assert written == [str(tmp_path / "000_class_b_seed3.mp4")]
@@ -42,8 +46,13 @@ def test_png_grid_has_one_row_per_video_and_one_column_per_frame(
     sampler, tmp_path
 ):
     sample.write_samples(
-        sampler, str(tmp_path), labels=[0, 1, 2], num=3, formats=["png", "gif"],
-        batch_size=2, progress=False,
+        sampler,
+        str(tmp_path),
+        labels=[0, 1, 2],
+        num=3,
+        formats=["png", "gif"],
+        batch_size=2,
+        progress=False,
     )
     grid = np.asarray(Image.open(tmp_path / "grid.png"))
     size = tiny.RESOLUTION
@@ -57,7 +66,9 @@ def test_zero_truncation_gives_identical_videos_for_different_seeds(sampler):
 
 
 def test_same_seed_gives_same_video_from_saved_model_and_model_dir(
-    sampler, tiny_model_dir, tmp_path  # noqa: F811
+    sampler,
+    tiny_model_dir,
+    tmp_path,
 ):
     path = export.export(tiny_model_dir.path, str(tmp_path))
     saved = sample.SavedModelSampler(path)
@@ -81,7 +92,11 @@ def test_unconditional_model_samples_without_labels(tmp_path):
     labels, num = sample.resolve_labels([], saved.info.class_names, 2)
     assert (labels, num) == (None, 2)
     written = sample.write_samples(
-        saved, str(tmp_path / "out"), labels, num, formats=["png"],
+        saved,
+        str(tmp_path / "out"),
+        labels,
+        num,
+        formats=["png"],
         progress=False,
     )
     assert written == [str(tmp_path / "out" / "grid.png")]
@@ -107,8 +122,11 @@ def test_default_labels_spread_over_classes_then_cycle():
 
 @pytest.mark.parametrize(
     "token, message",
-    [("3", "out of range.*num_classes=3"), ("-1", "out of range"),
-     ("class_x", "Unknown class name 'class_x'.*class_a")],
+    [
+        ("3", "out of range.*num_classes=3"),
+        ("-1", "out of range"),
+        ("class_x", "Unknown class name 'class_x'.*class_a"),
+    ],
 )
 def test_bad_label_is_rejected_with_the_valid_range(token, message):
     with pytest.raises(ValueError, match=message):
@@ -142,13 +160,18 @@ def test_exactly_one_source_is_required():
 def _run_cli(args):
     env = dict(os.environ, PYTHONPATH=REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="2")
     return subprocess.run(
-        [sys.executable, "-m", "dvdgan_tf.sample", *args], cwd=REPO_ROOT,
-        env=env, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "dvdgan_tf.sample", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
 def test_cli_writes_the_demo_samples_and_says_where(
-    tiny_model_dir, tmp_path  # noqa: F811
+    tiny_model_dir,
+    tmp_path,
 ):
     output = tmp_path / "samples"
     result = _run_cli(
@@ -161,11 +184,15 @@ def test_cli_writes_the_demo_samples_and_says_where(
 
 
 def test_cli_reports_out_of_range_label_and_fails(
-    tiny_model_dir, tmp_path  # noqa: F811
+    tiny_model_dir,
+    tmp_path,
 ):
     result = _run_cli(
-        [f"--model_dir={tiny_model_dir.path}", "--label=7",
-         f"--output={tmp_path}"]
+        [
+            f"--model_dir={tiny_model_dir.path}",
+            "--label=7",
+            f"--output={tmp_path}",
+        ]
     )
     assert result.returncode == 1
     assert "error: Label 7 is out of range" in result.stderr

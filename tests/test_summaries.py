@@ -71,8 +71,11 @@ def test_gif_scalar_and_text_summaries_read_back_with_event_accumulator(
     writer.flush()
     events = _read_events(tmp_path)
     tags = events.Tags()["tensors"]
-    assert {"losses/generator", "samples/ema_generator",
-            "config/operative_gin"} <= set(tags)
+    assert {
+        "losses/generator",
+        "samples/ema_generator",
+        "config/operative_gin",
+    } <= set(tags)
     (scalar,) = events.Tensors("losses/generator")
     assert scalar.step == 3
     assert tf.make_ndarray(scalar.tensor_proto) == pytest.approx(1.5)

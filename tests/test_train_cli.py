@@ -14,11 +14,11 @@ import subprocess
 import sys
 import time
 
-import gin
 import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
+import gin
 from dvdgan_tf import checkpointing
 from dvdgan_tf import losses
 from dvdgan_tf import train
@@ -41,7 +41,9 @@ def synthetic_dir(tmp_path_factory):
 
 def _command(model_dir, data_dir, *params):
     return [
-        sys.executable, "-m", "dvdgan_tf.train",
+        sys.executable,
+        "-m",
+        "dvdgan_tf.train",
         "--gin_file=gin/test_tiny.gin",
         f"--gin_param=DATA_DIR='{data_dir}'",
         f"--model_dir={model_dir}",
@@ -60,8 +62,11 @@ def preempted_run(tmp_path_factory, synthetic_dir):
     model_dir = str(tmp_path_factory.mktemp("cli_run"))
     process = subprocess.Popen(
         _command(model_dir, synthetic_dir, "training.run.train_steps=100000"),
-        cwd=REPO, env=_env(), stderr=subprocess.STDOUT,
-        stdout=subprocess.PIPE, text=True,
+        cwd=REPO,
+        env=_env(),
+        stderr=subprocess.STDOUT,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     lines, deadline = [], time.monotonic() + TIMEOUT_S
     try:
@@ -111,14 +116,20 @@ def test_event_file_holds_scalars_gif_samples_and_gin_text(preempted_run):
     accumulator.Reload()
     tags = set(accumulator.Tags()["tensors"])
     assert {
-        "losses/discriminator", "losses/spatial_discriminator",
-        "losses/temporal_discriminator", "losses/generator",
-        "scores/spatial_real", "scores/spatial_fake",
-        "scores/temporal_real", "scores/temporal_fake",
-        "perf/steps_per_second", "perf/examples_per_second",
+        "losses/discriminator",
+        "losses/spatial_discriminator",
+        "losses/temporal_discriminator",
+        "losses/generator",
+        "scores/spatial_real",
+        "scores/spatial_fake",
+        "scores/temporal_real",
+        "scores/temporal_fake",
+        "perf/steps_per_second",
+        "perf/examples_per_second",
         "optimizer/generator_learning_rate",
         "optimizer/discriminator_learning_rate",
-        "samples/ema_generator", "config/operative_gin",
+        "samples/ema_generator",
+        "config/operative_gin",
     } <= tags
     steps = [e.step for e in accumulator.Tensors("losses/generator")]
     assert steps[:3] == [1, 2, 3]
@@ -141,7 +152,10 @@ def test_unknown_gin_binding_fails_before_any_work(tmp_path, synthetic_dir):
     model_dir = tmp_path / "run"
     completed = subprocess.run(
         _command(str(model_dir), synthetic_dir, "training.run.trian_steps=3"),
-        cwd=REPO, env=_env(), capture_output=True, text=True,
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
         timeout=TIMEOUT_S,
     )
     assert completed.returncode != 0
@@ -210,8 +224,11 @@ def test_rerun_resumes_and_kill_9_leaves_the_saved_checkpoints_intact(
     saved = checkpointing.list_checkpoint_steps(model_dir)[-1]
     process = subprocess.Popen(
         _command(model_dir, synthetic_dir, "training.run.train_steps=100000"),
-        cwd=REPO, env=_env(), stderr=subprocess.STDOUT,
-        stdout=subprocess.PIPE, text=True,
+        cwd=REPO,
+        env=_env(),
+        stderr=subprocess.STDOUT,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     lines, deadline = [], time.monotonic() + TIMEOUT_S
     try:

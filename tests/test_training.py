@@ -72,8 +72,14 @@ def test_resumed_run_matches_uninterrupted_run(tmp_path, eager_functions):
         )
 
 
-def _in_memory_dataset(input_context, global_batch_size, num_frames, resolution,
-                       frame_stride, value=0.5):
+def _in_memory_dataset(
+    input_context,
+    global_batch_size,
+    num_frames,
+    resolution,
+    frame_stride,
+    value=0.5,
+):
     del frame_stride
     batch_size = (
         input_context.get_per_replica_batch_size(global_batch_size)
@@ -138,9 +144,14 @@ def test_steps_per_loop_runs_several_steps_per_host_call(tmp_path):
     assert int(result.model.generator_optimizer.iterations) == 5
 
 
-@pytest.mark.parametrize("argument, value", [
-    ("global_batch_size", 0), ("train_steps", -1), ("checkpoint_every", 0),
-])
+@pytest.mark.parametrize(
+    "argument, value",
+    [
+        ("global_batch_size", 0),
+        ("train_steps", -1),
+        ("checkpoint_every", 0),
+    ],
+)
 def test_invalid_run_arguments_are_rejected_before_building(
     tmp_path, argument, value
 ):
@@ -183,9 +194,7 @@ def test_jit_compiled_step_gives_the_same_result_as_the_graph_step(tmp_path):
 def test_mixed_bfloat16_step_keeps_float32_weights_and_finite_losses(
     tmp_path, eager_functions
 ):
-    kwargs = tiny_gan.run_kwargs(
-        str(tmp_path), 1, precision="mixed_bfloat16"
-    )
+    kwargs = tiny_gan.run_kwargs(str(tmp_path), 1, precision="mixed_bfloat16")
     result = training.run(None, **kwargs)
     assert all(np.isfinite(value) for value in result.logs.values())
     assert {v.dtype for v in result.model.generator.trainable_weights} == {
@@ -206,8 +215,9 @@ def test_compiled_loop_under_mirrored_strategy_trains_and_checkpoints(
     assert result.step == 3
     assert result.model.discriminator_optimizer.iterations.numpy() == 6
     # Every replica's copy of the step counter advanced once per step.
-    assert [int(v) for v in strategy.experimental_local_results(
-        result.model.step)] == [3, 3]
+    assert [
+        int(v) for v in strategy.experimental_local_results(result.model.step)
+    ] == [3, 3]
     assert checkpointing.list_checkpoint_steps(str(tmp_path)) == [1, 2, 3]
     # Toy scores are hand-computable: D_S real = 2 frames x 0.5 x w.
     assert result.logs["scores/spatial_real"] == pytest.approx(1.0, abs=0.1)

@@ -13,13 +13,10 @@ from dvdgan_tf.models import discriminators
 from dvdgan_tf.models import generator
 from tests import tiny_config as tiny
 
-
 # Toy models: one weight each, hand-computable scores (see test_gan.py).
 TOY_REAL_VALUE = 0.5
 FAKE_VALUE = -0.25
 K = 2
-
-
 
 
 class ConstantGenerator(keras.Model):
@@ -30,17 +27,14 @@ class ConstantGenerator(keras.Model):
         self.num_classes = num_classes
         self.latent_dim = latent_dim
         self.num_frames, self.resolution = 4, 4
-        self.scale = self.add_weight(
-            shape=(), initializer="ones", name="scale"
-        )
+        self.scale = self.add_weight(shape=(), initializer="ones", name="scale")
 
     def call(self, z, labels=None, training=False):
         ones = tf.ones([tf.shape(z)[0], 4, 4, 4, 3])
         return ones * FAKE_VALUE * self.scale
 
     def get_config(self):
-        return {"num_classes": self.num_classes,
-                "latent_dim": self.latent_dim}
+        return {"num_classes": self.num_classes, "latent_dim": self.latent_dim}
 
 
 class MeanPixelSpatialDiscriminator(keras.Model):
@@ -156,7 +150,7 @@ def make_constant_dataset(
             global_batch_size
         )
         start = input_context.input_pipeline_id * per_replica
-        batch = {k: v[start:start + per_replica] for k, v in batch.items()}
+        batch = {k: v[start : start + per_replica] for k, v in batch.items()}
     return tf.data.Dataset.from_tensors(batch).repeat()
 
 

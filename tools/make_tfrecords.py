@@ -34,36 +34,71 @@ from dvdgan_tf.data import convert  # noqa: E402
 
 
 def _add_common(parser: argparse.ArgumentParser, video: bool) -> None:
-    parser.add_argument("--output_dir", required=True,
-                        help="dataset directory to write (created; resumable)")
+    parser.add_argument(
+        "--output_dir",
+        required=True,
+        help="dataset directory to write (created; resumable)",
+    )
     if video:
-        parser.add_argument("--fps", type=float, default=25.0,
-                            help="resample to this frame rate (default 25)")
-        parser.add_argument("--size", type=int, default=128,
-                            help="short side of stored frames (default 128)")
-        parser.add_argument("--min_frames", type=int, default=16,
-                            help="skip videos with fewer stored frames (16)")
-        parser.add_argument("--max_frames", type=int, default=None,
-                            help="keep at most this many frames per clip")
+        parser.add_argument(
+            "--fps",
+            type=float,
+            default=25.0,
+            help="resample to this frame rate (default 25)",
+        )
+        parser.add_argument(
+            "--size",
+            type=int,
+            default=128,
+            help="short side of stored frames (default 128)",
+        )
+        parser.add_argument(
+            "--min_frames",
+            type=int,
+            default=16,
+            help="skip videos with fewer stored frames (16)",
+        )
+        parser.add_argument(
+            "--max_frames",
+            type=int,
+            default=None,
+            help="keep at most this many frames per clip",
+        )
     parser.add_argument("--jpeg_quality", type=int, default=90)
-    parser.add_argument("--num_shards", type=int, default=None,
-                        help="shards per split (default: from --shard_size_mb)")
-    parser.add_argument("--shard_size_mb", type=float, default=200.0,
-                        help="target shard size (default 200)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="shuffles clips before sharding")
-    parser.add_argument("--workers", type=int,
-                        default=max(1, os.cpu_count() or 1),
-                        help="parallel worker processes (default: CPU count)")
-    parser.add_argument("--no_progress", action="store_true",
-                        help="hide the progress bar")
+    parser.add_argument(
+        "--num_shards",
+        type=int,
+        default=None,
+        help="shards per split (default: from --shard_size_mb)",
+    )
+    parser.add_argument(
+        "--shard_size_mb",
+        type=float,
+        default=200.0,
+        help="target shard size (default 200)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="shuffles clips before sharding"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=max(1, os.cpu_count() or 1),
+        help="parallel worker processes (default: CPU count)",
+    )
+    parser.add_argument(
+        "--no_progress", action="store_true", help="hide the progress bar"
+    )
 
 
 def _options(args, **overrides) -> convert.ConvertOptions:
     values = dict(
-        jpeg_quality=args.jpeg_quality, num_shards=args.num_shards,
-        shard_size_mb=args.shard_size_mb, seed=args.seed,
-        num_workers=args.workers, progress=not args.no_progress,
+        jpeg_quality=args.jpeg_quality,
+        num_shards=args.num_shards,
+        shard_size_mb=args.shard_size_mb,
+        seed=args.seed,
+        num_workers=args.workers,
+        progress=not args.no_progress,
     )
     for name in ("fps", "size", "min_frames", "max_frames"):
         if hasattr(args, name):
@@ -74,56 +109,87 @@ def _options(args, **overrides) -> convert.ConvertOptions:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="make_tfrecords.py", description=__doc__,
+        prog="make_tfrecords.py",
+        description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="dataset", required=True,
-                                     metavar="DATASET")
+    commands = parser.add_subparsers(
+        dest="dataset", required=True, metavar="DATASET"
+    )
 
     ucf = commands.add_parser("ucf101", help="UCF-101 .avi tree + split lists")
-    ucf.add_argument("--video_root", required=True,
-                     help="folder of class folders of .avi (UCF-101/)")
-    ucf.add_argument("--splits_dir", required=True,
-                     help="folder with classInd.txt, trainlist0N.txt, "
-                          "testlist0N.txt (ucfTrainTestlist/)")
+    ucf.add_argument(
+        "--video_root",
+        required=True,
+        help="folder of class folders of .avi (UCF-101/)",
+    )
+    ucf.add_argument(
+        "--splits_dir",
+        required=True,
+        help="folder with classInd.txt, trainlist0N.txt, "
+        "testlist0N.txt (ucfTrainTestlist/)",
+    )
     ucf.add_argument("--split_number", type=int, default=1, choices=(1, 2, 3))
     _add_common(ucf, video=True)
 
     kinetics = commands.add_parser(
-        "kinetics", help="Kinetics annotation CSV(s) + folder of trimmed clips")
+        "kinetics", help="Kinetics annotation CSV(s) + folder of trimmed clips"
+    )
     kinetics.add_argument(
-        "--annotations", action="append", required=True,
-        help="CSV with label,youtube_id,time_start,time_end,split (repeatable)")
+        "--annotations",
+        action="append",
+        required=True,
+        help="CSV with label,youtube_id,time_start,time_end,split (repeatable)",
+    )
     kinetics.add_argument(
-        "--video_dir", required=True,
-        help="folder (searched recursively) of <id>_<start:06d>_<end:06d>.mp4")
-    kinetics.add_argument("--name", default="kinetics",
-                          help="dataset name prefix, e.g. kinetics600")
+        "--video_dir",
+        required=True,
+        help="folder (searched recursively) of <id>_<start:06d>_<end:06d>.mp4",
+    )
+    kinetics.add_argument(
+        "--name",
+        default="kinetics",
+        help="dataset name prefix, e.g. kinetics600",
+    )
     _add_common(kinetics, video=True)
 
-    bair = commands.add_parser("bair", help="original BAIR robot-pushing "
-                                            "TFRecords (softmotion30_44k)")
-    bair.add_argument("--input_dir", required=True,
-                      help="folder with train/ and test/ TFRecord folders")
-    bair.add_argument("--camera", default="image_aux1",
-                      choices=convert.BAIR_CAMERAS)
+    bair = commands.add_parser(
+        "bair", help="original BAIR robot-pushing TFRecords (softmotion30_44k)"
+    )
+    bair.add_argument(
+        "--input_dir",
+        required=True,
+        help="folder with train/ and test/ TFRecord folders",
+    )
+    bair.add_argument(
+        "--camera", default="image_aux1", choices=convert.BAIR_CAMERAS
+    )
     bair.add_argument("--min_frames", type=int, default=2)
     _add_common(bair, video=False)
 
     folder = commands.add_parser("folder", help="<root>/<class>/*.mp4|avi|...")
     folder.add_argument("--input_dir", required=True)
-    folder.add_argument("--split", default="train",
-                        help="split name for the shards (default train)")
+    folder.add_argument(
+        "--split",
+        default="train",
+        help="split name for the shards (default train)",
+    )
     _add_common(folder, video=True)
 
     synthetic = commands.add_parser(
-        "synthetic", help="built-in shape x motion set (12 classes)")
-    synthetic.add_argument("--num_clips", type=int, default=1200,
-                           help="training clips (default 100 per class)")
+        "synthetic", help="built-in shape x motion set (12 classes)"
+    )
+    synthetic.add_argument(
+        "--num_clips",
+        type=int,
+        default=1200,
+        help="training clips (default 100 per class)",
+    )
     synthetic.add_argument("--num_test_clips", type=int, default=240)
     synthetic.add_argument("--num_frames", type=int, default=24)
-    synthetic.add_argument("--size", type=int, default=64,
-                           help="frame size in pixels (default 64)")
+    synthetic.add_argument(
+        "--size", type=int, default=64, help="frame size in pixels (default 64)"
+    )
     _add_common(synthetic, video=False)
     # Several shards even for this small set, so that two input pipelines
     # (multi-worker) each get their own and reading interleaves. One worker:
@@ -138,31 +204,55 @@ def main(argv: list[str] | None = None) -> int:
     logging.use_absl_handler()
     if args.dataset == "ucf101":
         result = convert.convert_ucf101(
-            args.video_root, args.splits_dir, args.output_dir,
-            split_number=args.split_number, options=_options(args))
+            args.video_root,
+            args.splits_dir,
+            args.output_dir,
+            split_number=args.split_number,
+            options=_options(args),
+        )
     elif args.dataset == "kinetics":
         result = convert.convert_kinetics(
-            args.annotations, args.video_dir, args.output_dir, name=args.name,
-            options=_options(args))
+            args.annotations,
+            args.video_dir,
+            args.output_dir,
+            name=args.name,
+            options=_options(args),
+        )
     elif args.dataset == "bair":
         result = convert.convert_bair(
-            args.input_dir, args.output_dir, camera=args.camera,
-            options=_options(args, min_frames=args.min_frames))
+            args.input_dir,
+            args.output_dir,
+            camera=args.camera,
+            options=_options(args, min_frames=args.min_frames),
+        )
     elif args.dataset == "folder":
         result = convert.convert_folder(
-            args.input_dir, args.output_dir, split=args.split,
-            options=_options(args))
+            args.input_dir,
+            args.output_dir,
+            split=args.split,
+            options=_options(args),
+        )
     else:
         result = convert.convert_synthetic(
-            args.output_dir, num_clips=args.num_clips,
-            num_test_clips=args.num_test_clips, num_frames=args.num_frames,
-            size=args.size, seed=args.seed,
-            options=_options(args, min_frames=1))
+            args.output_dir,
+            num_clips=args.num_clips,
+            num_test_clips=args.num_test_clips,
+            num_frames=args.num_frames,
+            size=args.size,
+            seed=args.seed,
+            options=_options(args, min_frames=1),
+        )
     counts = ", ".join(
-        f"{k}={v.num_examples}" for k, v in result.splits.items())
-    logging.info("Wrote %s to %s: %s clips, %d skipped, %.1f MB.",
-                 result.dataset_name, args.output_dir, counts,
-                 len(result.skipped), result.storage_bytes / 2**20)
+        f"{k}={v.num_examples}" for k, v in result.splits.items()
+    )
+    logging.info(
+        "Wrote %s to %s: %s clips, %d skipped, %.1f MB.",
+        result.dataset_name,
+        args.output_dir,
+        counts,
+        len(result.skipped),
+        result.storage_bytes / 2**20,
+    )
     return 0
 
 

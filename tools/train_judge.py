@@ -19,19 +19,26 @@ from absl import flags
 from absl import logging
 
 _GIN_FILE = flags.DEFINE_string(
-    "gin_file", os.path.join("gin", "demo_cpu.gin"),
+    "gin_file",
+    os.path.join("gin", "demo_cpu.gin"),
     "Experiment whose NUM_FRAMES / RESOLUTION macros set the defaults of "
-    "--num_frames / --size.")
+    "--num_frames / --size.",
+)
 _JUDGE_DIR = flags.DEFINE_string(
-    "judge_dir", os.path.join("runs", "judge"), "Where to save the judge.")
+    "judge_dir", os.path.join("runs", "judge"), "Where to save the judge."
+)
 _NUM_FRAMES = flags.DEFINE_integer(
-    "num_frames", None, "Clip length T; default: NUM_FRAMES of --gin_file.")
+    "num_frames", None, "Clip length T; default: NUM_FRAMES of --gin_file."
+)
 _SIZE = flags.DEFINE_integer(
-    "size", None, "Frame size H = W; default: RESOLUTION of --gin_file.")
-_NUM_TRAIN_CLIPS = flags.DEFINE_integer("num_train_clips", 2400,
-                                        "Training clips.")
-_NUM_TEST_CLIPS = flags.DEFINE_integer("num_test_clips", 600,
-                                       "Held-out clips for the controls.")
+    "size", None, "Frame size H = W; default: RESOLUTION of --gin_file."
+)
+_NUM_TRAIN_CLIPS = flags.DEFINE_integer(
+    "num_train_clips", 2400, "Training clips."
+)
+_NUM_TEST_CLIPS = flags.DEFINE_integer(
+    "num_test_clips", 600, "Held-out clips for the controls."
+)
 _EPOCHS = flags.DEFINE_integer("epochs", 6, "Passes over the training clips.")
 _WIDTH = flags.DEFINE_integer("width", 16, "Channels of the first conv.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of clips and initialisation.")
@@ -45,8 +52,10 @@ def _demo_shape(gin_file):
     gin.add_config_file_search_path(os.path.dirname(os.path.abspath(gin_file)))
     gin.parse_config_files_and_bindings([gin_file], None, skip_unknown=True)
     try:
-        return (int(gin.query_parameter("%NUM_FRAMES")),
-                int(gin.query_parameter("%RESOLUTION")))
+        return (
+            int(gin.query_parameter("%NUM_FRAMES")),
+            int(gin.query_parameter("%RESOLUTION")),
+        )
     finally:
         gin.clear_config()
 
@@ -61,32 +70,44 @@ def main(argv):
         if not os.path.exists(_GIN_FILE.value):
             raise app.UsageError(
                 f"--gin_file={_GIN_FILE.value} does not exist; pass "
-                "--num_frames and --size, or the experiment's gin file.")
+                "--num_frames and --size, or the experiment's gin file."
+            )
         demo_frames, demo_size = _demo_shape(_GIN_FILE.value)
         num_frames = demo_frames if num_frames is None else num_frames
         size = demo_size if size is None else size
     settings = judge_lib.JudgeSettings(
-        num_frames=num_frames, size=size, width=_WIDTH.value,
+        num_frames=num_frames,
+        size=size,
+        width=_WIDTH.value,
         num_train_clips=_NUM_TRAIN_CLIPS.value,
-        num_test_clips=_NUM_TEST_CLIPS.value, epochs=_EPOCHS.value,
-        seed=_SEED.value)
+        num_test_clips=_NUM_TEST_CLIPS.value,
+        epochs=_EPOCHS.value,
+        seed=_SEED.value,
+    )
     start = time.time()
     judge = judge_lib.train_judge(settings, verbose=2)
     judge.save(_JUDGE_DIR.value)
     controls = judge.controls
     logging.info("Saved the judge to %s", _JUDGE_DIR.value)
-    sys.stdout.write(json.dumps({
-        "judge_dir": _JUDGE_DIR.value,
-        "num_frames": num_frames,
-        "size": size,
-        "train_seconds": round(time.time() - start, 1),
-        "held_out_accuracy": controls.accuracy,
-        "reversed_accuracy_vs_label": controls.reversed_accuracy,
-        "reversed_accuracy_vs_reversed_label":
-            controls.reversed_twin_accuracy,
-        "static_motion_accuracy": controls.static_motion_accuracy,
-        "num_test_clips": controls.num_clips,
-    }, indent=2) + "\n")
+    sys.stdout.write(
+        json.dumps(
+            {
+                "judge_dir": _JUDGE_DIR.value,
+                "num_frames": num_frames,
+                "size": size,
+                "train_seconds": round(time.time() - start, 1),
+                "held_out_accuracy": controls.accuracy,
+                "reversed_accuracy_vs_label": controls.reversed_accuracy,
+                "reversed_accuracy_vs_reversed_label": (
+                    controls.reversed_twin_accuracy
+                ),
+                "static_motion_accuracy": controls.static_motion_accuracy,
+                "num_test_clips": controls.num_clips,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

@@ -134,30 +134,38 @@ class VideoClassifier:
 
     def __post_init__(self):
         if not self.saved_model_dir:
-            raise ValueError("`saved_model_dir` must name a SavedModel; "
-                             "received an empty string.")
+            raise ValueError(
+                "`saved_model_dir` must name a SavedModel; "
+                "received an empty string."
+            )
         if not self.name or "/" in self.name or " " in self.name:
             raise ValueError(
                 "`name` must be a non-empty identifier without '/' or spaces "
-                f"(it goes into metric names); received: name={self.name!r}")
+                f"(it goes into metric names); received: name={self.name!r}"
+            )
         if self.num_frames < 0 or self.height < 1 or self.width < 1:
             raise ValueError(
                 "Expected num_frames >= 0 and height, width >= 1; received: "
                 f"num_frames={self.num_frames}, height={self.height}, "
-                f"width={self.width}")
+                f"width={self.width}"
+            )
         if self.mean and len(self.mean) != 3:
             raise ValueError(
                 "`mean` must hold one value per channel (3) or be empty; "
-                f"received: mean={self.mean!r}")
+                f"received: mean={self.mean!r}"
+            )
         if self.preprocessing is Preprocessing.TGAN and (
-                self.pre_crop_size < max(self.height, self.width)):
+            self.pre_crop_size < max(self.height, self.width)
+        ):
             raise ValueError(
                 "`pre_crop_size` must be at least the crop size for TGAN "
                 f"preprocessing; received: pre_crop_size={self.pre_crop_size}"
-                f", height={self.height}, width={self.width}")
+                f", height={self.height}, width={self.width}"
+            )
         if self.batch_size < 1:
             raise ValueError(
-                f"`batch_size` must be >= 1; received: {self.batch_size}")
+                f"`batch_size` must be >= 1; received: {self.batch_size}"
+            )
 
     @property
     def has_class_scores(self) -> bool:
@@ -217,7 +225,8 @@ def _check_videos(videos, where):
         raise ValueError(
             f"{where} expects uint8 videos [N, T, H, W, 3]; received: "
             f"dtype={videos.dtype}, shape={videos.shape}. Convert generator "
-            "output in [-1, 1] with `videos_to_uint8` first.")
+            "output in [-1, 1] with `videos_to_uint8` first."
+        )
     return videos
 
 
@@ -234,8 +243,7 @@ def videos_to_uint8(videos):
     return np.clip(np.round((videos + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
-def resize_videos(videos, height, width, preprocessing,
-                  pre_crop_size=128):
+def resize_videos(videos, height, width, preprocessing, pre_crop_size=128):
     """Resizes uint8 videos frame by frame to the classifier's input size.
 
     Args:
@@ -252,19 +260,22 @@ def resize_videos(videos, height, width, preprocessing,
     videos = _check_videos(videos, "resize_videos")
     preprocessing = Preprocessing(preprocessing)
     num, frames = videos.shape[:2]
-    images = tf.reshape(tf.cast(videos, tf.float32),
-                        [num * frames, *videos.shape[2:]])
+    images = tf.reshape(
+        tf.cast(videos, tf.float32), [num * frames, *videos.shape[2:]]
+    )
     if preprocessing is Preprocessing.TGANV2:
         images = tf.compat.v1.image.resize_bilinear(
-            images, [height, width], align_corners=True)
+            images, [height, width], align_corners=True
+        )
     elif preprocessing is Preprocessing.BILINEAR:
         images = tf.image.resize(images, [height, width], method="bilinear")
     else:
-        images = tf.image.resize(images, [pre_crop_size, pre_crop_size],
-                                 method="bicubic")
+        images = tf.image.resize(
+            images, [pre_crop_size, pre_crop_size], method="bicubic"
+        )
         top = (pre_crop_size - height) // 2
         left = (pre_crop_size - width) // 2
-        images = images[:, top:top + height, left:left + width, :]
+        images = images[:, top : top + height, left : left + width, :]
     images = tf.clip_by_value(images, 0.0, 255.0)
     return tf.reshape(images, [num, frames, height, width, 3]).numpy()
 
@@ -307,9 +318,15 @@ def prepare_input(videos, classifier: VideoClassifier):
             f"Classifier {classifier.name!r} takes {classifier.num_frames} "
             f"frames; received videos of shape {videos.shape} "
             f"(T={videos.shape[1]}). Generate/evaluate clips of "
-            f"{classifier.num_frames} frames.")
-    x = resize_videos(videos, classifier.height, classifier.width,
-                      classifier.preprocessing, classifier.pre_crop_size)
+            f"{classifier.num_frames} frames."
+        )
+    x = resize_videos(
+        videos,
+        classifier.height,
+        classifier.width,
+        classifier.preprocessing,
+        classifier.pre_crop_size,
+    )
     if classifier.value_range is ValueRange.ZERO_TO_ONE:
         x = x / 255.0
     elif classifier.value_range is ValueRange.MINUS_ONE_TO_ONE:
@@ -341,35 +358,40 @@ class LoadedVideoClassifier:
         if not tf.io.gfile.exists(classifier.saved_model_dir):
             raise ValueError(
                 f"Classifier SavedModel not found: saved_model_dir="
-                f"{classifier.saved_model_dir!r}")
+                f"{classifier.saved_model_dir!r}"
+            )
         self._module = tf.saved_model.load(classifier.saved_model_dir)
         signatures = dict(self._module.signatures)
         if classifier.signature_key not in signatures:
             raise ValueError(
                 f"SavedModel {classifier.saved_model_dir} has no signature "
                 f"{classifier.signature_key!r}; available: "
-                f"{sorted(signatures)}")
+                f"{sorted(signatures)}"
+            )
         self._function = signatures[classifier.signature_key]
         inputs = sorted(self._function.structured_input_signature[1])
         if classifier.input_key:
             if classifier.input_key not in inputs:
                 raise ValueError(
                     f"Signature {classifier.signature_key!r} has no input "
-                    f"{classifier.input_key!r}; its inputs: {inputs}")
+                    f"{classifier.input_key!r}; its inputs: {inputs}"
+                )
             self._input_key = classifier.input_key
         elif len(inputs) == 1:
             self._input_key = inputs[0]
         else:
             raise ValueError(
                 f"Signature {classifier.signature_key!r} has inputs {inputs}; "
-                "set `input_key` to the video input.")
+                "set `input_key` to the video input."
+            )
         outputs = sorted(self._function.structured_outputs)
         for field in ("logits_key", "probabilities_key", "features_key"):
             key = getattr(classifier, field)
             if key and key not in outputs:
                 raise ValueError(
                     f"`{field}`={key!r} is not an output of signature "
-                    f"{classifier.signature_key!r}; its outputs: {outputs}")
+                    f"{classifier.signature_key!r}; its outputs: {outputs}"
+                )
 
     def predict(self, videos, progress: bool = False):
         """Runs the classifier over uint8 videos in batches.
@@ -386,26 +408,37 @@ class LoadedVideoClassifier:
         videos = _check_videos(videos, "LoadedVideoClassifier.predict")
         settings = self.classifier
         collected = {"probabilities": [], "features": []}
-        bar = tqdm.tqdm(total=len(videos), unit="clip", disable=not progress,
-                        desc=f"classifier {settings.name}")
+        bar = tqdm.tqdm(
+            total=len(videos),
+            unit="clip",
+            disable=not progress,
+            desc=f"classifier {settings.name}",
+        )
         for start in range(0, len(videos), settings.batch_size):
-            batch = prepare_input(videos[start:start + settings.batch_size],
-                                  settings)
-            outputs = self._function(
-                **{self._input_key: tf.constant(batch)})
+            batch = prepare_input(
+                videos[start : start + settings.batch_size], settings
+            )
+            outputs = self._function(**{self._input_key: tf.constant(batch)})
             if settings.logits_key:
                 logits = tf.cast(outputs[settings.logits_key], tf.float64)
                 collected["probabilities"].append(
-                    tf.nn.softmax(logits, axis=-1).numpy())
+                    tf.nn.softmax(logits, axis=-1).numpy()
+                )
             elif settings.probabilities_key:
-                collected["probabilities"].append(np.asarray(
-                    outputs[settings.probabilities_key], np.float64))
+                collected["probabilities"].append(
+                    np.asarray(outputs[settings.probabilities_key], np.float64)
+                )
             if settings.features_key:
-                features = np.asarray(outputs[settings.features_key],
-                                      np.float64)
+                features = np.asarray(
+                    outputs[settings.features_key], np.float64
+                )
                 collected["features"].append(
-                    features.reshape(features.shape[0], -1))
+                    features.reshape(features.shape[0], -1)
+                )
             bar.update(len(batch))
         bar.close()
-        return {key: np.concatenate(value, axis=0)
-                for key, value in collected.items() if value}
+        return {
+            key: np.concatenate(value, axis=0)
+            for key, value in collected.items()
+            if value
+        }

@@ -78,17 +78,20 @@ def gaussian_statistics(features):
     if features.ndim != 2:
         raise ValueError(
             "Expected `features` of shape [num_samples, feature_dim]; "
-            f"received: shape={features.shape}")
+            f"received: shape={features.shape}"
+        )
     if features.shape[0] < 2:
         raise ValueError(
             "A covariance needs at least 2 samples; received: "
             f"num_samples={features.shape[0]} (features.shape="
-            f"{features.shape})")
+            f"{features.shape})"
+        )
     if not np.all(np.isfinite(features)):
         raise ValueError(
             "`features` contains NaN or inf values "
             f"({int(np.sum(~np.isfinite(features)))} of {features.size}); "
-            "check the classifier's input range and the generator output.")
+            "check the classifier's input range and the generator output."
+        )
     mu = features.mean(axis=0)
     centred = features - mu
     sigma = centred.T @ centred / (features.shape[0] - 1)
@@ -103,13 +106,15 @@ def _check_statistics(mu1, sigma1, mu2, sigma2):
     if mu1.ndim != 1 or mu1.shape != mu2.shape:
         raise ValueError(
             "Expected two mean vectors of the same shape [D]; received: "
-            f"mu1.shape={mu1.shape}, mu2.shape={mu2.shape}")
+            f"mu1.shape={mu1.shape}, mu2.shape={mu2.shape}"
+        )
     dim = mu1.shape[0]
     for name, sigma in (("sigma1", sigma1), ("sigma2", sigma2)):
         if sigma.shape != (dim, dim):
             raise ValueError(
                 f"Expected `{name}` of shape [D, D] = ({dim}, {dim}) to match "
-                f"the means; received: {name}.shape={sigma.shape}")
+                f"the means; received: {name}.shape={sigma.shape}"
+            )
     return mu1, sigma1, mu2, sigma2
 
 
@@ -117,17 +122,21 @@ def _trace_sqrt_product_sqrtm(sigma1, sigma2):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", scipy.linalg.LinAlgWarning)
         covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
-    singular = any(issubclass(w.category, scipy.linalg.LinAlgWarning)
-                   for w in caught)
+    singular = any(
+        issubclass(w.category, scipy.linalg.LinAlgWarning) for w in caught
+    )
     finite = np.all(np.isfinite(covmean))
     if singular or not finite:
         # Singular products are routine with ReLU features (dead units), so
         # only a non-finite result is worth a warning.
         log = logging.info if finite else logging.warning
-        log("sqrtm(sigma1 @ sigma2) is %s (singular covariance: fewer samples "
+        log(
+            "sqrtm(sigma1 @ sigma2) is %s (singular covariance: fewer samples "
             "than dimensions, or constant features); adding %g to the "
             "diagonal of both covariances.",
-            "inaccurate" if finite else "not finite", SINGULAR_OFFSET)
+            "inaccurate" if finite else "not finite",
+            SINGULAR_OFFSET,
+        )
         offset = SINGULAR_OFFSET * np.eye(sigma1.shape[0])
         covmean = scipy.linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
     trace = np.trace(covmean)
@@ -138,7 +147,8 @@ def _trace_sqrt_product_sqrtm(sigma1, sigma2):
                 "Tr(sqrtm(sigma1 @ sigma2)) has an imaginary part larger than "
                 f"round-off: {trace!r} (tolerance {limit:.3g}); the "
                 "covariances are probably not positive semi-definite. Try "
-                "method='eig' or 'svd', or more samples.")
+                "method='eig' or 'svd', or more samples."
+            )
         trace = trace.real
     return float(trace)
 
@@ -199,8 +209,9 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, method="sqrtm"):
     mu1, sigma1, mu2, sigma2 = _check_statistics(mu1, sigma1, mu2, sigma2)
     diff = mu1 - mu2
     trace_sqrt = _TRACE_SQRT_PRODUCT[method](sigma1, sigma2)
-    distance = (diff @ diff + np.trace(sigma1) + np.trace(sigma2)
-                - 2.0 * trace_sqrt)
+    distance = (
+        diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace_sqrt
+    )
     return float(max(distance, 0.0))
 
 

@@ -66,15 +66,18 @@ class FVDProtocol:
         if self.num_videos < 2:
             raise ValueError(
                 "Expected `num_videos` >= 2 (a covariance needs two "
-                f"samples); received: num_videos={self.num_videos}")
+                f"samples); received: num_videos={self.num_videos}"
+            )
         if self.num_frames < i3d.MIN_FRAMES:
             raise ValueError(
                 f"Expected `num_frames` >= {i3d.MIN_FRAMES}: I3D reduces "
                 "time 8x before a (2, 7, 7) VALID pool; received: "
-                f"num_frames={self.num_frames}")
+                f"num_frames={self.num_frames}"
+            )
         if self.stride < 1:
             raise ValueError(
-                f"Expected `stride` >= 1; received: stride={self.stride}")
+                f"Expected `stride` >= 1; received: stride={self.stride}"
+            )
 
     @property
     def name(self) -> str:
@@ -89,26 +92,33 @@ class FVDProtocol:
 
 
 def _check_videos(videos, what: str = "videos"):
-    videos = videos.numpy() if isinstance(videos, tf.Tensor) else (
-        np.asarray(videos))
+    videos = (
+        videos.numpy()
+        if isinstance(videos, tf.Tensor)
+        else (np.asarray(videos))
+    )
     shape = tuple(videos.shape)
     if len(shape) != 5 or shape[-1] != 3:
         raise ValueError(
             f"Expected `{what}` of shape [N, T, H, W, 3]; received: "
-            f"shape={shape}")
+            f"shape={shape}"
+        )
     if videos.dtype != np.uint8:
         raise ValueError(
             f"Expected `{what}` as uint8 in [0, 255] (FVD maps 0..255 to "
             f"[-1, 1] itself; convert model outputs with "
-            f"video_io.to_uint8); received: dtype={videos.dtype}")
+            f"video_io.to_uint8); received: dtype={videos.dtype}"
+        )
     if shape[1] < i3d.MIN_FRAMES:
         raise ValueError(
             f"Expected `{what}` with at least {i3d.MIN_FRAMES} frames: I3D "
             "reduces time 8x before a (2, 7, 7) VALID pool; received: "
-            f"T={shape[1]} (shape={shape})")
+            f"T={shape[1]} (shape={shape})"
+        )
     if shape[0] < 1 or shape[2] < 1 or shape[3] < 1:
         raise ValueError(
-            f"Expected non-empty `{what}`; received: shape={shape}")
+            f"Expected non-empty `{what}`; received: shape={shape}"
+        )
     return videos
 
 
@@ -131,8 +141,11 @@ def resize_frames_legacy(frames, size: int = i3d.INPUT_SIZE) -> tf.Tensor:
     # The op behind `tf.compat.v1.image.resize_bilinear`, called directly to
     # avoid its deprecation warning; it accepts uint8 and returns float32.
     return tf.raw_ops.ResizeBilinear(
-        images=frames, size=(size, size), align_corners=False,
-        half_pixel_centers=False)
+        images=frames,
+        size=(size, size),
+        align_corners=False,
+        half_pixel_centers=False,
+    )
 
 
 def preprocess(videos) -> tf.Tensor:
@@ -157,22 +170,27 @@ def _preprocess(videos: tf.Tensor) -> tf.Tensor:
     frames = resize_frames_legacy(frames)
     frames = 2.0 * tf.cast(frames, tf.float32) / 255.0 - 1.0
     return tf.reshape(
-        frames, [shape[0], shape[1], i3d.INPUT_SIZE, i3d.INPUT_SIZE, 3])
+        frames, [shape[0], shape[1], i3d.INPUT_SIZE, i3d.INPUT_SIZE, 3]
+    )
 
 
 @functools.lru_cache(maxsize=4)
 def _embedding_fn(model: keras.Model):
     # One compiled graph per model for any batch size, length and frame size.
-    @tf.function(input_signature=[
-        tf.TensorSpec([None, None, None, None, 3], tf.uint8)])
+    @tf.function(
+        input_signature=[tf.TensorSpec([None, None, None, None, 3], tf.uint8)]
+    )
     def embed(videos):
         return model(_preprocess(videos), training=False)
 
     return embed
 
 
-def i3d_logits(videos, model: keras.Model | None = None,
-               batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+def i3d_logits(
+    videos,
+    model: keras.Model | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> np.ndarray:
     """FVD embeddings: I3D logits averaged over time, by the FVD protocol.
 
     Args:
@@ -191,15 +209,19 @@ def i3d_logits(videos, model: keras.Model | None = None,
     """
     if batch_size < 1:
         raise ValueError(
-            f"Expected `batch_size` >= 1; received: batch_size={batch_size}")
+            f"Expected `batch_size` >= 1; received: batch_size={batch_size}"
+        )
     videos = _check_videos(videos)
-    batches = (videos[start:start + batch_size]
-               for start in range(0, videos.shape[0], batch_size))
+    batches = (
+        videos[start : start + batch_size]
+        for start in range(0, videos.shape[0], batch_size)
+    )
     return i3d_logits_from_batches(batches, model)
 
 
-def i3d_logits_from_batches(batches, model: keras.Model | None = None
-                            ) -> np.ndarray:
+def i3d_logits_from_batches(
+    batches, model: keras.Model | None = None
+) -> np.ndarray:
     """`i3d_logits` over an iterable of batches, for sets too big for memory.
 
     Generated videos can be produced batch by batch (2048 clips of 16
@@ -229,16 +251,22 @@ def i3d_logits_from_batches(batches, model: keras.Model | None = None
             raise ValueError(
                 f"Expected every batch to have T={num_frames} frames (as "
                 f"batches[0]); received: T={batch.shape[1]} in "
-                f"batches[{index}] (shape={tuple(batch.shape)})")
+                f"batches[{index}] (shape={tuple(batch.shape)})"
+            )
         num_frames = batch.shape[1]
         outputs.append(embed(tf.convert_to_tensor(batch)).numpy())
     if not outputs:
-        raise ValueError("Expected at least one batch of videos; received "
-                         "an empty iterable.")
+        raise ValueError(
+            "Expected at least one batch of videos; received an empty iterable."
+        )
     logits = np.concatenate(outputs, axis=0).astype(np.float64)
     elapsed = time.time() - start_time
-    logging.info("I3D logits of %d videos in %.1f s (%.2f videos/s).",
-                 logits.shape[0], elapsed, logits.shape[0] / max(elapsed, 1e-9))
+    logging.info(
+        "I3D logits of %d videos in %.1f s (%.2f videos/s).",
+        logits.shape[0],
+        elapsed,
+        logits.shape[0] / max(elapsed, 1e-9),
+    )
     return logits
 
 
@@ -252,7 +280,8 @@ def _check_protocol_shape(videos, protocol: FVDProtocol, what: str):
             f"{num_videos} clips of {num_frames} frames (shape="
             f"{tuple(videos.shape)}). FVD is only comparable at equal N and "
             "length: pass exactly that many, or use FVDProtocol("
-            f"num_videos={num_videos}, num_frames={num_frames}, ...).")
+            f"num_videos={num_videos}, num_frames={num_frames}, ...)."
+        )
     return videos
 
 
@@ -271,9 +300,13 @@ def fvd_from_logits(real_logits, fake_logits) -> float:
     return frechet.frechet_distance(mu_real, sigma_real, mu_fake, sigma_fake)
 
 
-def compute_fvd(real_videos, fake_videos, protocol: FVDProtocol,
-                model: keras.Model | None = None,
-                batch_size: int = DEFAULT_BATCH_SIZE) -> float:
+def compute_fvd(
+    real_videos,
+    fake_videos,
+    protocol: FVDProtocol,
+    model: keras.Model | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> float:
     """FVD between real and generated clips under `protocol`.
 
     Args:

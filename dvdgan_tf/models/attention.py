@@ -53,7 +53,8 @@ class SelfAttention(keras.layers.Layer):
         if axes not in AXES_CHOICES:
             raise ValueError(
                 f"SelfAttention: expected `axes` in {AXES_CHOICES}; "
-                f"received: axes={axes!r}")
+                f"received: axes={axes!r}"
+            )
         self.axes = axes
         self.seed = seed
 
@@ -62,36 +63,51 @@ class SelfAttention(keras.layers.Layer):
         if len(input_shape) != 5 or channels is None or channels < 8:
             raise ValueError(
                 "SelfAttention expects [B, T, H, W, C] with C >= 8; "
-                f"received: input_shape={input_shape}")
-        widths = {"theta": channels // 8, "phi": channels // 8,
-                  "g": channels // 2}
+                f"received: input_shape={input_shape}"
+            )
+        widths = {
+            "theta": channels // 8,
+            "phi": channels // 8,
+            "g": channels // 2,
+        }
         for name, width in widths.items():
             layer = spectral_norm.SNDense(
-                width, use_bias=False,
-                seed=spectral_norm.derive_seed(self.seed, name), name=name)
+                width,
+                use_bias=False,
+                seed=spectral_norm.derive_seed(self.seed, name),
+                name=name,
+            )
             layer.build(input_shape)
             setattr(self, name, layer)
         self.output_projection = spectral_norm.SNDense(
-            channels, use_bias=False,
+            channels,
+            use_bias=False,
             seed=spectral_norm.derive_seed(self.seed, "output_projection"),
-            name="output_projection")
-        self.output_projection.build(tuple(input_shape[:-1]) + (
-            channels // 2,))
-        self.gamma = self.add_weight(name="gamma", shape=(),
-                                     initializer="zeros")
+            name="output_projection",
+        )
+        self.output_projection.build(tuple(input_shape[:-1]) + (channels // 2,))
+        self.gamma = self.add_weight(
+            name="gamma", shape=(), initializer="zeros"
+        )
 
     def _to_sequences(self, x):
         """[B, T, H, W, C] -> ([N, L, C], permutation, permuted shape)."""
         if self.axes == "all":
             shape = tuple(x.shape)
-            return ops.reshape(x, (-1, shape[1] * shape[2] * shape[3],
-                                   shape[4])), None, shape
+            return (
+                ops.reshape(x, (-1, shape[1] * shape[2] * shape[3], shape[4])),
+                None,
+                shape,
+            )
         axis = _AXIS[self.axes]
         perm = [a for a in range(4) if a != axis] + [axis, 4]
         x = ops.transpose(x, perm)
         permuted_shape = tuple(x.shape)
-        return (ops.reshape(x, (-1, permuted_shape[3], permuted_shape[4])),
-                perm, permuted_shape)
+        return (
+            ops.reshape(x, (-1, permuted_shape[3], permuted_shape[4])),
+            perm,
+            permuted_shape,
+        )
 
     def _from_sequences(self, x, perm, shape):
         if perm is None:

@@ -45,7 +45,8 @@ def serialize_layer_class(layer_class) -> str:
         raise ValueError(
             "Layer factories must be classes registered with "
             "`keras.saving.register_keras_serializable`; received: "
-            f"{layer_class!r}")
+            f"{layer_class!r}"
+        )
     return name
 
 
@@ -59,14 +60,16 @@ def deserialize_layer_class(name_or_class):
         raise ValueError(
             f"Unknown layer class {name_or_class!r}: expected a registered "
             "name such as 'dvdgan_tf>SNConv2D'. Import the module that "
-            "defines it before deserialising.")
+            "defines it before deserialising."
+        )
     return layer_class
 
 
 def _upsample(x):
     height, width = x.shape[1], x.shape[2]
-    return ops.image.resize(x, (2 * height, 2 * width),
-                            interpolation="bilinear")
+    return ops.image.resize(
+        x, (2 * height, 2 * width), interpolation="bilinear"
+    )
 
 
 @keras.saving.register_keras_serializable(package="dvdgan_tf")
@@ -96,15 +99,22 @@ class GBlock(keras.layers.Layer):
     Reference: DVD-GAN v2 block figure; BigGAN-PyTorch `GBlock`.
     """
 
-    def __init__(self, out_channels, upsample, num_frames,
-                 conv_layer=spectral_norm.SNConv2D,
-                 norm_layer=normalization.ClassConditionalBatchNorm,
-                 seed=None, **kwargs):
+    def __init__(
+        self,
+        out_channels,
+        upsample,
+        num_frames,
+        conv_layer=spectral_norm.SNConv2D,
+        norm_layer=normalization.ClassConditionalBatchNorm,
+        seed=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if not isinstance(out_channels, int) or out_channels <= 0:
             raise ValueError(
                 "GBlock: expected `out_channels` to be a positive int; "
-                f"received: out_channels={out_channels!r}")
+                f"received: out_channels={out_channels!r}"
+            )
         self.out_channels = out_channels
         self.upsample = bool(upsample)
         self.num_frames = num_frames
@@ -119,21 +129,25 @@ class GBlock(keras.layers.Layer):
         batch, height, width, _ = inputs_shape
         scale = 2 if self.upsample else 1
         out_shape = (batch, height * scale, width * scale)
-        self.bn_1 = self.norm_layer(self.num_frames, seed=self._seed("bn_1"),
-                                    name="bn_1")
+        self.bn_1 = self.norm_layer(
+            self.num_frames, seed=self._seed("bn_1"), name="bn_1"
+        )
         self.bn_1.build(inputs_shape, conditioning_shape)
-        self.conv_1 = self.conv_layer(self.out_channels, 3,
-                                      seed=self._seed("conv_1"), name="conv_1")
+        self.conv_1 = self.conv_layer(
+            self.out_channels, 3, seed=self._seed("conv_1"), name="conv_1"
+        )
         self.conv_1.build(out_shape + (inputs_shape[-1],))
-        self.bn_2 = self.norm_layer(self.num_frames, seed=self._seed("bn_2"),
-                                    name="bn_2")
+        self.bn_2 = self.norm_layer(
+            self.num_frames, seed=self._seed("bn_2"), name="bn_2"
+        )
         self.bn_2.build(out_shape + (self.out_channels,), conditioning_shape)
-        self.conv_2 = self.conv_layer(self.out_channels, 3,
-                                      seed=self._seed("conv_2"), name="conv_2")
+        self.conv_2 = self.conv_layer(
+            self.out_channels, 3, seed=self._seed("conv_2"), name="conv_2"
+        )
         self.conv_2.build(out_shape + (self.out_channels,))
-        self.shortcut = self.conv_layer(self.out_channels, 1,
-                                        seed=self._seed("shortcut"),
-                                        name="shortcut")
+        self.shortcut = self.conv_layer(
+            self.out_channels, 1, seed=self._seed("shortcut"), name="shortcut"
+        )
         self.shortcut.build(out_shape + (inputs_shape[-1],))
 
     def call(self, inputs, conditioning, training=False):
@@ -149,17 +163,23 @@ class GBlock(keras.layers.Layer):
 
     def compute_output_shape(self, inputs_shape, conditioning_shape):
         scale = 2 if self.upsample else 1
-        return (inputs_shape[0], inputs_shape[1] * scale,
-                inputs_shape[2] * scale, self.out_channels)
+        return (
+            inputs_shape[0],
+            inputs_shape[1] * scale,
+            inputs_shape[2] * scale,
+            self.out_channels,
+        )
 
     def get_config(self):
         config = super().get_config()
         config.update(
-            out_channels=self.out_channels, upsample=self.upsample,
+            out_channels=self.out_channels,
+            upsample=self.upsample,
             num_frames=self.num_frames,
             conv_layer=serialize_layer_class(self.conv_layer),
             norm_layer=serialize_layer_class(self.norm_layer),
-            seed=self.seed)
+            seed=self.seed,
+        )
         return config
 
 
@@ -186,13 +206,21 @@ class DBlock(keras.layers.Layer):
     Reference: BigGAN-PyTorch `DBlock`; DVD-GAN v2 block figure.
     """
 
-    def __init__(self, out_channels, pool_size=None, preactivation=True,
-                 conv_layer=spectral_norm.SNConv2D, seed=None, **kwargs):
+    def __init__(
+        self,
+        out_channels,
+        pool_size=None,
+        preactivation=True,
+        conv_layer=spectral_norm.SNConv2D,
+        seed=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if not isinstance(out_channels, int) or out_channels <= 0:
             raise ValueError(
                 "DBlock: expected `out_channels` to be a positive int; "
-                f"received: out_channels={out_channels!r}")
+                f"received: out_channels={out_channels!r}"
+            )
         self.out_channels = out_channels
         self.pool_size = tuple(pool_size) if pool_size is not None else None
         self.preactivation = bool(preactivation)
@@ -206,35 +234,48 @@ class DBlock(keras.layers.Layer):
                 raise ValueError(
                     f"DBlock {self.name}: `pool_size` must have one entry per "
                     f"spatial axis of the input ({spatial_rank}); received: "
-                    f"pool_size={self.pool_size}, inputs_shape={inputs_shape}")
+                    f"pool_size={self.pool_size}, inputs_shape={inputs_shape}"
+                )
             for size, dim in zip(self.pool_size, inputs_shape[1:-1]):
                 if dim is not None and dim % size:
                     raise ValueError(
                         f"DBlock {self.name}: input axes {inputs_shape[1:-1]} "
-                        f"are not divisible by pool_size={self.pool_size}")
+                        f"are not divisible by pool_size={self.pool_size}"
+                    )
         in_channels = inputs_shape[-1]
         self.conv_1 = self.conv_layer(
-            self.out_channels, 3, seed=spectral_norm.derive_seed(
-                self.seed, "conv_1"), name="conv_1")
+            self.out_channels,
+            3,
+            seed=spectral_norm.derive_seed(self.seed, "conv_1"),
+            name="conv_1",
+        )
         self.conv_1.build(inputs_shape)
         hidden_shape = tuple(inputs_shape[:-1]) + (self.out_channels,)
         self.conv_2 = self.conv_layer(
-            self.out_channels, 3, seed=spectral_norm.derive_seed(
-                self.seed, "conv_2"), name="conv_2")
+            self.out_channels,
+            3,
+            seed=spectral_norm.derive_seed(self.seed, "conv_2"),
+            name="conv_2",
+        )
         self.conv_2.build(hidden_shape)
-        self.learnable_shortcut = (in_channels != self.out_channels
-                                   or self.pool_size is not None)
+        self.learnable_shortcut = (
+            in_channels != self.out_channels or self.pool_size is not None
+        )
         if self.learnable_shortcut:
             self.shortcut = self.conv_layer(
-                self.out_channels, 1, seed=spectral_norm.derive_seed(
-                    self.seed, "shortcut"), name="shortcut")
+                self.out_channels,
+                1,
+                seed=spectral_norm.derive_seed(self.seed, "shortcut"),
+                name="shortcut",
+            )
             self.shortcut.build(inputs_shape)
 
     def _pool(self, x):
         if self.pool_size is None:
             return x
-        return ops.average_pool(x, self.pool_size, strides=self.pool_size,
-                                padding="valid")
+        return ops.average_pool(
+            x, self.pool_size, strides=self.pool_size, padding="valid"
+        )
 
     def call(self, inputs, training=False):
         x = ops.relu(inputs) if self.preactivation else inputs
@@ -249,8 +290,10 @@ class DBlock(keras.layers.Layer):
     def compute_output_shape(self, inputs_shape):
         spatial = list(inputs_shape[1:-1])
         if self.pool_size is not None:
-            spatial = [d // p if d is not None else None
-                       for d, p in zip(spatial, self.pool_size)]
+            spatial = [
+                d // p if d is not None else None
+                for d, p in zip(spatial, self.pool_size)
+            ]
         return (inputs_shape[0], *spatial, self.out_channels)
 
     def get_config(self):
@@ -260,5 +303,6 @@ class DBlock(keras.layers.Layer):
             pool_size=list(self.pool_size) if self.pool_size else None,
             preactivation=self.preactivation,
             conv_layer=serialize_layer_class(self.conv_layer),
-            seed=self.seed)
+            seed=self.seed,
+        )
         return config

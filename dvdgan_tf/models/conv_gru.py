@@ -55,7 +55,8 @@ class ConvGRU(keras.layers.Layer):
         if not isinstance(kernel_size, int) or kernel_size <= 0:
             raise ValueError(
                 "ConvGRU: expected `kernel_size` to be a positive int; "
-                f"received: kernel_size={kernel_size!r}")
+                f"received: kernel_size={kernel_size!r}"
+            )
         self.kernel_size = kernel_size
         self.seed = seed
 
@@ -63,14 +64,19 @@ class ConvGRU(keras.layers.Layer):
         if len(inputs_shape) != 5 or inputs_shape[1] is None:
             raise ValueError(
                 "ConvGRU expects inputs [B, T, H, W, C] with a static T; "
-                f"received: inputs_shape={inputs_shape}")
+                f"received: inputs_shape={inputs_shape}"
+            )
         channels = inputs_shape[-1]
-        frame_shape = (inputs_shape[0],) + tuple(inputs_shape[2:4]) + (
-            2 * channels,)
+        frame_shape = (
+            (inputs_shape[0],) + tuple(inputs_shape[2:4]) + (2 * channels,)
+        )
         for name in ("reset_gate", "update_gate", "candidate"):
             conv = spectral_norm.SNConv2D(
-                channels, self.kernel_size,
-                seed=spectral_norm.derive_seed(self.seed, name), name=name)
+                channels,
+                self.kernel_size,
+                seed=spectral_norm.derive_seed(self.seed, name),
+                name=name,
+            )
             conv.build(frame_shape)
             setattr(self, name, conv)
 
@@ -84,7 +90,8 @@ class ConvGRU(keras.layers.Layer):
                 raise ValueError(
                     "ConvGRU: `initial_state` must be [B, H, W, C] = "
                     f"[B, {', '.join(str(d) for d in inputs.shape[2:])}]; "
-                    f"received shape {tuple(state.shape)}")
+                    f"received shape {tuple(state.shape)}"
+                )
         # Normalise each kernel once per clip (one power iteration per call,
         # the same W / sigma for every frame), then unroll over frames.
         reset_kernel = self.reset_gate.normalized_kernel(training)
@@ -96,9 +103,12 @@ class ConvGRU(keras.layers.Layer):
             xh = ops.concatenate([x, state], axis=-1)
             reset = ops.sigmoid(self.reset_gate.convolve(xh, reset_kernel))
             update = ops.sigmoid(self.update_gate.convolve(xh, update_kernel))
-            candidate = ops.relu(self.candidate.convolve(
-                ops.concatenate([x, reset * state], axis=-1),
-                candidate_kernel))
+            candidate = ops.relu(
+                self.candidate.convolve(
+                    ops.concatenate([x, reset * state], axis=-1),
+                    candidate_kernel,
+                )
+            )
             state = update * state + (1.0 - update) * candidate
             outputs.append(state)
         return ops.stack(outputs, axis=1)

@@ -45,15 +45,15 @@ from dvdgan_tf.models import spectral_norm
 DISCRIMINATOR_ARCH = {
     64: ((1, 2, 4, 8, 16), (True, True, True, True, False)),
     128: ((1, 2, 4, 8, 16, 16), (True, True, True, True, True, False)),
-    256: ((1, 2, 4, 8, 8, 16, 16),
-          (True, True, True, True, True, True, False)),
+    256: ((1, 2, 4, 8, 8, 16, 16), (True, True, True, True, True, True, False)),
 }
 SUPPORTED_FRAME_SIZES = (8, 16, 32, 64, 128, 256)
 NUM_3D_BLOCKS = 2
 
 
-def block_layout(frame_size: int, channel_multiplier: int
-                 ) -> list[tuple[int, bool]]:
+def block_layout(
+    frame_size: int, channel_multiplier: int
+) -> list[tuple[int, bool]]:
     """(output channels, downsamples) of each D block for a frame size.
 
     Raises:
@@ -63,11 +63,13 @@ def block_layout(frame_size: int, channel_multiplier: int
     if frame_size not in SUPPORTED_FRAME_SIZES:
         raise ValueError(
             f"Expected a discriminator frame size in {SUPPORTED_FRAME_SIZES}; "
-            f"received: {frame_size!r}")
+            f"received: {frame_size!r}"
+        )
     if not isinstance(channel_multiplier, int) or channel_multiplier <= 0:
         raise ValueError(
             "Expected `channel_multiplier` to be a positive int; received: "
-            f"channel_multiplier={channel_multiplier!r}")
+            f"channel_multiplier={channel_multiplier!r}"
+        )
     if frame_size in DISCRIMINATOR_ARCH:
         widths, downsample = DISCRIMINATOR_ARCH[frame_size]
     else:
@@ -76,8 +78,9 @@ def block_layout(frame_size: int, channel_multiplier: int
     return [(w * channel_multiplier, d) for w, d in zip(widths, downsample)]
 
 
-def sample_frames(video, num_sampled_frames: int, seed,
-                  share_indices: bool = False):
+def sample_frames(
+    video, num_sampled_frames: int, seed, share_indices: bool = False
+):
     """Picks K random frames per clip for the spatial discriminator.
 
     Indices are drawn independently for every clip (SPEC decision 9; or one
@@ -101,12 +104,16 @@ def sample_frames(video, num_sampled_frames: int, seed,
         ValueError: if K is not in [1, T].
     """
     num_frames = video.shape[1]
-    if (not isinstance(num_sampled_frames, int) or num_sampled_frames < 1
-            or (num_frames is not None and num_sampled_frames > num_frames)):
+    if (
+        not isinstance(num_sampled_frames, int)
+        or num_sampled_frames < 1
+        or (num_frames is not None and num_sampled_frames > num_frames)
+    ):
         raise ValueError(
             "sample_frames: expected 1 <= num_sampled_frames <= T="
             f"{num_frames}; received: num_sampled_frames="
-            f"{num_sampled_frames!r}")
+            f"{num_sampled_frames!r}"
+        )
     if isinstance(seed, keras.random.SeedGenerator):
         seed = seed.next()
     elif isinstance(seed, int):
@@ -115,7 +122,8 @@ def sample_frames(video, num_sampled_frames: int, seed,
     if not seed.shape.is_compatible_with((2,)):
         raise ValueError(
             "sample_frames: expected a stateless seed of shape [2]; received "
-            f"shape {tuple(seed.shape)}")
+            f"shape {tuple(seed.shape)}"
+        )
     # TF-only: keras.random has no stateless ops taking a seed tensor.
     shape = tf.shape(video)[:2]
     if share_indices:
@@ -144,7 +152,8 @@ def downsample_video(video):
     if height % 2 or width % 2:
         raise ValueError(
             "downsample_video: expected even H and W; received shape "
-            f"{tuple(video.shape)}")
+            f"{tuple(video.shape)}"
+        )
     frames = ops.reshape(video, (-1,) + tuple(video.shape[2:]))
     pooled = ops.average_pool(frames, 2, strides=2, padding="valid")
     return ops.reshape(pooled, (-1, video.shape[1]) + tuple(pooled.shape[1:]))
@@ -177,22 +186,29 @@ class ProjectionHead(keras.layers.Layer):
         if not isinstance(num_classes, int) or num_classes < 0:
             raise ValueError(
                 "ProjectionHead: expected a non-negative int `num_classes`; "
-                f"received: num_classes={num_classes!r}")
+                f"received: num_classes={num_classes!r}"
+            )
         self.num_classes = num_classes
         self.seed = seed
 
     def build(self, inputs_shape, labels_shape=None):
         channels = inputs_shape[-1]
         self.linear = spectral_norm.SNDense(
-            1, seed=spectral_norm.derive_seed(self.seed, "linear"),
-            dtype=self.dtype_policy, name="linear")
+            1,
+            seed=spectral_norm.derive_seed(self.seed, "linear"),
+            dtype=self.dtype_policy,
+            name="linear",
+        )
         self.linear.build((None, channels))
         self.class_projection = None
         if self.num_classes:
             self.class_projection = spectral_norm.SNEmbedding(
-                self.num_classes, channels,
+                self.num_classes,
+                channels,
                 seed=spectral_norm.derive_seed(self.seed, "class_projection"),
-                dtype=self.dtype_policy, name="class_projection")
+                dtype=self.dtype_policy,
+                name="class_projection",
+            )
             self.class_projection.build((None,))
 
     def call(self, inputs, labels=None, training=False):
@@ -202,7 +218,8 @@ class ProjectionHead(keras.layers.Layer):
             if labels is None:
                 raise ValueError(
                     f"num_classes={self.num_classes} needs `labels`; "
-                    "received None")
+                    "received None"
+                )
             embedded = self.class_projection(labels, training=training)
             scores = scores + ops.sum(embedded * features, axis=-1)
         return scores
@@ -220,7 +237,8 @@ def _check_non_negative(value, name, owner):
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValueError(
             f"{owner}: expected `{name}` to be a non-negative int; received: "
-            f"{name}={value!r}")
+            f"{name}={value!r}"
+        )
 
 
 def _discriminator_config(model, **fields):
@@ -250,14 +268,22 @@ class SpatialDiscriminator(keras.Model):
         float32 [B]: sum over the K frames of the per-frame scores.
     """
 
-    def __init__(self, resolution, num_classes, channel_multiplier=96,
-                 num_sampled_frames=8, seed=1, **kwargs):
+    def __init__(
+        self,
+        resolution,
+        num_classes,
+        channel_multiplier=96,
+        num_sampled_frames=8,
+        seed=1,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         _check_non_negative(num_classes, "num_classes", "SpatialDiscriminator")
         if not isinstance(num_sampled_frames, int) or num_sampled_frames < 1:
             raise ValueError(
                 "SpatialDiscriminator: expected a positive int "
-                f"`num_sampled_frames`; received: {num_sampled_frames!r}")
+                f"`num_sampled_frames`; received: {num_sampled_frames!r}"
+            )
         self.layout = tuple(block_layout(resolution, channel_multiplier))
         self.resolution = resolution
         self.num_classes = num_classes
@@ -265,15 +291,20 @@ class SpatialDiscriminator(keras.Model):
         self.num_sampled_frames = num_sampled_frames
         self.seed = seed
         self.blocks = [
-            blocks.DBlock(width, pool_size=(2, 2) if down else None,
-                          preactivation=index > 0,
-                          seed=spectral_norm.derive_seed(
-                              seed, f"block_{index + 1}"),
-                          name=f"block_{index + 1}")
-            for index, (width, down) in enumerate(self.layout)]
+            blocks.DBlock(
+                width,
+                pool_size=(2, 2) if down else None,
+                preactivation=index > 0,
+                seed=spectral_norm.derive_seed(seed, f"block_{index + 1}"),
+                name=f"block_{index + 1}",
+            )
+            for index, (width, down) in enumerate(self.layout)
+        ]
         self.head = ProjectionHead(
-            num_classes, seed=spectral_norm.derive_seed(seed, "head"),
-            name="head")
+            num_classes,
+            seed=spectral_norm.derive_seed(seed, "head"),
+            name="head",
+        )
 
     def build(self, input_shape=None):
         """Creates every variable from the configuration (no data needed)."""
@@ -290,7 +321,8 @@ class SpatialDiscriminator(keras.Model):
                 "SpatialDiscriminator: expected frames [B, K, H, W, C] = "
                 f"[B, {', '.join(map(str, expected))}, 3] "
                 f"(num_sampled_frames={self.num_sampled_frames}; use "
-                f"sample_frames); received shape {tuple(frames.shape)}")
+                f"sample_frames); received shape {tuple(frames.shape)}"
+            )
         x = ops.reshape(frames, (-1,) + tuple(frames.shape[2:]))
         for block in self.blocks:
             x = block(x, training=training)
@@ -303,9 +335,13 @@ class SpatialDiscriminator(keras.Model):
 
     def get_config(self):
         return _discriminator_config(
-            self, resolution=self.resolution, num_classes=self.num_classes,
+            self,
+            resolution=self.resolution,
+            num_classes=self.num_classes,
             channel_multiplier=self.channel_multiplier,
-            num_sampled_frames=self.num_sampled_frames, seed=self.seed)
+            num_sampled_frames=self.num_sampled_frames,
+            seed=self.seed,
+        )
 
     @classmethod
     def from_config(cls, config):
@@ -339,20 +375,29 @@ class TemporalDiscriminator(keras.Model):
         float32 [B]: sum over the remaining time steps of per-step scores.
     """
 
-    def __init__(self, resolution, num_frames, num_classes,
-                 channel_multiplier=96, pool_time=True, seed=2, **kwargs):
+    def __init__(
+        self,
+        resolution,
+        num_frames,
+        num_classes,
+        channel_multiplier=96,
+        pool_time=True,
+        seed=2,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        _check_non_negative(num_classes, "num_classes",
-                            "TemporalDiscriminator")
+        _check_non_negative(num_classes, "num_classes", "TemporalDiscriminator")
         if not isinstance(resolution, int) or resolution < 16:
             raise ValueError(
                 "TemporalDiscriminator: expected `resolution` (before the 2x2 "
-                f"pool) >= 16; received: resolution={resolution!r}")
+                f"pool) >= 16; received: resolution={resolution!r}"
+            )
         self.layout = tuple(block_layout(resolution // 2, channel_multiplier))
         if not isinstance(num_frames, int) or num_frames < 1:
             raise ValueError(
                 "TemporalDiscriminator: expected a positive int `num_frames`;"
-                f" received: num_frames={num_frames!r}")
+                f" received: num_frames={num_frames!r}"
+            )
         steps = num_frames
         for width, down in self.layout[:NUM_3D_BLOCKS]:
             if down and pool_time:
@@ -362,7 +407,8 @@ class TemporalDiscriminator(keras.Model):
                         "downsampling 3-D block halves time, so num_frames "
                         "must be divisible by 2 at each of them; received: "
                         f"num_frames={num_frames} (use pool_time=False or "
-                        "an even length such as 12 or 48)")
+                        "an even length such as 12 or 48)"
+                    )
                 steps //= 2
         self.output_steps = steps
         self.resolution = resolution
@@ -380,15 +426,25 @@ class TemporalDiscriminator(keras.Model):
                 pool_size = (2 if pool_time else 1, 2, 2)
             else:
                 pool_size = (2, 2)
-            self.blocks.append(blocks.DBlock(
-                width, pool_size=pool_size, preactivation=index > 0,
-                conv_layer=(spectral_norm.SNConv3D if is_3d
-                            else spectral_norm.SNConv2D),
-                seed=spectral_norm.derive_seed(seed, f"block_{index + 1}"),
-                name=f"block_{index + 1}"))
+            self.blocks.append(
+                blocks.DBlock(
+                    width,
+                    pool_size=pool_size,
+                    preactivation=index > 0,
+                    conv_layer=(
+                        spectral_norm.SNConv3D
+                        if is_3d
+                        else spectral_norm.SNConv2D
+                    ),
+                    seed=spectral_norm.derive_seed(seed, f"block_{index + 1}"),
+                    name=f"block_{index + 1}",
+                )
+            )
         self.head = ProjectionHead(
-            num_classes, seed=spectral_norm.derive_seed(seed, "head"),
-            name="head")
+            num_classes,
+            seed=spectral_norm.derive_seed(seed, "head"),
+            name="head",
+        )
 
     def build(self, input_shape=None):
         """Creates every variable from the configuration (no data needed)."""
@@ -411,7 +467,8 @@ class TemporalDiscriminator(keras.Model):
                 "TemporalDiscriminator: expected the downsampled video "
                 f"[B, T, H/2, W/2, C] = [B, {', '.join(map(str, expected))}, "
                 f"3] (did you apply downsample_video?); received shape "
-                f"{tuple(video.shape)}")
+                f"{tuple(video.shape)}"
+            )
         x = video
         for block in self.blocks[:NUM_3D_BLOCKS]:
             x = block(x, training=training)
@@ -427,10 +484,14 @@ class TemporalDiscriminator(keras.Model):
 
     def get_config(self):
         return _discriminator_config(
-            self, resolution=self.resolution, num_frames=self.num_frames,
+            self,
+            resolution=self.resolution,
+            num_frames=self.num_frames,
             num_classes=self.num_classes,
             channel_multiplier=self.channel_multiplier,
-            pool_time=self.pool_time, seed=self.seed)
+            pool_time=self.pool_time,
+            seed=self.seed,
+        )
 
     @classmethod
     def from_config(cls, config):
@@ -439,11 +500,13 @@ class TemporalDiscriminator(keras.Model):
         return model
 
 
-def build_spatial_discriminator(resolution: int, num_classes: int,
-                                channel_multiplier: int = 96,
-                                num_sampled_frames: int = 8,
-                                seed: int | None = 1
-                                ) -> SpatialDiscriminator:
+def build_spatial_discriminator(
+    resolution: int,
+    num_classes: int,
+    channel_multiplier: int = 96,
+    num_sampled_frames: int = 8,
+    seed: int | None = 1,
+) -> SpatialDiscriminator:
     """Builds D_S with all its variables created.
 
     Args:
@@ -457,20 +520,25 @@ def build_spatial_discriminator(resolution: int, num_classes: int,
         A built `SpatialDiscriminator` named "spatial_discriminator".
     """
     model = SpatialDiscriminator(
-        resolution=resolution, num_classes=num_classes,
+        resolution=resolution,
+        num_classes=num_classes,
         channel_multiplier=channel_multiplier,
-        num_sampled_frames=num_sampled_frames, seed=seed,
-        name="spatial_discriminator")
+        num_sampled_frames=num_sampled_frames,
+        seed=seed,
+        name="spatial_discriminator",
+    )
     model.build()
     return model
 
 
-def build_temporal_discriminator(resolution: int, num_frames: int,
-                                 num_classes: int,
-                                 channel_multiplier: int = 96,
-                                 pool_time: bool = True,
-                                 seed: int | None = 2
-                                 ) -> TemporalDiscriminator:
+def build_temporal_discriminator(
+    resolution: int,
+    num_frames: int,
+    num_classes: int,
+    channel_multiplier: int = 96,
+    pool_time: bool = True,
+    seed: int | None = 2,
+) -> TemporalDiscriminator:
     """Builds D_T with all its variables created.
 
     Args:
@@ -485,8 +553,13 @@ def build_temporal_discriminator(resolution: int, num_frames: int,
         A built `TemporalDiscriminator` named "temporal_discriminator".
     """
     model = TemporalDiscriminator(
-        resolution=resolution, num_frames=num_frames, num_classes=num_classes,
-        channel_multiplier=channel_multiplier, pool_time=pool_time, seed=seed,
-        name="temporal_discriminator")
+        resolution=resolution,
+        num_frames=num_frames,
+        num_classes=num_classes,
+        channel_multiplier=channel_multiplier,
+        pool_time=pool_time,
+        seed=seed,
+        name="temporal_discriminator",
+    )
     model.build()
     return model

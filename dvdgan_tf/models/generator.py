@@ -101,12 +101,14 @@ def num_groups(resolution: int) -> int:
     if resolution not in SUPPORTED_RESOLUTIONS:
         raise ValueError(
             f"Expected `resolution` in {SUPPORTED_RESOLUTIONS}; received: "
-            f"resolution={resolution!r}")
+            f"resolution={resolution!r}"
+        )
     return (resolution // BASE_SIZE).bit_length() - 1
 
 
-def group_widths(resolution: int, channel_multiplier: int,
-                 width_preset: str = "B") -> list[tuple[int, int]]:
+def group_widths(
+    resolution: int, channel_multiplier: int, width_preset: str = "B"
+) -> list[tuple[int, int]]:
     """(ConvGRU state channels, output channels) of every group.
 
     Resolutions below 64 take the last groups of the 64 row (module
@@ -121,15 +123,19 @@ def group_widths(resolution: int, channel_multiplier: int,
     except ValueError:
         raise ValueError(
             f"Expected `width_preset` in {[p.value for p in WidthPreset]}; "
-            f"received: width_preset={width_preset!r}") from None
+            f"received: width_preset={width_preset!r}"
+        ) from None
     if not isinstance(channel_multiplier, int) or channel_multiplier <= 0:
         raise ValueError(
             "Expected `channel_multiplier` to be a positive int; received: "
-            f"channel_multiplier={channel_multiplier!r}")
+            f"channel_multiplier={channel_multiplier!r}"
+        )
     count = num_groups(resolution)
     row = WIDTHS[preset].get(resolution, WIDTHS[preset][64][-count:])
-    return [(state * channel_multiplier, out * channel_multiplier)
-            for state, out in row]
+    return [
+        (state * channel_multiplier, out * channel_multiplier)
+        for state, out in row
+    ]
 
 
 def _positive_int(value, name, allow_zero=False):
@@ -138,7 +144,8 @@ def _positive_int(value, name, allow_zero=False):
         kind = "non-negative" if allow_zero else "positive"
         raise ValueError(
             f"Generator: expected `{name}` to be a {kind} int; received: "
-            f"{name}={value!r}")
+            f"{name}={value!r}"
+        )
 
 
 @keras.saving.register_keras_serializable(package="dvdgan_tf")
@@ -171,16 +178,27 @@ class Generator(keras.Model):
         float32 [B, T, H, W, 3], values in [-1, 1].
     """
 
-    def __init__(self, resolution, num_frames, num_classes,
-                 channel_multiplier=96, latent_dim=120, embedding_dim=120,
-                 width_preset="B", use_attention=False, seed=0, **kwargs):
+    def __init__(
+        self,
+        resolution,
+        num_frames,
+        num_classes,
+        channel_multiplier=96,
+        latent_dim=120,
+        embedding_dim=120,
+        width_preset="B",
+        use_attention=False,
+        seed=0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         _positive_int(num_frames, "num_frames")
         _positive_int(num_classes, "num_classes", allow_zero=True)
         _positive_int(latent_dim, "latent_dim")
         _positive_int(embedding_dim, "embedding_dim")
-        self.widths = tuple(group_widths(resolution, channel_multiplier,
-                                         width_preset))
+        self.widths = tuple(
+            group_widths(resolution, channel_multiplier, width_preset)
+        )
         self.resolution = resolution
         self.num_frames = num_frames
         self.num_classes = num_classes
@@ -194,56 +212,91 @@ class Generator(keras.Model):
             raise ValueError(
                 "Generator: attention needs at least 8 channels in the first "
                 f"group; received widths {self.widths} (raise "
-                "`channel_multiplier` or set use_attention=False)")
+                "`channel_multiplier` or set use_attention=False)"
+            )
 
         def seed_for(name):
             return spectral_norm.derive_seed(seed, name)
 
         self.conditioning_dim = latent_dim + (
-            embedding_dim if num_classes else 0)
+            embedding_dim if num_classes else 0
+        )
         self.class_embedding = None
         if num_classes:
             self.class_embedding = keras.layers.Embedding(
-                num_classes, embedding_dim,
+                num_classes,
+                embedding_dim,
                 embeddings_initializer=keras.initializers.Orthogonal(
-                    seed=seed_for("class_embedding")),
-                name="class_embedding")
+                    seed=seed_for("class_embedding")
+                ),
+                name="class_embedding",
+            )
         first_width = self.widths[0][0]
         self.input_linear = spectral_norm.SNDense(
-            BASE_SIZE * BASE_SIZE * first_width, seed=seed_for("input_linear"),
-            name="input_linear")
+            BASE_SIZE * BASE_SIZE * first_width,
+            seed=seed_for("input_linear"),
+            name="input_linear",
+        )
         self.conv_grus = []
         self.first_blocks = []
         self.second_blocks = []
         for index, (state_width, out_width) in enumerate(self.widths):
             prefix = f"group_{index + 1}"
-            self.conv_grus.append(conv_gru.ConvGRU(
-                seed=seed_for(f"{prefix}_conv_gru"), name=f"{prefix}_conv_gru"))
-            self.first_blocks.append(blocks.GBlock(
-                state_width, upsample=False, num_frames=num_frames,
-                seed=seed_for(f"{prefix}_block_1"), name=f"{prefix}_block_1"))
-            self.second_blocks.append(blocks.GBlock(
-                out_width, upsample=True, num_frames=num_frames,
-                seed=seed_for(f"{prefix}_block_2"), name=f"{prefix}_block_2"))
+            self.conv_grus.append(
+                conv_gru.ConvGRU(
+                    seed=seed_for(f"{prefix}_conv_gru"),
+                    name=f"{prefix}_conv_gru",
+                )
+            )
+            self.first_blocks.append(
+                blocks.GBlock(
+                    state_width,
+                    upsample=False,
+                    num_frames=num_frames,
+                    seed=seed_for(f"{prefix}_block_1"),
+                    name=f"{prefix}_block_1",
+                )
+            )
+            self.second_blocks.append(
+                blocks.GBlock(
+                    out_width,
+                    upsample=True,
+                    num_frames=num_frames,
+                    seed=seed_for(f"{prefix}_block_2"),
+                    name=f"{prefix}_block_2",
+                )
+            )
         self.attention_layers = []
         if self.use_attention:
             self.attention_layers = [
-                attention.SelfAttention("all", seed=seed_for("attention"),
-                                        name="attention")] + [
                 attention.SelfAttention(
-                    axes, seed=seed_for(f"separable_attention_{axes}"),
-                    name=f"separable_attention_{axes}")
-                for axes in ("height", "width", "time")]
+                    "all", seed=seed_for("attention"), name="attention"
+                )
+            ] + [
+                attention.SelfAttention(
+                    axes,
+                    seed=seed_for(f"separable_attention_{axes}"),
+                    name=f"separable_attention_{axes}",
+                )
+                for axes in ("height", "width", "time")
+            ]
         self.final_bn = normalization.ClassConditionalBatchNorm(
-            num_frames, seed=seed_for("final_bn"), name="final_bn")
+            num_frames, seed=seed_for("final_bn"), name="final_bn"
+        )
         self.final_conv = spectral_norm.SNConv2D(
-            3, 3, seed=seed_for("final_conv"), dtype="float32",
-            name="final_conv")
+            3,
+            3,
+            seed=seed_for("final_conv"),
+            dtype="float32",
+            name="final_conv",
+        )
 
     def initial_state_shapes(self) -> list[tuple[int, int, int]]:
         """(h_g, w_g, c_g) of each group's ConvGRU state, from 4x4 upwards."""
-        return [(BASE_SIZE * 2 ** g, BASE_SIZE * 2 ** g, state_width)
-                for g, (state_width, _) in enumerate(self.widths)]
+        return [
+            (BASE_SIZE * 2**g, BASE_SIZE * 2**g, state_width)
+            for g, (state_width, _) in enumerate(self.widths)
+        ]
 
     def build(self, input_shape=None):
         """Creates every variable from the configuration (no data needed)."""
@@ -254,18 +307,21 @@ class Generator(keras.Model):
         folded_cond = (None, self.conditioning_dim)
         in_width = self.widths[0][0]
         for g, (state_width, out_width) in enumerate(self.widths):
-            size = BASE_SIZE * 2 ** g
-            self.conv_grus[g].build((None, self.num_frames, size, size,
-                                     in_width))
+            size = BASE_SIZE * 2**g
+            self.conv_grus[g].build(
+                (None, self.num_frames, size, size, in_width)
+            )
             if g == 0 and self.use_attention:
                 self.attention_layers[0].build(
-                    (None, self.num_frames, size, size, state_width))
+                    (None, self.num_frames, size, size, state_width)
+                )
             block_1, block_2 = self.first_blocks[g], self.second_blocks[g]
             block_1.build((None, size, size, state_width), folded_cond)
             if g == len(self.widths) - 1 and self.use_attention:
                 for layer in self.attention_layers[1:]:
-                    layer.build((None, self.num_frames, size, size,
-                                 state_width))
+                    layer.build(
+                        (None, self.num_frames, size, size, state_width)
+                    )
             block_2.build((None, size, size, state_width), folded_cond)
             in_width = out_width
         final_shape = (None, self.resolution, self.resolution, in_width)
@@ -277,13 +333,15 @@ class Generator(keras.Model):
         if z.shape[-1] != self.latent_dim:
             raise ValueError(
                 f"Generator: expected z of shape [B, {self.latent_dim}]; "
-                f"received shape {tuple(z.shape)}")
+                f"received shape {tuple(z.shape)}"
+            )
         if self.class_embedding is None:
             return z
         if labels is None:
             raise ValueError(
                 f"Generator: num_classes={self.num_classes} needs `labels` "
-                "(int32 [B]); received None")
+                "(int32 [B]); received None"
+            )
         embedded = self.class_embedding(ops.cast(labels, "int32"))
         return ops.concatenate([z, ops.cast(embedded, z.dtype)], axis=-1)
 
@@ -296,7 +354,8 @@ class Generator(keras.Model):
                 f"Generator: `initial_states` needs one entry per group "
                 f"({len(self.widths)}, shapes [B, h, w, c] for "
                 f"{self.initial_state_shapes()}); received "
-                f"{len(initial_states)} entries")
+                f"{len(initial_states)} entries"
+            )
         return initial_states
 
     def call(self, z, labels=None, initial_states=None, training=False):
@@ -358,11 +417,17 @@ class Generator(keras.Model):
         return model
 
 
-def build_generator(resolution: int, num_frames: int, num_classes: int,
-                    channel_multiplier: int = 96, latent_dim: int = 120,
-                    embedding_dim: int = 120, width_preset: str = "B",
-                    use_attention: bool = False, seed: int | None = 0
-                    ) -> Generator:
+def build_generator(
+    resolution: int,
+    num_frames: int,
+    num_classes: int,
+    channel_multiplier: int = 96,
+    latent_dim: int = 120,
+    embedding_dim: int = 120,
+    width_preset: str = "B",
+    use_attention: bool = False,
+    seed: int | None = 0,
+) -> Generator:
     """Builds a DVD-GAN generator with all its variables created.
 
     Args:
@@ -380,9 +445,16 @@ def build_generator(resolution: int, num_frames: int, num_classes: int,
         A built `Generator` named "generator".
     """
     model = Generator(
-        resolution=resolution, num_frames=num_frames, num_classes=num_classes,
-        channel_multiplier=channel_multiplier, latent_dim=latent_dim,
-        embedding_dim=embedding_dim, width_preset=width_preset,
-        use_attention=use_attention, seed=seed, name="generator")
+        resolution=resolution,
+        num_frames=num_frames,
+        num_classes=num_classes,
+        channel_multiplier=channel_multiplier,
+        latent_dim=latent_dim,
+        embedding_dim=embedding_dim,
+        width_preset=width_preset,
+        use_attention=use_attention,
+        seed=seed,
+        name="generator",
+    )
     model.build()
     return model

@@ -65,15 +65,21 @@ def per_time_step_moments(inputs, num_frames: int):
     local_sum = ops.sum(x, axis=(0, 2, 3))
     local_square_sum = ops.sum(ops.square(x), axis=(0, 2, 3))
     local_count = ops.cast(
-        ops.shape(x)[0] * ops.shape(x)[2] * ops.shape(x)[3], "float32")
+        ops.shape(x)[0] * ops.shape(x)[2] * ops.shape(x)[3], "float32"
+    )
     packed = ops.concatenate(
-        [ops.reshape(local_sum, (-1,)), ops.reshape(local_square_sum, (-1,)),
-         ops.reshape(local_count, (1,))], axis=0)
+        [
+            ops.reshape(local_sum, (-1,)),
+            ops.reshape(local_square_sum, (-1,)),
+            ops.reshape(local_count, (1,)),
+        ],
+        axis=0,
+    )
     packed = _cross_replica_sum(packed)
     size = num_frames * x.shape[-1]
     count = packed[-1]
     mean = ops.reshape(packed[:size], (num_frames, -1)) / count
-    square_mean = ops.reshape(packed[size:2 * size], (num_frames, -1)) / count
+    square_mean = ops.reshape(packed[size : 2 * size], (num_frames, -1)) / count
     variance = ops.maximum(square_mean - ops.square(mean), 0.0)
     return mean, variance
 
@@ -103,17 +109,25 @@ class ClassConditionalBatchNorm(keras.layers.Layer):
     Reference: de Vries et al. 2017 (conditional BN); BigGAN-PyTorch `ccbn`.
     """
 
-    def __init__(self, num_frames, momentum=DEFAULT_MOMENTUM,
-                 epsilon=DEFAULT_EPSILON, seed=None, **kwargs):
+    def __init__(
+        self,
+        num_frames,
+        momentum=DEFAULT_MOMENTUM,
+        epsilon=DEFAULT_EPSILON,
+        seed=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if not isinstance(num_frames, int) or num_frames <= 0:
             raise ValueError(
                 "ClassConditionalBatchNorm: expected `num_frames` to be a "
-                f"positive int; received: num_frames={num_frames!r}")
+                f"positive int; received: num_frames={num_frames!r}"
+            )
         if not 0.0 <= momentum < 1.0:
             raise ValueError(
                 "ClassConditionalBatchNorm: expected 0 <= momentum < 1; "
-                f"received: momentum={momentum}")
+                f"received: momentum={momentum}"
+            )
         self.num_frames = num_frames
         self.momentum = momentum
         self.epsilon = epsilon
@@ -124,32 +138,51 @@ class ClassConditionalBatchNorm(keras.layers.Layer):
         if len(inputs_shape) != 4 or channels is None:
             raise ValueError(
                 "ClassConditionalBatchNorm expects inputs [B * T, H, W, C] "
-                f"with known C; received: inputs_shape={inputs_shape}")
+                f"with known C; received: inputs_shape={inputs_shape}"
+            )
         self.gain_linear = spectral_norm.SNDense(
-            channels, use_bias=False, seed=spectral_norm.derive_seed(
-                self.seed, "gain_linear"), name="gain_linear")
+            channels,
+            use_bias=False,
+            seed=spectral_norm.derive_seed(self.seed, "gain_linear"),
+            name="gain_linear",
+        )
         self.bias_linear = spectral_norm.SNDense(
-            channels, use_bias=False, seed=spectral_norm.derive_seed(
-                self.seed, "bias_linear"), name="bias_linear")
+            channels,
+            use_bias=False,
+            seed=spectral_norm.derive_seed(self.seed, "bias_linear"),
+            name="bias_linear",
+        )
         self.gain_linear.build(conditioning_shape)
         self.bias_linear.build(conditioning_shape)
         self.moving_mean = self.add_weight(
-            name="moving_mean", shape=(self.num_frames, channels),
-            initializer="zeros", dtype="float32", trainable=False,
-            autocast=False, aggregation="only_first_replica")
+            name="moving_mean",
+            shape=(self.num_frames, channels),
+            initializer="zeros",
+            dtype="float32",
+            trainable=False,
+            autocast=False,
+            aggregation="only_first_replica",
+        )
         self.moving_variance = self.add_weight(
-            name="moving_variance", shape=(self.num_frames, channels),
-            initializer="ones", dtype="float32", trainable=False,
-            autocast=False, aggregation="only_first_replica")
+            name="moving_variance",
+            shape=(self.num_frames, channels),
+            initializer="ones",
+            dtype="float32",
+            trainable=False,
+            autocast=False,
+            aggregation="only_first_replica",
+        )
 
     def call(self, inputs, conditioning, training=False):
         if training:
             mean, variance = per_time_step_moments(inputs, self.num_frames)
             self.moving_mean.assign(
-                self.momentum * self.moving_mean + (1.0 - self.momentum) * mean)
+                self.momentum * self.moving_mean + (1.0 - self.momentum) * mean
+            )
             self.moving_variance.assign(
                 self.momentum * self.moving_variance
-                + (1.0 - self.momentum) * variance)
+                + (1.0 - self.momentum) * variance
+            )
         else:
             mean = ops.convert_to_tensor(self.moving_mean)
             variance = ops.convert_to_tensor(self.moving_variance)
@@ -157,21 +190,25 @@ class ClassConditionalBatchNorm(keras.layers.Layer):
         x = ops.reshape(x, (-1, self.num_frames) + tuple(x.shape[1:]))
         mean = ops.reshape(mean, (1, self.num_frames, 1, 1, -1))
         inv_std = ops.rsqrt(
-            ops.reshape(variance, (1, self.num_frames, 1, 1, -1))
-            + self.epsilon)
-        normalized = ops.reshape((x - mean) * inv_std,
-                                 (-1,) + tuple(inputs.shape[1:]))
+            ops.reshape(variance, (1, self.num_frames, 1, 1, -1)) + self.epsilon
+        )
+        normalized = ops.reshape(
+            (x - mean) * inv_std, (-1,) + tuple(inputs.shape[1:])
+        )
         normalized = ops.cast(normalized, self.compute_dtype)
         gain = 1.0 + self.gain_linear(conditioning, training=training)
         bias = self.bias_linear(conditioning, training=training)
-        return (normalized * gain[:, None, None, :]
-                + bias[:, None, None, :])
+        return normalized * gain[:, None, None, :] + bias[:, None, None, :]
 
     def compute_output_shape(self, inputs_shape, conditioning_shape):
         return inputs_shape
 
     def get_config(self):
         config = super().get_config()
-        config.update(num_frames=self.num_frames, momentum=self.momentum,
-                      epsilon=self.epsilon, seed=self.seed)
+        config.update(
+            num_frames=self.num_frames,
+            momentum=self.momentum,
+            epsilon=self.epsilon,
+            seed=self.seed,
+        )
         return config

@@ -75,8 +75,9 @@ def normalize_kernel(kernel, u_variable, training: bool, epsilon: float):
     kernel = ops.cast(kernel, "float32")
     matrix = ops.reshape(kernel, (-1, kernel.shape[-1]))
     u = ops.stop_gradient(ops.convert_to_tensor(u_variable))
-    v = ops.stop_gradient(_l2_normalize(ops.matmul(u, ops.transpose(matrix)),
-                                        epsilon))
+    v = ops.stop_gradient(
+        _l2_normalize(ops.matmul(u, ops.transpose(matrix)), epsilon)
+    )
     u_new = ops.stop_gradient(_l2_normalize(ops.matmul(v, matrix), epsilon))
     sigma = ops.sum(ops.matmul(v, matrix) * u_new)
     if training:
@@ -88,8 +89,9 @@ def _add_u(layer, units, seed):
     return layer.add_weight(
         name="sn_u",
         shape=(1, units),
-        initializer=keras.initializers.RandomNormal(seed=derive_seed(seed,
-                                                                     "sn_u")),
+        initializer=keras.initializers.RandomNormal(
+            seed=derive_seed(seed, "sn_u")
+        ),
         dtype="float32",
         trainable=False,
         autocast=False,
@@ -105,7 +107,8 @@ def _validate_positive(value, arg, layer):
     if not isinstance(value, int) or value <= 0:
         raise ValueError(
             f"{layer}: expected `{arg}` to be a positive int; received: "
-            f"{arg}={value!r}")
+            f"{arg}={value!r}"
+        )
 
 
 @keras.saving.register_keras_serializable(package="dvdgan_tf")
@@ -127,8 +130,9 @@ class SNDense(keras.layers.Layer):
     Reference: Miyato et al., "Spectral Normalization for GANs", 2018.
     """
 
-    def __init__(self, units, use_bias=True, epsilon=DEFAULT_EPSILON,
-                 seed=None, **kwargs):
+    def __init__(
+        self, units, use_bias=True, epsilon=DEFAULT_EPSILON, seed=None, **kwargs
+    ):
         super().__init__(**kwargs)
         _validate_positive(units, "units", "SNDense")
         self.units = units
@@ -141,18 +145,26 @@ class SNDense(keras.layers.Layer):
         if in_dim is None:
             raise ValueError(
                 "SNDense needs a known last input dimension; received: "
-                f"input_shape={input_shape}")
+                f"input_shape={input_shape}"
+            )
         self.kernel = self.add_weight(
-            name="kernel", shape=(in_dim, self.units),
-            initializer=_kernel_initializer(self.seed))
-        self.bias = (self.add_weight(name="bias", shape=(self.units,),
-                                     initializer="zeros")
-                     if self.use_bias else None)
+            name="kernel",
+            shape=(in_dim, self.units),
+            initializer=_kernel_initializer(self.seed),
+        )
+        self.bias = (
+            self.add_weight(
+                name="bias", shape=(self.units,), initializer="zeros"
+            )
+            if self.use_bias
+            else None
+        )
         self.u = _add_u(self, self.units, self.seed)
 
     def call(self, inputs, training=False):
-        kernel = normalize_kernel(self.kernel, self.u, bool(training),
-                                  self.epsilon)
+        kernel = normalize_kernel(
+            self.kernel, self.u, bool(training), self.epsilon
+        )
         outputs = ops.matmul(inputs, ops.cast(kernel, self.compute_dtype))
         if self.bias is not None:
             outputs = outputs + self.bias
@@ -163,8 +175,12 @@ class SNDense(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(units=self.units, use_bias=self.use_bias,
-                      epsilon=self.epsilon, seed=self.seed)
+        config.update(
+            units=self.units,
+            use_bias=self.use_bias,
+            epsilon=self.epsilon,
+            seed=self.seed,
+        )
         return config
 
 
@@ -173,8 +189,15 @@ class _SNConv(keras.layers.Layer):
 
     rank = None
 
-    def __init__(self, filters, kernel_size, use_bias=True,
-                 epsilon=DEFAULT_EPSILON, seed=None, **kwargs):
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        use_bias=True,
+        epsilon=DEFAULT_EPSILON,
+        seed=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         name = type(self).__name__
         _validate_positive(filters, "filters", name)
@@ -185,7 +208,8 @@ class _SNConv(keras.layers.Layer):
             raise ValueError(
                 f"{name}: expected `kernel_size` to be a positive int or a "
                 f"tuple of {self.rank} positive ints; received: "
-                f"kernel_size={kernel_size}")
+                f"kernel_size={kernel_size}"
+            )
         self.filters = filters
         self.kernel_size = kernel_size
         self.use_bias = use_bias
@@ -197,14 +221,20 @@ class _SNConv(keras.layers.Layer):
             raise ValueError(
                 f"{type(self).__name__} expects inputs of rank "
                 f"{self.rank + 2} with known channels; received: "
-                f"input_shape={input_shape}")
+                f"input_shape={input_shape}"
+            )
         self.kernel = self.add_weight(
             name="kernel",
             shape=self.kernel_size + (input_shape[-1], self.filters),
-            initializer=_kernel_initializer(self.seed))
-        self.bias = (self.add_weight(name="bias", shape=(self.filters,),
-                                     initializer="zeros")
-                     if self.use_bias else None)
+            initializer=_kernel_initializer(self.seed),
+        )
+        self.bias = (
+            self.add_weight(
+                name="bias", shape=(self.filters,), initializer="zeros"
+            )
+            if self.use_bias
+            else None
+        )
         self.u = _add_u(self, self.filters, self.seed)
 
     def call(self, inputs, training=False):
@@ -216,8 +246,9 @@ class _SNConv(keras.layers.Layer):
         Lets a recurrent caller (ConvGRU) normalise once per clip and reuse
         the kernel for every frame with `convolve`.
         """
-        kernel = normalize_kernel(self.kernel, self.u, bool(training),
-                                  self.epsilon)
+        kernel = normalize_kernel(
+            self.kernel, self.u, bool(training), self.epsilon
+        )
         return ops.cast(kernel, self.compute_dtype)
 
     def convolve(self, inputs, kernel):
@@ -232,10 +263,13 @@ class _SNConv(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(filters=self.filters,
-                      kernel_size=list(self.kernel_size),
-                      use_bias=self.use_bias, epsilon=self.epsilon,
-                      seed=self.seed)
+        config.update(
+            filters=self.filters,
+            kernel_size=list(self.kernel_size),
+            use_bias=self.use_bias,
+            epsilon=self.epsilon,
+            seed=self.seed,
+        )
         return config
 
 
@@ -298,8 +332,14 @@ class SNEmbedding(keras.layers.Layer):
         float [..., D] (compute dtype, whatever the id dtype).
     """
 
-    def __init__(self, input_dim, output_dim, epsilon=DEFAULT_EPSILON,
-                 seed=None, **kwargs):
+    def __init__(
+        self,
+        input_dim,
+        output_dim,
+        epsilon=DEFAULT_EPSILON,
+        seed=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         _validate_positive(input_dim, "input_dim", "SNEmbedding")
         _validate_positive(output_dim, "output_dim", "SNEmbedding")
@@ -310,13 +350,16 @@ class SNEmbedding(keras.layers.Layer):
 
     def build(self, input_shape=None):
         self.embeddings = self.add_weight(
-            name="embeddings", shape=(self.input_dim, self.output_dim),
-            initializer=_kernel_initializer(self.seed))
+            name="embeddings",
+            shape=(self.input_dim, self.output_dim),
+            initializer=_kernel_initializer(self.seed),
+        )
         self.u = _add_u(self, self.output_dim, self.seed)
 
     def call(self, inputs, training=False):
-        table = normalize_kernel(self.embeddings, self.u, bool(training),
-                                 self.epsilon)
+        table = normalize_kernel(
+            self.embeddings, self.u, bool(training), self.epsilon
+        )
         ids = ops.cast(inputs, "int32")
         return ops.take(ops.cast(table, self.compute_dtype), ids, axis=0)
 
@@ -325,6 +368,10 @@ class SNEmbedding(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(input_dim=self.input_dim, output_dim=self.output_dim,
-                      epsilon=self.epsilon, seed=self.seed)
+        config.update(
+            input_dim=self.input_dim,
+            output_dim=self.output_dim,
+            epsilon=self.epsilon,
+            seed=self.seed,
+        )
         return config

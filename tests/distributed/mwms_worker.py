@@ -37,8 +37,12 @@ def main(argv):
         ),
     )
     weights = {}
-    for name in ("generator", "spatial_discriminator",
-                 "temporal_discriminator", "ema_generator"):
+    for name in (
+        "generator",
+        "spatial_discriminator",
+        "temporal_discriminator",
+        "ema_generator",
+    ):
         for path, value in tiny_gan.weights_of(
             getattr(result.model, name)
         ).items():

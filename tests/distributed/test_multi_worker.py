@@ -38,16 +38,28 @@ def test_two_workers_train_to_identical_weights(tmp_path):
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
         env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
         env["TF_CONFIG"] = json.dumps(
-            {"cluster": {"worker": workers},
-             "task": {"type": "worker", "index": index}}
+            {
+                "cluster": {"worker": workers},
+                "task": {"type": "worker", "index": index},
+            }
         )
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "tests.distributed.mwms_worker",
-             f"--model_dir={model_dir}", f"--steps={STEPS}",
-             f"--output={tmp_path / f'worker_{index}.npz'}"],
-            cwd=REPO, env=env, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True,
-        ))
+        processes.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.distributed.mwms_worker",
+                    f"--model_dir={model_dir}",
+                    f"--steps={STEPS}",
+                    f"--output={tmp_path / f'worker_{index}.npz'}",
+                ],
+                cwd=REPO,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
     outputs, deadline = [], time.monotonic() + TIMEOUT_S
     try:
         for process in processes:

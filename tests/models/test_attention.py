@@ -20,8 +20,9 @@ def test_attention_starts_as_identity():
     np.testing.assert_array_equal(layer(clip).numpy(), clip)
 
 
-@pytest.mark.parametrize("axes,axis", [("time", 1), ("height", 2),
-                                       ("width", 3)])
+@pytest.mark.parametrize(
+    "axes,axis", [("time", 1), ("height", 2), ("width", 3)]
+)
 def test_axial_attention_only_mixes_along_its_axis(axes, axis):
     layer = attention.SelfAttention(axes, seed=0)
     clip = _clip()
@@ -59,6 +60,7 @@ def test_layer_contract():
     assert len(layer.non_trainable_weights) == 4
     config = json.loads(json.dumps(layer.get_config()))
     assert attention.SelfAttention.from_config(config).get_config() == (
-        layer.get_config())
+        layer.get_config()
+    )
     with pytest.raises(ValueError, match="axes='depth'"):
         attention.SelfAttention("depth")

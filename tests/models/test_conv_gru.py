@@ -14,8 +14,9 @@ CHANNELS = 6
 
 def _clip(seed=0):
     rng = np.random.default_rng(seed)
-    return rng.normal(size=(tiny.BATCH, tiny.FRAMES, SIZE, SIZE,
-                            CHANNELS)).astype("float32")
+    return rng.normal(
+        size=(tiny.BATCH, tiny.FRAMES, SIZE, SIZE, CHANNELS)
+    ).astype("float32")
 
 
 def _layer():
@@ -42,8 +43,10 @@ def test_given_initial_state_changes_output_and_zeros_equal_none():
     zeros = np.zeros((tiny.BATCH, SIZE, SIZE, CHANNELS), "float32")
     np.testing.assert_array_equal(layer(clip, zeros).numpy(), default)
     state = np.random.default_rng(1).normal(size=zeros.shape)
-    assert np.max(np.abs(layer(clip, state.astype("float32")).numpy()
-                         - default)) > 1e-3
+    assert (
+        np.max(np.abs(layer(clip, state.astype("float32")).numpy() - default))
+        > 1e-3
+    )
 
 
 def test_wrong_initial_state_shape_raises():
@@ -57,20 +60,25 @@ def test_sn_vectors_take_one_power_iteration_per_call():
     reference = _layer()
     layer(_clip(), training=True)  # unrolled over 4 frames
     reference.reset_gate.normalized_kernel(training=True)  # one iteration
-    np.testing.assert_allclose(layer.reset_gate.u.numpy(),
-                               reference.reset_gate.u.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        layer.reset_gate.u.numpy(), reference.reset_gate.u.numpy(), rtol=1e-6
+    )
 
 
 def test_layer_contract():
     layer = _layer()
     outputs = layer(_clip(), training=True)
-    assert tuple(outputs.shape) == (tiny.BATCH, tiny.FRAMES, SIZE, SIZE,
-                                    CHANNELS)
+    assert tuple(outputs.shape) == (
+        tiny.BATCH,
+        tiny.FRAMES,
+        SIZE,
+        SIZE,
+        CHANNELS,
+    )
     # Three 3x3 SN convs on [x, h]: kernel + bias trainable, u not.
     assert len(layer.trainable_weights) == 6
     assert len(layer.non_trainable_weights) == 3
-    assert tuple(layer.candidate.kernel.shape) == (3, 3, 2 * CHANNELS,
-                                                   CHANNELS)
+    assert tuple(layer.candidate.kernel.shape) == (3, 3, 2 * CHANNELS, CHANNELS)
     config = json.loads(json.dumps(layer.get_config()))
     clone = conv_gru.ConvGRU.from_config(config)
     assert clone.get_config() == layer.get_config()

@@ -13,8 +13,9 @@ from tests import tiny_config as tiny
 
 def _video(batch=tiny.BATCH, frames=tiny.FRAMES, seed=0):
     rng = np.random.default_rng(seed)
-    return rng.uniform(-1, 1, size=(batch, frames, tiny.RESOLUTION,
-                                    tiny.RESOLUTION, 3)).astype("float32")
+    return rng.uniform(
+        -1, 1, size=(batch, frames, tiny.RESOLUTION, tiny.RESOLUTION, 3)
+    ).astype("float32")
 
 
 def _labels(batch=tiny.BATCH):
@@ -22,17 +23,23 @@ def _labels(batch=tiny.BATCH):
 
 
 def _spatial(num_sampled_frames=tiny.SAMPLED_FRAMES, **overrides):
-    kwargs = dict(resolution=tiny.RESOLUTION, num_classes=tiny.NUM_CLASSES,
-                  channel_multiplier=tiny.CHANNEL_MULTIPLIER,
-                  num_sampled_frames=num_sampled_frames)
+    kwargs = dict(
+        resolution=tiny.RESOLUTION,
+        num_classes=tiny.NUM_CLASSES,
+        channel_multiplier=tiny.CHANNEL_MULTIPLIER,
+        num_sampled_frames=num_sampled_frames,
+    )
     kwargs.update(overrides)
     return discriminators.build_spatial_discriminator(**kwargs)
 
 
 def _temporal(**overrides):
-    kwargs = dict(resolution=tiny.RESOLUTION, num_frames=tiny.FRAMES,
-                  num_classes=tiny.NUM_CLASSES,
-                  channel_multiplier=tiny.CHANNEL_MULTIPLIER)
+    kwargs = dict(
+        resolution=tiny.RESOLUTION,
+        num_frames=tiny.FRAMES,
+        num_classes=tiny.NUM_CLASSES,
+        channel_multiplier=tiny.CHANNEL_MULTIPLIER,
+    )
     kwargs.update(overrides)
     return discriminators.build_temporal_discriminator(**kwargs)
 
@@ -51,18 +58,20 @@ def _index_video(batch, frames):
     """Pixel value = frame index, so sampled frames can be read back."""
     return np.broadcast_to(
         np.arange(frames, dtype="float32")[None, :, None, None, None],
-        (batch, frames, 2, 2, 1)).copy()
+        (batch, frames, 2, 2, 1),
+    ).copy()
 
 
 def test_sample_frames_draws_distinct_sorted_frames_per_clip():
     batch, frames, k = 16, 12, 5
     sampled = discriminators.sample_frames(
-        _index_video(batch, frames), k, seed=tf.constant([3, 4])).numpy()
+        _index_video(batch, frames), k, seed=tf.constant([3, 4])
+    ).numpy()
     assert sampled.shape == (batch, k, 2, 2, 1)
     indices = sampled[:, :, 0, 0, 0].astype(int)
     np.testing.assert_array_equal(
-        sampled, np.broadcast_to(indices[:, :, None, None, None],
-                                 sampled.shape))
+        sampled, np.broadcast_to(indices[:, :, None, None, None], sampled.shape)
+    )
     for row in indices:
         assert len(set(row)) == k  # without replacement
         assert list(row) == sorted(row)  # in time order
@@ -84,35 +93,43 @@ def test_sample_frames_accepts_int_and_seed_generator_seeds():
     video = _index_video(4, 6)
     np.testing.assert_array_equal(
         discriminators.sample_frames(video, 3, seed=7),
-        discriminators.sample_frames(video, 3, seed=tf.constant([7, 0])))
+        discriminators.sample_frames(video, 3, seed=tf.constant([7, 0])),
+    )
     generator = keras.random.SeedGenerator(0)
     assert tuple(discriminators.sample_frames(video, 3, generator).shape) == (
-        4, 3, 2, 2, 1)
+        4,
+        3,
+        2,
+        2,
+        1,
+    )
     with pytest.raises(ValueError, match="shape"):
         discriminators.sample_frames(video, 3, seed=tf.constant([1, 2, 3]))
 
 
 def test_sample_frames_can_share_one_index_set_across_the_batch():
     sampled = discriminators.sample_frames(
-        _index_video(8, 12), 4, seed=tf.constant([3, 4]),
-        share_indices=True).numpy()
+        _index_video(8, 12), 4, seed=tf.constant([3, 4]), share_indices=True
+    ).numpy()
     indices = sampled[:, :, 0, 0, 0]
-    np.testing.assert_array_equal(indices, np.broadcast_to(indices[0],
-                                                           indices.shape))
+    np.testing.assert_array_equal(
+        indices, np.broadcast_to(indices[0], indices.shape)
+    )
     assert len(set(indices[0])) == 4
 
 
 def test_sample_frames_with_k_equal_t_returns_the_whole_clip():
     video = _index_video(2, 4)
     np.testing.assert_array_equal(
-        discriminators.sample_frames(video, 4, seed=tf.constant([0, 0])),
-        video)
+        discriminators.sample_frames(video, 4, seed=tf.constant([0, 0])), video
+    )
 
 
 def test_sample_frames_rejects_k_larger_than_t():
     with pytest.raises(ValueError, match="num_sampled_frames=5"):
-        discriminators.sample_frames(_index_video(2, 4), 5,
-                                     seed=tf.constant([0, 0]))
+        discriminators.sample_frames(
+            _index_video(2, 4), 5, seed=tf.constant([0, 0])
+        )
 
 
 def test_downsample_video_average_pools_each_frame_2x2():
@@ -135,16 +152,20 @@ def test_spatial_score_is_the_sum_of_per_frame_scores(spatial):
     frames = _video(frames=tiny.SAMPLED_FRAMES)
     labels = _labels()
     total = spatial(frames, labels, training=False).numpy()
-    per_frame = [single(frames[:, k:k + 1], labels, training=False).numpy()
-                 for k in range(tiny.SAMPLED_FRAMES)]
-    np.testing.assert_allclose(total, np.sum(per_frame, axis=0), rtol=1e-5,
-                               atol=1e-4)
+    per_frame = [
+        single(frames[:, k : k + 1], labels, training=False).numpy()
+        for k in range(tiny.SAMPLED_FRAMES)
+    ]
+    np.testing.assert_allclose(
+        total, np.sum(per_frame, axis=0), rtol=1e-5, atol=1e-4
+    )
     # Replacing one frame changes the score by that frame's score change.
     changed = frames.copy()
     changed[0, 1] = _video(frames=1, seed=9)[0, 0]
     delta = spatial(changed, labels, training=False).numpy() - total
-    frame_delta = (single(changed[:, 1:2], labels, training=False).numpy()
-                   - per_frame[1])
+    frame_delta = (
+        single(changed[:, 1:2], labels, training=False).numpy() - per_frame[1]
+    )
     np.testing.assert_allclose(delta, frame_delta, rtol=1e-4, atol=1e-4)
     assert abs(delta[0]) > 1e-4 and abs(delta[1]) < 1e-5
 
@@ -155,8 +176,9 @@ def test_spatial_discriminator_rejects_another_number_of_frames(spatial):
 
 
 def test_spatial_discriminator_returns_one_float32_score_per_clip(spatial):
-    scores = spatial(_video(frames=tiny.SAMPLED_FRAMES), _labels(),
-                     training=True)
+    scores = spatial(
+        _video(frames=tiny.SAMPLED_FRAMES), _labels(), training=True
+    )
     assert tuple(scores.shape) == (tiny.BATCH,)
     assert scores.dtype == "float32"
 
@@ -170,8 +192,9 @@ def test_projection_term_responds_to_the_class(which, spatial, temporal):
         video = discriminators.downsample_video(video)
     labels = _labels()
     scores = model(video, labels, training=False).numpy()
-    other = model(video, (labels + 1) % tiny.NUM_CLASSES,
-                  training=False).numpy()
+    other = model(
+        video, (labels + 1) % tiny.NUM_CLASSES, training=False
+    ).numpy()
     assert np.all(np.abs(scores - other) > 1e-5)
 
 
@@ -183,8 +206,9 @@ def test_unconditional_discriminators_have_no_projection():
     scores = spatial(_video(frames=tiny.SAMPLED_FRAMES), None)
     assert tuple(scores.shape) == (tiny.BATCH,)
     pooled = discriminators.downsample_video(_video())
-    np.testing.assert_array_equal(temporal(pooled, None),
-                                  temporal(pooled, _labels()))
+    np.testing.assert_array_equal(
+        temporal(pooled, None), temporal(pooled, _labels())
+    )
 
 
 def test_temporal_discriminator_scores_the_pooled_clip(temporal):
@@ -196,8 +220,7 @@ def test_temporal_discriminator_scores_the_pooled_clip(temporal):
 
 
 def test_temporal_discriminator_first_two_blocks_are_3d(temporal):
-    kernel_ranks = [len(block.conv_1.kernel.shape)
-                    for block in temporal.blocks]
+    kernel_ranks = [len(block.conv_1.kernel.shape) for block in temporal.blocks]
     assert kernel_ranks[:2] == [5, 5]
     assert all(rank == 4 for rank in kernel_ranks[2:])
     assert temporal.blocks[0].pool_size == (2, 2, 2)
@@ -226,9 +249,12 @@ def test_temporal_score_is_the_sum_of_per_step_scores(temporal):
         for block in temporal.blocks[2:]:
             h = block(h)
         per_step.append(temporal.head(h, labels).numpy())
-    np.testing.assert_allclose(temporal(pooled, labels).numpy(),
-                               np.sum(per_step, axis=0), rtol=1e-5,
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        temporal(pooled, labels).numpy(),
+        np.sum(per_step, axis=0),
+        rtol=1e-5,
+        atol=1e-4,
+    )
 
 
 def test_temporal_discriminator_rejects_odd_lengths_when_pooling_time():
@@ -239,25 +265,41 @@ def test_temporal_discriminator_rejects_odd_lengths_when_pooling_time():
 @pytest.mark.parametrize(
     "frame_size,expected",
     [
-        (64, [(96, True), (192, True), (384, True), (768, True),
-              (1536, False)]),
-        (256, [(96, True), (192, True), (384, True), (768, True),
-               (768, True), (1536, True), (1536, False)]),
+        (
+            64,
+            [(96, True), (192, True), (384, True), (768, True), (1536, False)],
+        ),
+        (
+            256,
+            [
+                (96, True),
+                (192, True),
+                (384, True),
+                (768, True),
+                (768, True),
+                (1536, True),
+                (1536, False),
+            ],
+        ),
         (16, [(384, True), (768, True), (1536, False)]),
         (8, [(768, True), (1536, False)]),
-    ])
+    ],
+)
 def test_block_layout_follows_the_biggan_table(frame_size, expected):
     assert discriminators.block_layout(frame_size, 96) == expected
 
 
 def test_config_round_trips(spatial, temporal):
-    for model, cls in ((spatial, discriminators.SpatialDiscriminator),
-                       (temporal, discriminators.TemporalDiscriminator)):
+    for model, cls in (
+        (spatial, discriminators.SpatialDiscriminator),
+        (temporal, discriminators.TemporalDiscriminator),
+    ):
         config = json.loads(json.dumps(model.get_config()))
         clone = cls.from_config(config)
         assert clone.get_config() == model.get_config()
-        assert ([w.path for w in clone.weights]
-                == [w.path for w in model.weights])
+        assert [w.path for w in clone.weights] == [
+            w.path for w in model.weights
+        ]
 
 
 def test_inference_changes_no_variable(spatial):
@@ -281,9 +323,9 @@ def test_projection_head_contract():
     pooled = np.maximum(features, 0).sum(axis=(1, 2))
     table = head.class_projection(labels).numpy()
     linear = head.linear(pooled).numpy()[:, 0]
-    np.testing.assert_allclose(scores.numpy(),
-                               linear + (table * pooled).sum(-1), rtol=1e-4,
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        scores.numpy(), linear + (table * pooled).sum(-1), rtol=1e-4, atol=1e-4
+    )
     config = json.loads(json.dumps(head.get_config()))
     clone = discriminators.ProjectionHead.from_config(config)
     assert clone.get_config() == head.get_config()
@@ -295,8 +337,9 @@ def test_mixed_precision_scores_stay_float32():
         spatial = _spatial()
         temporal = _temporal()
         video = _video()
-        scores = spatial(video[:, :tiny.SAMPLED_FRAMES], _labels(),
-                         training=True)
+        scores = spatial(
+            video[:, : tiny.SAMPLED_FRAMES], _labels(), training=True
+        )
         pooled = discriminators.downsample_video(video)
         temporal_scores = temporal(pooled, _labels(), training=True)
         assert scores.dtype == "float32"

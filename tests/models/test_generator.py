@@ -12,11 +12,14 @@ from tests import tiny_config as tiny
 
 
 def _build(**overrides):
-    kwargs = dict(resolution=tiny.RESOLUTION, num_frames=tiny.FRAMES,
-                  num_classes=tiny.NUM_CLASSES,
-                  channel_multiplier=tiny.CHANNEL_MULTIPLIER,
-                  latent_dim=tiny.LATENT_DIM,
-                  embedding_dim=tiny.EMBEDDING_DIM)
+    kwargs = dict(
+        resolution=tiny.RESOLUTION,
+        num_frames=tiny.FRAMES,
+        num_classes=tiny.NUM_CLASSES,
+        channel_multiplier=tiny.CHANNEL_MULTIPLIER,
+        latent_dim=tiny.LATENT_DIM,
+        embedding_dim=tiny.EMBEDDING_DIM,
+    )
     kwargs.update(overrides)
     return generator.build_generator(**kwargs)
 
@@ -38,8 +41,13 @@ def test_output_is_a_video_in_minus_one_one(tiny_generator):
     z, labels = _inputs()
     for training in (True, False):
         video = tiny_generator(z, labels, training=training).numpy()
-        assert video.shape == (tiny.BATCH, tiny.FRAMES, tiny.RESOLUTION,
-                               tiny.RESOLUTION, 3)
+        assert video.shape == (
+            tiny.BATCH,
+            tiny.FRAMES,
+            tiny.RESOLUTION,
+            tiny.RESOLUTION,
+            3,
+        )
         assert video.dtype == np.float32
         assert np.all(np.abs(video) <= 1.0)
         assert video.std() > 1e-3
@@ -58,13 +66,13 @@ def test_permuting_the_batch_permutes_the_output(tiny_generator, training):
     z, labels = _inputs(batch=3, seed=1)
     order = np.array([0, 2, 1])  # a transposition, not a cyclic shift
     video = tiny_generator(z, labels, training=training).numpy()
-    permuted = tiny_generator(z[order], labels[order],
-                              training=training).numpy()
+    permuted = tiny_generator(
+        z[order], labels[order], training=training
+    ).numpy()
     np.testing.assert_allclose(permuted, video[order], rtol=1e-4, atol=1e-5)
 
 
-def test_each_clip_depends_only_on_its_own_latent_in_inference(
-        tiny_generator):
+def test_each_clip_depends_only_on_its_own_latent_in_inference(tiny_generator):
     z, labels = _inputs(batch=3, seed=2)
     changed = z.copy()
     changed[1] += 1.0
@@ -77,8 +85,9 @@ def test_each_clip_depends_only_on_its_own_latent_in_inference(
 def test_class_label_changes_the_video(tiny_generator):
     z, labels = _inputs()
     video = tiny_generator(z, labels, training=False).numpy()
-    other = tiny_generator(z, (labels + 1) % tiny.NUM_CLASSES,
-                           training=False).numpy()
+    other = tiny_generator(
+        z, (labels + 1) % tiny.NUM_CLASSES, training=False
+    ).numpy()
     assert np.max(np.abs(other - video)) > 1e-3
 
 
@@ -91,11 +100,13 @@ def test_inference_changes_no_variable(tiny_generator):
 
 def test_training_updates_moving_statistics_and_sn_vectors():
     model = _build()
-    before = {w.path: w.numpy().copy()
-              for w in model.non_trainable_weights}
+    before = {w.path: w.numpy().copy() for w in model.non_trainable_weights}
     model(*_inputs(), training=True)
-    changed = {w.path for w in model.non_trainable_weights
-               if np.max(np.abs(w.numpy() - before[w.path])) > 0}
+    changed = {
+        w.path
+        for w in model.non_trainable_weights
+        if np.max(np.abs(w.numpy() - before[w.path])) > 0
+    }
     assert "generator/final_bn/moving_mean" in changed
     assert "generator/group_1_conv_gru/candidate/sn_u" in changed
     assert len(changed) == len(before)
@@ -107,19 +118,29 @@ def test_moving_statistics_are_per_time_step(tiny_generator):
 
 
 def test_initial_states_zeros_equal_none_and_given_states_matter(
-        tiny_generator):
+    tiny_generator,
+):
     z, labels = _inputs()
     shapes = tiny_generator.initial_state_shapes()
     assert shapes == [(4, 4, 32), (8, 8, 16)]
     zeros = [np.zeros((tiny.BATCH,) + s, "float32") for s in shapes]
     default = tiny_generator(z, labels, training=False).numpy()
     np.testing.assert_array_equal(
-        tiny_generator(z, labels, initial_states=zeros,
-                       training=False).numpy(), default)
+        tiny_generator(z, labels, initial_states=zeros, training=False).numpy(),
+        default,
+    )
     given = [None, np.ones((tiny.BATCH,) + shapes[1], "float32")]
-    assert np.max(np.abs(tiny_generator(
-        z, labels, initial_states=given, training=False).numpy()
-        - default)) > 1e-3
+    assert (
+        np.max(
+            np.abs(
+                tiny_generator(
+                    z, labels, initial_states=given, training=False
+                ).numpy()
+                - default
+            )
+        )
+        > 1e-3
+    )
 
 
 def test_wrong_number_of_initial_states_raises(tiny_generator):
@@ -132,8 +153,9 @@ def test_config_round_trip_rebuilds_same_architecture(tiny_generator):
     clone = generator.Generator.from_config(config)
     assert clone.built
     assert clone.get_config() == tiny_generator.get_config()
-    assert ([w.path for w in clone.weights]
-            == [w.path for w in tiny_generator.weights])
+    assert [w.path for w in clone.weights] == [
+        w.path for w in tiny_generator.weights
+    ]
     # Seeded initializers: a fresh build from the config has the same weights.
     fresh = _build()
     for left, right in zip(clone.weights, fresh.weights):
@@ -153,15 +175,21 @@ def _sn(path):
 
 
 def _cbn(path):
-    return ([f"{path}/moving_mean", f"{path}/moving_variance"]
-            + [f"{path}/{linear}/{var}" for linear in
-               ("gain_linear", "bias_linear") for var in ("kernel", "sn_u")])
+    return [f"{path}/moving_mean", f"{path}/moving_variance"] + [
+        f"{path}/{linear}/{var}"
+        for linear in ("gain_linear", "bias_linear")
+        for var in ("kernel", "sn_u")
+    ]
 
 
 def _gblock(path):
-    return (_cbn(f"{path}/bn_1") + _sn(f"{path}/conv_1")
-            + _cbn(f"{path}/bn_2") + _sn(f"{path}/conv_2")
-            + _sn(f"{path}/shortcut"))
+    return (
+        _cbn(f"{path}/bn_1")
+        + _sn(f"{path}/conv_1")
+        + _cbn(f"{path}/bn_2")
+        + _sn(f"{path}/conv_2")
+        + _sn(f"{path}/shortcut")
+    )
 
 
 def test_variable_paths_are_pinned(tiny_generator):
@@ -180,12 +208,16 @@ def test_variable_paths_are_pinned(tiny_generator):
     "preset,resolution,expected",
     [
         ("B", 64, [(768, 768), (768, 768), (768, 384), (384, 192)]),
-        ("A", 128, [(1536, 1536), (1536, 768), (768, 384), (384, 192),
-                    (192, 96)]),
+        (
+            "A",
+            128,
+            [(1536, 1536), (1536, 768), (768, 384), (384, 192), (192, 96)],
+        ),
         ("B", 256, [(768, 768)] * 3 + [(768, 384), (384, 192), (192, 96)]),
         ("B", 16, [(768, 384), (384, 192)]),
         ("A", 32, [(1536, 768), (768, 384), (384, 192)]),
-    ])
+    ],
+)
 def test_group_widths_follow_the_tables(preset, resolution, expected):
     assert generator.group_widths(resolution, 96, preset) == expected
 
@@ -195,8 +227,9 @@ def test_unconditional_generator_has_no_embedding_and_ignores_labels():
     assert not any("class_embedding" in w.path for w in model.weights)
     z, labels = _inputs()
     video = model(z, None, training=False).numpy()
-    np.testing.assert_array_equal(model(z, labels, training=False).numpy(),
-                                  video)
+    np.testing.assert_array_equal(
+        model(z, labels, training=False).numpy(), video
+    )
 
 
 def test_conditional_generator_requires_labels(tiny_generator):
@@ -208,12 +241,20 @@ def test_conditional_generator_requires_labels(tiny_generator):
 def test_generator_with_v1_attention_builds_and_runs():
     model = _build(use_attention=True)
     names = {w.path.split("/")[1] for w in model.weights}
-    assert {"attention", "separable_attention_height",
-            "separable_attention_width",
-            "separable_attention_time"} <= names
+    assert {
+        "attention",
+        "separable_attention_height",
+        "separable_attention_width",
+        "separable_attention_time",
+    } <= names
     video = model(*_inputs(), training=True)
-    assert tuple(video.shape) == (tiny.BATCH, tiny.FRAMES, tiny.RESOLUTION,
-                                  tiny.RESOLUTION, 3)
+    assert tuple(video.shape) == (
+        tiny.BATCH,
+        tiny.FRAMES,
+        tiny.RESOLUTION,
+        tiny.RESOLUTION,
+        3,
+    )
 
 
 @pytest.mark.parametrize(
@@ -223,7 +264,8 @@ def test_generator_with_v1_attention_builds_and_runs():
         ({"width_preset": "C"}, "width_preset='C'"),
         ({"num_frames": 0}, "num_frames=0"),
         ({"channel_multiplier": 0}, "channel_multiplier=0"),
-    ])
+    ],
+)
 def test_invalid_arguments_raise_with_the_received_value(overrides, message):
     with pytest.raises(ValueError, match=message):
         _build(**overrides)
@@ -252,8 +294,9 @@ def test_two_replicas_generate_what_one_device_generates(mirrored_strategy):
 
     def value_fn(context):
         start = 2 * context.replica_id_in_sync_group
-        return tf.constant(z[start:start + 2]), tf.constant(
-            labels[start:start + 2])
+        return tf.constant(z[start : start + 2]), tf.constant(
+            labels[start : start + 2]
+        )
 
     inputs = strategy.experimental_distribute_values_from_function(value_fn)
 
@@ -262,8 +305,9 @@ def test_two_replicas_generate_what_one_device_generates(mirrored_strategy):
         return model(pair[0], pair[1], training=True)
 
     outputs = strategy.run(step, args=(inputs,))
-    got = np.concatenate([t.numpy() for t in
-                          strategy.experimental_local_results(outputs)])
+    got = np.concatenate(
+        [t.numpy() for t in strategy.experimental_local_results(outputs)]
+    )
     np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4)
     for weight in model.non_trainable_weights:
         copies = [v.numpy() for v in weight.value.values]

@@ -24,10 +24,10 @@ def test_normalized_kernel_top_singular_value_converges_to_one():
     for _ in range(40):
         layer(x, training=True)
     normalized = spectral_norm.normalize_kernel(
-        layer.kernel, layer.u, training=False, epsilon=1e-8)
+        layer.kernel, layer.u, training=False, epsilon=1e-8
+    )
     assert _top_singular_value(layer.kernel) > 1.5  # the raw W is not unit
-    np.testing.assert_allclose(_top_singular_value(normalized), 1.0,
-                               atol=1e-3)
+    np.testing.assert_allclose(_top_singular_value(normalized), 1.0, atol=1e-3)
 
 
 def test_diagonal_kernel_with_singular_values_3_and_1_gives_sigma_3():
@@ -66,10 +66,10 @@ def test_spectral_norm_gradient_flows_through_sigma():
     for constant in (False, True):
         with tf.GradientTape() as tape:
             loss = tf.reduce_sum(
-                _hand_sn_dense(kernel, u, x, constant) * weights)
+                _hand_sn_dense(kernel, u, x, constant) * weights
+            )
         grads[constant] = tape.gradient(loss, kernel)
-    np.testing.assert_allclose(layer_grad, grads[False], rtol=1e-4,
-                               atol=1e-5)
+    np.testing.assert_allclose(layer_grad, grads[False], rtol=1e-4, atol=1e-5)
     assert np.max(np.abs(grads[False] - grads[True])) > 1e-3
 
 
@@ -97,12 +97,21 @@ def test_u_is_a_non_trainable_float32_vector_synced_from_first_replica():
     "layer_class,kwargs,input_shape,output_shape",
     [
         (spectral_norm.SNDense, {"units": 5}, (2, 3), (2, 5)),
-        (spectral_norm.SNConv2D, {"filters": 5, "kernel_size": 3},
-         (2, 6, 6, 3), (2, 6, 6, 5)),
-        (spectral_norm.SNConv3D, {"filters": 5, "kernel_size": (3, 1, 1)},
-         (2, 4, 6, 6, 3), (2, 4, 6, 6, 5)),
+        (
+            spectral_norm.SNConv2D,
+            {"filters": 5, "kernel_size": 3},
+            (2, 6, 6, 3),
+            (2, 6, 6, 5),
+        ),
+        (
+            spectral_norm.SNConv3D,
+            {"filters": 5, "kernel_size": (3, 1, 1)},
+            (2, 4, 6, 6, 3),
+            (2, 4, 6, 6, 5),
+        ),
     ],
-    ids=["dense", "conv2d", "conv3d"])
+    ids=["dense", "conv2d", "conv3d"],
+)
 def test_layer_contract(layer_class, kwargs, input_shape, output_shape):
     layer = layer_class(seed=5, **kwargs)
     outputs = layer(np.ones(input_shape, "float32"), training=True)
@@ -122,8 +131,9 @@ def test_same_seed_gives_same_kernel_and_different_names_differ():
     first.build((None, 4))
     second.build((None, 4))
     np.testing.assert_array_equal(first.kernel.numpy(), second.kernel.numpy())
-    assert (spectral_norm.derive_seed(7, "conv_1")
-            != spectral_norm.derive_seed(7, "conv_2"))
+    assert spectral_norm.derive_seed(7, "conv_1") != spectral_norm.derive_seed(
+        7, "conv_2"
+    )
     assert spectral_norm.derive_seed(None, "conv_1") is None
 
 
