@@ -66,6 +66,8 @@ class TrainResult:
 
     Attributes:
         step: the step counter at exit (number of completed steps).
+        initial_step: the step restored from ``model_dir`` at start (0 for
+            a new run): ``step - initial_step`` steps ran in this call.
         logs: means of the last log interval (tag -> value).
         preempted: True when SIGTERM stopped the run early.
         model_dir: where checkpoints and summaries went.
@@ -74,6 +76,7 @@ class TrainResult:
     """
 
     step: int
+    initial_step: int
     logs: dict
     preempted: bool
     model_dir: str
@@ -443,7 +446,7 @@ def _run(
                 "config changed since it was written?). Use a new model_dir "
                 f"or the original config. Details: {error}"
             ) from error
-    step = int(model.step.numpy())
+    step = initial_step = int(model.step.numpy())
     if latest:
         logging.info("Resumed from %s (step %d).", latest, step)
     else:
@@ -571,22 +574,29 @@ def _run(
                 interval_steps, interval_seconds = 0, 0.0
             if chief and (step % sample_every == 0 or final):
                 sample_grid.write(model.ema_generator, step, fps=sample_fps)
-            if step % checkpoint_every == 0 or final:
+            if step % checkpoint_every == 0 or step >= train_steps:
                 path = manager.save(checkpoint_number=step)
                 saved_step = step
                 logging.info("Saved checkpoint %s.", path)
             writer.flush()
         preempted = preemption.triggered
         if preempted and saved_step != step:
-            # SIGTERM arrived after this loop's save decision.
+            # The one preemption save (regular saves happen above).
             path = manager.save(checkpoint_number=step)
-            logging.info("Saved checkpoint %s.", path)
+            saved_step = step
+            logging.info(
+                "Preempted at step %d; saved checkpoint %s.", step, path
+            )
+        elif preempted:
+            logging.info(
+                "Preempted at step %d, right after its regular checkpoint.",
+                step,
+            )
     if not chief:
         _remove_worker_dir(write_dir)
-    if preempted:
-        logging.info("Preempted at step %d; checkpoint saved.", step)
     return TrainResult(
         step=step,
+        initial_step=initial_step,
         logs=last_logs,
         preempted=preempted,
         model_dir=model_dir,

@@ -152,14 +152,47 @@ def test_generator_step_updates_only_generator_variables():
     )
 
 
-def test_enabled_regularisers_appear_in_logs():
-    model = _toy_gan(r1_gamma=1.0, orthogonal_regularization=1e-4)
+class _MatrixWeightGenerator(ConstantGenerator):
+    """ConstantGenerator plus a 2x2 kernel [[1, 2], [0, 1]] that the
+    orthogonal regulariser sees (its output does not depend on it)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.kernel = self.add_weight(
+            shape=(2, 2),
+            initializer=keras.initializers.Constant([[1.0, 2.0], [0.0, 1.0]]),
+            name="kernel",
+        )
+
+    def call(self, z, labels=None, training=False):
+        unused = 0.0 * tf.reduce_sum(self.kernel)
+        return super().call(z, labels, training) + unused
+
+
+def test_enabled_regularisers_appear_in_logs_with_their_values():
+    model = gan.build_dvdgan(
+        _MatrixWeightGenerator(),
+        MeanPixelSpatialDiscriminator(),
+        MeanPixelTemporalDiscriminator(),
+        num_discriminator_steps=1,
+        r1_gamma=3.0,
+        orthogonal_regularization=0.5,
+    )
+    model.compile(
+        generator_optimizer=keras.optimizers.SGD(0.1),
+        discriminator_optimizer=keras.optimizers.SGD(0.1),
+    )
     logs = model.train_step(_toy_batch(4))
-    assert "losses/r1_penalty" in logs
-    assert "losses/orthogonal_regularization" in logs
-    # D_S real score = w * sum_k mean(frame_k): d/dx = w / (H W C) per pixel
-    # of sampled frames; D_T adds w / (T H W C) per pixel after 2x2 pooling.
-    assert float(logs["losses/r1_penalty"]) > 0.0
+    # |grad_x D(x)|^2 = 26 / 384 per real clip (see the hand-computed test
+    # below); R1 = gamma / 2 * that.
+    assert float(logs["losses/r1_penalty"]) == pytest.approx(
+        1.5 * 26 / 384, rel=1e-5
+    )
+    # W^T W = [[1, 2], [2, 5]]: off-diagonal squares 4 + 4 = 8; times beta.
+    # The scalar weights are rank 0 and ignored.
+    assert float(logs["losses/orthogonal_regularization"]) == pytest.approx(
+        0.5 * 8.0
+    )
 
 
 def test_r1_penalty_matches_hand_computed_gradient_norm():

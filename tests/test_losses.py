@@ -86,8 +86,9 @@ def test_orthogonal_regularization_is_zero_for_orthogonal_columns():
 
 def test_r1_penalty_is_half_gamma_times_squared_gradient_norm():
     gradients = tf.constant([[[3.0, 4.0]], [[0.0, 1.0]]])  # norms^2: 25, 1
+    # gamma = 3: a dropped 1/2 (75, 3) or an ignored gamma (25, 1) both fail.
     np.testing.assert_allclose(
-        losses.r1_penalty(gradients, gamma=2.0), [25.0, 1.0]
+        losses.r1_penalty(gradients, gamma=3.0), [37.5, 1.5]
     )
 
 

@@ -61,7 +61,14 @@ def preempted_run(tmp_path_factory, synthetic_dir):
     """Trains via the CLI until step 3 is logged, then sends SIGTERM."""
     model_dir = str(tmp_path_factory.mktemp("cli_run"))
     process = subprocess.Popen(
-        _command(model_dir, synthetic_dir, "training.run.train_steps=100000"),
+        _command(
+            model_dir,
+            synthetic_dir,
+            "training.run.train_steps=100000",
+            # No regular save before step 100000: only the preemption save
+            # can write the checkpoint the tests below find.
+            "training.run.checkpoint_every=100000",
+        ),
         cwd=REPO,
         env=_env(),
         stderr=subprocess.STDOUT,
@@ -88,10 +95,10 @@ def preempted_run(tmp_path_factory, synthetic_dir):
 def test_sigterm_saves_a_checkpoint_and_exits_zero(preempted_run):
     model_dir, returncode, output = preempted_run
     assert returncode == 0, output[-3000:]
-    assert "Preempted at step" in output
     finished = int(output.split("Finished at step ")[1].split(" ")[0])
     assert finished >= 3
-    assert checkpointing.list_checkpoint_steps(model_dir)[-1] == finished
+    assert f"Preempted at step {finished}; saved checkpoint" in output
+    assert checkpointing.list_checkpoint_steps(model_dir) == [finished]
 
 
 def test_cli_writes_operative_config_and_model_spec(preempted_run):
@@ -218,7 +225,7 @@ def test_rerun_resumes_and_kill_9_leaves_the_saved_checkpoints_intact(
 ):
     # Runs last in this module: it extends the preempted run. The same
     # command resumes from the last checkpoint; it is then killed with
-    # SIGKILL right after saving two steps later, in the middle of the next
+    # SIGKILL right after its second save, in the middle of the next
     # step, and what it saved must be complete and loadable.
     model_dir, _, _ = preempted_run
     saved = checkpointing.list_checkpoint_steps(model_dir)[-1]
@@ -231,10 +238,14 @@ def test_rerun_resumes_and_kill_9_leaves_the_saved_checkpoints_intact(
         text=True,
     )
     lines, deadline = [], time.monotonic() + TIMEOUT_S
+    saves = 0
     try:
         for line in process.stdout:
             lines.append(line)
-            if f"ckpt-{saved + 2}." in line or time.monotonic() > deadline:
+            saves += "Saved checkpoint" in line
+            # Two regular saves after the resume (every 2 steps, so the
+            # second is at saved + 2 or later), then SIGKILL.
+            if saves == 2 or time.monotonic() > deadline:
                 process.kill()
                 break
         process.communicate(timeout=TIMEOUT_S)

@@ -59,7 +59,9 @@ def test_resumed_run_matches_uninterrupted_run(tmp_path, eager_functions):
 
     result = training.run(None, **tiny_gan.run_kwargs(resumed, 2, **kwargs))
 
-    assert result.step == 2
+    # Exactly one step ran after the restore (a from-scratch rerun, which
+    # seeded init and step-keyed noise would make identical, ran two).
+    assert (result.initial_step, result.step) == (1, 2)
     expected = _checkpoint_values(straight, 2)
     actual = _checkpoint_values(resumed, 2)
     assert expected.keys() == actual.keys()
@@ -130,16 +132,43 @@ def test_non_finite_loss_stops_with_step_and_loss_and_keeps_checkpoint(
 def test_run_returns_immediately_when_already_trained(tmp_path):
     model_dir = str(tmp_path)
     training.run(None, **_in_memory_run_kwargs(model_dir, 1))
+    index = os.path.join(
+        checkpointing.checkpoint_dir(model_dir), "ckpt-1.index"
+    )
+    written = os.stat(index).st_mtime_ns
     result = training.run(None, **_in_memory_run_kwargs(model_dir, 1))
-    assert result.step == 1
+    assert (result.initial_step, result.step) == (1, 1)
+    # No step ran, so nothing was saved again.
+    assert int(result.model.generator_optimizer.iterations) == 1
+    assert os.stat(index).st_mtime_ns == written
     assert checkpointing.list_checkpoint_steps(model_dir) == [1]
 
 
-def test_steps_per_loop_runs_several_steps_per_host_call(tmp_path):
+def _count_host_calls(monkeypatch):
+    """Records `num_steps` of every host call of the training loop."""
+    calls = []
+    make_loop = training.make_train_loop
+
+    def counting_make_train_loop(*args, **kwargs):
+        loop = make_loop(*args, **kwargs)
+
+        def counted(iterator, num_steps):
+            calls.append(int(num_steps))
+            return loop(iterator, num_steps)
+
+        return counted
+
+    monkeypatch.setattr(training, "make_train_loop", counting_make_train_loop)
+    return calls
+
+
+def test_steps_per_loop_runs_several_steps_per_host_call(tmp_path, monkeypatch):
+    calls = _count_host_calls(monkeypatch)
     kwargs = _in_memory_run_kwargs(str(tmp_path), 5)
     kwargs.update(steps_per_loop=4, log_every=10, checkpoint_every=10)
     result = training.run(None, **kwargs)
     assert result.step == 5
+    assert calls == [4, 1]
     assert int(result.model.discriminator_optimizer.iterations) == 10
     assert int(result.model.generator_optimizer.iterations) == 5
 

