@@ -107,9 +107,12 @@ class VideoClipLoader:
     def __call__(self, source: sources_lib.VideoSource) -> records.Clip:
         try:
             video = decode.decode_video(
-                source.path, fps=self.fps, short_side=self.size,
+                source.path,
+                fps=self.fps,
+                short_side=self.size,
                 start_seconds=source.start_seconds,
-                end_seconds=source.end_seconds, max_frames=self.max_frames,
+                end_seconds=source.end_seconds,
+                max_frames=self.max_frames,
             )
         except FileNotFoundError as e:
             raise writer.ClipSkipped(f"missing: {e}") from e
@@ -122,9 +125,12 @@ class VideoClipLoader:
                 f"min_frames={self.min_frames}"
             )
         return records.Clip(
-            frames=video.frames, label=source.label,
-            label_name=source.label_name, example_id=source.key,
-            media_id=source.media_id, fps=video.fps,
+            frames=video.frames,
+            label=source.label,
+            label_name=source.label_name,
+            example_id=source.key,
+            media_id=source.media_id,
+            fps=video.fps,
             timestamps_us=video.timestamps_us,
         )
 
@@ -145,15 +151,22 @@ def load_synthetic_clip(source: SyntheticSource) -> records.Clip:
     """Renders one synthetic clip (module-level: picklable for workers)."""
     appearance, motion = synthetic.class_factors(source.label)
     return records.Clip(
-        frames=synthetic.render_clip(source.seed, source.index, source.label,
-                                     source.num_frames, source.size),
+        frames=synthetic.render_clip(
+            source.seed,
+            source.index,
+            source.label,
+            source.num_frames,
+            source.size,
+        ),
         label=source.label,
         label_name=synthetic.CLASS_NAMES[source.label],
         example_id=source.key,
         media_id=source.key,
         fps=SYNTHETIC_FPS,
-        int_context={APPEARANCE_INDEX_KEY: appearance,
-                     MOTION_INDEX_KEY: motion},
+        int_context={
+            APPEARANCE_INDEX_KEY: appearance,
+            MOTION_INDEX_KEY: motion,
+        },
     )
 
 
@@ -194,22 +207,27 @@ class BairClipLoader:
                 try:
                     results.append(self._parse(serialized, name))
                 except (ValueError, KeyError) as e:
-                    results.append(writer.ClipSkipped(
-                        f"undecodable: {e}", input_name=name))
+                    results.append(
+                        writer.ClipSkipped(f"undecodable: {e}", input_name=name)
+                    )
         except tf.errors.OpError as e:
             if not results:
-                raise writer.ClipSkipped(
-                    f"undecodable: {e.message}") from e
-            results.append(writer.ClipSkipped(
-                f"truncated: read error after {len(results)} records "
-                f"({e.message})", input_name=f"{source.key}#{len(results)}"))
+                raise writer.ClipSkipped(f"undecodable: {e.message}") from e
+            results.append(
+                writer.ClipSkipped(
+                    f"truncated: read error after {len(results)} records "
+                    f"({e.message})",
+                    input_name=f"{source.key}#{len(results)}",
+                )
+            )
         if not results:
             raise writer.ClipSkipped("zero_frames: the file holds no records")
         return results
 
     def _parse(self, serialized: bytes, name: str):
         features = tf.train.SequenceExample.FromString(
-            serialized).context.feature
+            serialized
+        ).context.feature
         frames, actions, positions = [], [], []
         t = 0
         while f"{t}/{self.camera}/encoded" in features:
@@ -219,27 +237,36 @@ class BairClipLoader:
                 actions.append(list(features[f"{t}/action"].float_list.value))
             if f"{t}/endeffector_pos" in features:
                 positions.append(
-                    list(features[f"{t}/endeffector_pos"].float_list.value))
+                    list(features[f"{t}/endeffector_pos"].float_list.value)
+                )
             t += 1
         if not frames:
-            cameras = sorted({k.split("/")[1] for k in features
-                              if k.count("/") == 2})
+            cameras = sorted(
+                {k.split("/")[1] for k in features if k.count("/") == 2}
+            )
             raise ValueError(
                 f"no '0/{self.camera}/encoded' key (cameras: {cameras})"
             )
         if len(frames) < self.min_frames:
             return writer.ClipSkipped(
                 f"too_short: {len(frames)} frames < min_frames="
-                f"{self.min_frames}", input_name=name)
+                f"{self.min_frames}",
+                input_name=name,
+            )
         float_features = {}
         if len(actions) == len(frames):
             float_features[BAIR_ACTION_KEY] = np.asarray(actions, np.float32)
         if len(positions) == len(frames):
             float_features[BAIR_ENDEFFECTOR_KEY] = np.asarray(
-                positions, np.float32)
+                positions, np.float32
+            )
         return records.Clip(
-            frames=np.stack(frames), label=0, label_name="robot_pushing",
-            example_id=name, media_id=name, fps=BAIR_FPS,
+            frames=np.stack(frames),
+            label=0,
+            label_name="robot_pushing",
+            example_id=name,
+            media_id=name,
+            fps=BAIR_FPS,
             float_features=float_features,
         )
 
@@ -280,26 +307,46 @@ def convert_sources(
         )
     tf.io.gfile.makedirs(output_dir)
     full_name = dataset_name(name, storage_size, fps, options.jpeg_quality)
-    settings = repr((options.fps, options.size, options.min_frames,
-                     options.max_frames, storage_size, fps,
-                     sorted(source_description.items())))
+    settings = repr(
+        (
+            options.fps,
+            options.size,
+            options.min_frames,
+            options.max_frames,
+            storage_size,
+            fps,
+            sorted(source_description.items()),
+        )
+    )
     split_infos, skipped = {}, list(sources.unusable)
     for split in sorted(splits):
         info, split_skipped = writer.write_split(
-            output_dir, split, splits[split], load_clip,
+            output_dir,
+            split,
+            splits[split],
+            load_clip,
             writer.WriterOptions(
-                dataset_name=full_name, jpeg_quality=options.jpeg_quality,
+                dataset_name=full_name,
+                jpeg_quality=options.jpeg_quality,
                 num_shards=options.num_shards,
-                shard_size_mb=options.shard_size_mb, seed=options.seed,
-                num_workers=options.num_workers, progress=options.progress,
+                shard_size_mb=options.shard_size_mb,
+                seed=options.seed,
+                num_workers=options.num_workers,
+                progress=options.progress,
                 settings=settings,
             ),
         )
         split_infos[split] = info
         skipped.extend(split_skipped)
-        logging.info("%s/%s: %d clips in %d shards (%.1f MB), %d skipped.",
-                     name, split, info.num_examples, len(info.shards),
-                     info.num_bytes / 2**20, len(split_skipped))
+        logging.info(
+            "%s/%s: %d clips in %d shards (%.1f MB), %d skipped.",
+            name,
+            split,
+            info.num_examples,
+            len(info.shards),
+            info.num_bytes / 2**20,
+            len(split_skipped),
+        )
     manifest = manifest_lib.Manifest(
         dataset_name=full_name,
         class_names=tuple(sources.class_names),
@@ -312,68 +359,102 @@ def convert_sources(
     )
     manifest_lib.write_manifest(output_dir, manifest)
     if manifest.skipped:
-        logging.warning("%s: skipped %d inputs %s; see %s.", name,
-                        len(manifest.skipped), manifest.skipped_by_reason,
-                        os.path.join(output_dir, manifest_lib.MANIFEST_NAME))
+        logging.warning(
+            "%s: skipped %d inputs %s; see %s.",
+            name,
+            len(manifest.skipped),
+            manifest.skipped_by_reason,
+            os.path.join(output_dir, manifest_lib.MANIFEST_NAME),
+        )
     return manifest
 
 
 def _video_loader(options: ConvertOptions) -> VideoClipLoader:
-    return VideoClipLoader(options.fps, options.size, options.min_frames,
-                           options.max_frames)
+    return VideoClipLoader(
+        options.fps, options.size, options.min_frames, options.max_frames
+    )
 
 
-def convert_folder(root: str, output_dir: str, *, split: str = "train",
-                   options: ConvertOptions = ConvertOptions()
-                   ) -> manifest_lib.Manifest:
+def convert_folder(
+    root: str,
+    output_dir: str,
+    *,
+    split: str = "train",
+    options: ConvertOptions = ConvertOptions(),
+) -> manifest_lib.Manifest:
     """Converts `<root>/<class_name>/*.<video>` into one split."""
     return convert_sources(
-        sources_lib.list_folder(root, split), output_dir, name="folder",
-        load_clip=_video_loader(options), options=options,
-        storage_size=options.size, fps=options.fps,
+        sources_lib.list_folder(root, split),
+        output_dir,
+        name="folder",
+        load_clip=_video_loader(options),
+        options=options,
+        storage_size=options.size,
+        fps=options.fps,
         source_description={"kind": "folder", "root": os.path.abspath(root)},
     )
 
 
-def convert_ucf101(video_root: str, splits_dir: str, output_dir: str, *,
-                   split_number: int = 1,
-                   options: ConvertOptions = ConvertOptions()
-                   ) -> manifest_lib.Manifest:
+def convert_ucf101(
+    video_root: str,
+    splits_dir: str,
+    output_dir: str,
+    *,
+    split_number: int = 1,
+    options: ConvertOptions = ConvertOptions(),
+) -> manifest_lib.Manifest:
     """Converts UCF-101 (train and test of one official split)."""
     return convert_sources(
         sources_lib.list_ucf101(video_root, splits_dir, split_number),
-        output_dir, name=f"ucf101_split{split_number}",
-        load_clip=_video_loader(options), options=options,
-        storage_size=options.size, fps=options.fps,
+        output_dir,
+        name=f"ucf101_split{split_number}",
+        load_clip=_video_loader(options),
+        options=options,
+        storage_size=options.size,
+        fps=options.fps,
         source_description={
-            "kind": "ucf101", "video_root": os.path.abspath(video_root),
+            "kind": "ucf101",
+            "video_root": os.path.abspath(video_root),
             "splits_dir": os.path.abspath(splits_dir),
             "split_number": str(split_number),
         },
     )
 
 
-def convert_kinetics(annotation_paths: list[str], video_dir: str,
-                     output_dir: str, *, name: str = "kinetics",
-                     options: ConvertOptions = ConvertOptions()
-                     ) -> manifest_lib.Manifest:
+def convert_kinetics(
+    annotation_paths: list[str],
+    video_dir: str,
+    output_dir: str,
+    *,
+    name: str = "kinetics",
+    options: ConvertOptions = ConvertOptions(),
+) -> manifest_lib.Manifest:
     """Converts Kinetics clips listed in annotation CSVs (one split each)."""
     return convert_sources(
-        sources_lib.list_kinetics(annotation_paths, video_dir), output_dir,
-        name=name, load_clip=_video_loader(options), options=options,
-        storage_size=options.size, fps=options.fps,
+        sources_lib.list_kinetics(annotation_paths, video_dir),
+        output_dir,
+        name=name,
+        load_clip=_video_loader(options),
+        options=options,
+        storage_size=options.size,
+        fps=options.fps,
         source_description={
             "kind": "kinetics",
-            "annotations": ",".join(os.path.abspath(p)
-                                    for p in annotation_paths),
+            "annotations": ",".join(
+                os.path.abspath(p) for p in annotation_paths
+            ),
             "video_dir": os.path.abspath(video_dir),
         },
     )
 
 
-def convert_bair(root: str, output_dir: str, *, camera: str = "image_aux1",
-                 options: ConvertOptions = ConvertOptions()
-                 ) -> manifest_lib.Manifest:
+def convert_bair(
+    root: str,
+    output_dir: str,
+    *,
+    camera: str = "image_aux1",
+    options: ConvertOptions = ConvertOptions(),
+) -> manifest_lib.Manifest:
     """Converts the original BAIR robot-pushing TFRecords (no resampling).
 
     Frames keep their native 64x64 size (`options.size`/`fps` do not apply);
@@ -384,11 +465,18 @@ def convert_bair(root: str, output_dir: str, *, camera: str = "image_aux1",
             f"Expected camera in {BAIR_CAMERAS}; received: camera={camera!r}"
         )
     return convert_sources(
-        sources_lib.list_bair(root), output_dir, name="bair",
+        sources_lib.list_bair(root),
+        output_dir,
+        name="bair",
         load_clip=BairClipLoader(camera, options.min_frames),
-        options=options, storage_size=BAIR_SIZE, fps=BAIR_FPS,
-        source_description={"kind": "bair", "root": os.path.abspath(root),
-                            "camera": camera},
+        options=options,
+        storage_size=BAIR_SIZE,
+        fps=BAIR_FPS,
+        source_description={
+            "kind": "bair",
+            "root": os.path.abspath(root),
+            "camera": camera,
+        },
     )
 
 
@@ -415,24 +503,35 @@ def convert_synthetic(
         raise ValueError(f"Expected size >= 8; received: size={size}")
     splits = {}
     test_seed = seed + 1_000_003
-    for split, count, split_seed in (("train", num_clips, seed),
-                                     ("test", num_test_clips, test_seed)):
+    for split, count, split_seed in (
+        ("train", num_clips, seed),
+        ("test", num_test_clips, test_seed),
+    ):
         if count <= 0:
             continue
         labels = synthetic.balanced_labels(count, split_seed)
         splits[split] = [
             SyntheticSource(
-                key=f"{split}-{i:06d}", seed=split_seed, index=i,
-                label=int(label), num_frames=num_frames, size=size,
+                key=f"{split}-{i:06d}",
+                seed=split_seed,
+                index=i,
+                label=int(label),
+                num_frames=num_frames,
+                size=size,
             )
             for i, label in enumerate(labels)
         ]
     return convert_sources(
-        sources_lib.Sources(synthetic.CLASS_NAMES, splits), output_dir,
-        name="synthetic", load_clip=load_synthetic_clip,
-        options=options, storage_size=size, fps=SYNTHETIC_FPS,
+        sources_lib.Sources(synthetic.CLASS_NAMES, splits),
+        output_dir,
+        name="synthetic",
+        load_clip=load_synthetic_clip,
+        options=options,
+        storage_size=size,
+        fps=SYNTHETIC_FPS,
         source_description={
-            "kind": "synthetic", "seed": str(seed),
+            "kind": "synthetic",
+            "seed": str(seed),
             "num_frames": str(num_frames),
         },
     )

@@ -80,8 +80,12 @@ def _seek_before(container, stream, seconds: float) -> None:
     if not stream.time_base:
         return
     try:
-        container.seek(int(seconds / stream.time_base), stream=stream,
-                       backward=True, any_frame=False)
+        container.seek(
+            int(seconds / stream.time_base),
+            stream=stream,
+            backward=True,
+            any_frame=False,
+        )
     except av.FFmpegError:
         container.seek(0)
 
@@ -109,9 +113,10 @@ def resample_indices(
     Returns:
         (int [T] source indices, float [T] output grid times).
     """
-    grid = times[0] + np.arange(
-        int(np.ceil((end_time - times[0]) * fps - 1e-6))
-    ) / fps
+    grid = (
+        times[0]
+        + np.arange(int(np.ceil((end_time - times[0]) * fps - 1e-6))) / fps
+    )
     indices = np.searchsorted(times, grid + 1e-6, side="right") - 1
     return np.clip(indices, 0, len(times) - 1), grid
 
@@ -153,7 +158,8 @@ def decode_video(
                 raise DecodeFailure("undecodable", f"{path}: no video stream")
             stream = container.streams.video[0]
             source_fps = float(
-                stream.average_rate or stream.guessed_rate or 25.0)
+                stream.average_rate or stream.guessed_rate or 25.0
+            )
             if (stream.codec_context.width or 0) * (
                 stream.codec_context.height or 0
             ) >= _THREADING_MIN_PIXELS:
@@ -164,25 +170,35 @@ def decode_video(
             size = None
             try:
                 for index, frame in enumerate(container.decode(stream)):
-                    time = frame.time if frame.time is not None else (
-                        index / source_fps)
+                    time = (
+                        frame.time
+                        if frame.time is not None
+                        else (index / source_fps)
+                    )
                     if start_seconds is not None and time < start_seconds:
                         continue
                     if end_seconds is not None and time >= end_seconds:
                         break
-                    if (max_frames is not None and times and time
-                            >= times[0] + max_frames / (fps or source_fps)):
+                    if (
+                        max_frames is not None
+                        and times
+                        and time >= times[0] + max_frames / (fps or source_fps)
+                    ):
                         stopped_early = True  # enough for max_frames
                         break
                     if size is None:
                         size = (
-                            (frame.height, frame.width) if short_side is None
-                            else resized_shape(frame.height, frame.width,
-                                               short_side)
+                            (frame.height, frame.width)
+                            if short_side is None
+                            else resized_shape(
+                                frame.height, frame.width, short_side
+                            )
                         )
                     frames.append(
                         frame.reformat(
-                            width=size[1], height=size[0], format="rgb24",
+                            width=size[1],
+                            height=size[0],
+                            format="rgb24",
                             interpolation="AREA",
                         ).to_ndarray()
                     )
@@ -202,10 +218,14 @@ def decode_video(
             "truncated",
             f"{path}: decode error after {len(frames)} frames ({error})",
         )
-    whole_file = (start_seconds is None and end_seconds is None
-                  and not stopped_early)
-    if (whole_file and expected
-            and len(frames) < _TRUNCATION_TOLERANCE * expected - 1):
+    whole_file = (
+        start_seconds is None and end_seconds is None and not stopped_early
+    )
+    if (
+        whole_file
+        and expected
+        and len(frames) < _TRUNCATION_TOLERANCE * expected - 1
+    ):
         raise DecodeFailure(
             "truncated",
             f"{path}: decoded {len(frames)} of the {expected} frames the "
@@ -232,8 +252,9 @@ def decode_video(
     if max_frames is not None:
         indices, out_times = indices[:max_frames], out_times[:max_frames]
     if len(indices) == 0:
-        raise DecodeFailure("zero_frames",
-                            f"{path}: no frames after resampling")
+        raise DecodeFailure(
+            "zero_frames", f"{path}: no frames after resampling"
+        )
     return DecodedVideo(
         frames=np.stack([frames[i] for i in indices]),
         fps=out_fps,

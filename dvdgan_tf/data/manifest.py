@@ -101,7 +101,8 @@ class Manifest:
         data = dataclasses.asdict(self)
         data["storage_bytes"] = self.storage_bytes
         data["num_examples"] = {
-            k: v.num_examples for k, v in self.splits.items()}
+            k: v.num_examples for k, v in self.splits.items()
+        }
         data["num_skipped"] = len(self.skipped)
         data["num_skipped_by_reason"] = self.skipped_by_reason
         return data
@@ -142,7 +143,9 @@ def shard_pattern(data_dir: str, split: str) -> str:
 def write_manifest(data_dir: str, manifest: Manifest) -> str:
     """Writes `<data_dir>/manifest.json` atomically; returns its path."""
     path = os.path.join(data_dir, MANIFEST_NAME)
-    atomic_files.write_text(path, json.dumps(manifest.to_json(), indent=2) + "\n")
+    atomic_files.write_text(
+        path, json.dumps(manifest.to_json(), indent=2) + "\n"
+    )
     return path
 
 

@@ -48,8 +48,8 @@ _LABEL = "label"
 
 
 def _list_files(file_pattern: str | Sequence[str]) -> list[str]:
-    patterns = [file_pattern] if isinstance(file_pattern, str) else list(
-        file_pattern
+    patterns = (
+        [file_pattern] if isinstance(file_pattern, str) else list(file_pattern)
     )
     if not patterns:
         raise ValueError("Expected a file pattern; received an empty list.")
@@ -221,7 +221,9 @@ def make_dataset(
         resize = stored != resolution
         logging.info(
             "make_dataset: stored short side %s, resolution %d -> %s.",
-            stored, resolution, "resize" if resize else "no resize",
+            stored,
+            resolution,
+            "resize" if resize else "no resize",
         )
     pipeline_seed = None if seed is None else int(seed) + pipeline_id
 

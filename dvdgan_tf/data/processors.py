@@ -94,8 +94,9 @@ def decode_frames(encoded: tf.Tensor, num_frames: int) -> tf.Tensor:
     )
 
 
-def crop_square(video: tf.Tensor, is_training: bool, seed: tf.Tensor
-                ) -> tf.Tensor:
+def crop_square(
+    video: tf.Tensor, is_training: bool, seed: tf.Tensor
+) -> tf.Tensor:
     """Crops the largest square, [T, H, W, C] -> [T, S, S, C], S = min(H, W).
 
     Training: one uniformly random offset for all frames. Eval: centre.

@@ -81,8 +81,9 @@ class Clip:
     int_context: Mapping[str, int] = dataclasses.field(default_factory=dict)
 
 
-def encode_jpeg(frame: np.ndarray,
-                quality: int = DEFAULT_JPEG_QUALITY) -> bytes:
+def encode_jpeg(
+    frame: np.ndarray, quality: int = DEFAULT_JPEG_QUALITY
+) -> bytes:
     """Encodes one uint8 [H, W, 3] RGB frame as a 4:2:0 baseline JPEG."""
     buffer = io.BytesIO()
     Image.fromarray(frame).save(
@@ -227,19 +228,25 @@ def parse_clip(serialized: bytes) -> ParsedClip:
     frames = np.stack(
         [
             np.asarray(
-                Image.open(io.BytesIO(f.bytes_list.value[0])).convert("RGB"))
+                Image.open(io.BytesIO(f.bytes_list.value[0])).convert("RGB")
+            )
             for f in lists[IMAGE_KEY].feature
         ]
     )
     floats = {
-        key: np.array([list(f.float_list.value) for f in fl.feature],
-                      np.float32)
+        key: np.array(
+            [list(f.float_list.value) for f in fl.feature], np.float32
+        )
         for key, fl in lists.items()
         if key not in (IMAGE_KEY, TIMESTAMP_KEY)
     }
     standard = {
-        LABEL_INDEX_KEY, START_TIMESTAMP_KEY, END_TIMESTAMP_KEY, HEIGHT_KEY,
-        WIDTH_KEY, CHANNELS_KEY,
+        LABEL_INDEX_KEY,
+        START_TIMESTAMP_KEY,
+        END_TIMESTAMP_KEY,
+        HEIGHT_KEY,
+        WIDTH_KEY,
+        CHANNELS_KEY,
     }
     ints = {
         key: int(f.int64_list.value[0])
@@ -248,7 +255,8 @@ def parse_clip(serialized: bytes) -> ParsedClip:
     }
     timestamps = np.array(
         [f.int64_list.value[0] for f in lists[TIMESTAMP_KEY].feature]
-        if TIMESTAMP_KEY in lists else [],
+        if TIMESTAMP_KEY in lists
+        else [],
         np.int64,
     )
     return ParsedClip(
@@ -258,7 +266,8 @@ def parse_clip(serialized: bytes) -> ParsedClip:
         example_id=text(EXAMPLE_ID_KEY),
         media_id=text(MEDIA_ID_KEY),
         fps=float(context[FRAME_RATE_KEY].float_list.value[0])
-        if FRAME_RATE_KEY in context else 0.0,
+        if FRAME_RATE_KEY in context
+        else 0.0,
         timestamps_us=timestamps,
         float_features=floats,
         int_context=ints,

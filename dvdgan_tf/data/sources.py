@@ -32,9 +32,13 @@ from dvdgan_tf.data import manifest as manifest_lib
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".webm", ".mkv", ".mov")
 KINETICS_SUFFIXES = (".mp4", ".webm", ".mkv")
-_KINETICS_SPLITS = {"train": "train", "val": "validation",
-                    "validate": "validation", "validation": "validation",
-                    "test": "test"}
+_KINETICS_SPLITS = {
+    "train": "train",
+    "val": "validation",
+    "validate": "validation",
+    "validation": "validation",
+    "test": "test",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,8 +82,9 @@ class Sources:
 
 def _require_dir(path: str, what: str) -> None:
     if not os.path.isdir(path):
-        raise FileNotFoundError(f"{what} {path!r} does not exist or is not a "
-                                "directory.")
+        raise FileNotFoundError(
+            f"{what} {path!r} does not exist or is not a directory."
+        )
 
 
 def _require_file(path: str, what: str) -> None:
@@ -112,14 +117,16 @@ def list_folder(root: str, split: str = "train") -> Sources:
         if not os.path.isdir(directory) or name.startswith("."):
             continue
         videos = sorted(
-            f for f in os.listdir(directory)
+            f
+            for f in os.listdir(directory)
             if f.lower().endswith(VIDEO_SUFFIXES) and not f.startswith(".")
         )
         if videos:
             by_class[name] = videos
         else:
-            logging.warning("Class directory %s holds no videos; ignored.",
-                            directory)
+            logging.warning(
+                "Class directory %s holds no videos; ignored.", directory
+            )
     if not by_class:
         raise ValueError(
             f"No class directories with videos under {root!r}: expected "
@@ -145,8 +152,9 @@ def _read_lines(path: str) -> list[str]:
         return [line.strip() for line in f if line.strip()]
 
 
-def list_ucf101(video_root: str, splits_dir: str, split_number: int = 1
-                ) -> Sources:
+def list_ucf101(
+    video_root: str, splits_dir: str, split_number: int = 1
+) -> Sources:
     """Lists UCF-101's train and test clips for one official split.
 
     Args:
@@ -179,8 +187,10 @@ def list_ucf101(video_root: str, splits_dir: str, split_number: int = 1
     by_lower = {name.lower(): i for i, name in enumerate(class_names)}
     index = _index_files(video_root, (".avi",))
     splits, unusable = {}, []
-    for split, list_name in (("train", f"trainlist0{split_number}.txt"),
-                             ("test", f"testlist0{split_number}.txt")):
+    for split, list_name in (
+        ("train", f"trainlist0{split_number}.txt"),
+        ("test", f"testlist0{split_number}.txt"),
+    ):
         list_path = os.path.join(splits_dir, list_name)
         _require_file(list_path, "UCF-101 split list")
         items = []
@@ -189,19 +199,30 @@ def list_ucf101(video_root: str, splits_dir: str, split_number: int = 1
             class_dir = relative.split("/")[0]
             label = by_lower.get(class_dir.lower())
             if label is None:
-                unusable.append(manifest_lib.SkippedInput(
-                    relative, split, f"unknown_label: {class_dir!r}"))
+                unusable.append(
+                    manifest_lib.SkippedInput(
+                        relative, split, f"unknown_label: {class_dir!r}"
+                    )
+                )
                 continue
             path = index.get(relative.lower())
             if path is None:
-                unusable.append(manifest_lib.SkippedInput(
-                    relative, split, "missing: not under the video root"))
+                unusable.append(
+                    manifest_lib.SkippedInput(
+                        relative, split, "missing: not under the video root"
+                    )
+                )
                 continue
             stem = os.path.splitext(os.path.basename(path))[0]
-            items.append(VideoSource(
-                key=relative, path=path, label=label,
-                label_name=class_names[label], media_id=stem,
-            ))
+            items.append(
+                VideoSource(
+                    key=relative,
+                    path=path,
+                    label=label,
+                    label_name=class_names[label],
+                    media_id=stem,
+                )
+            )
         splits[split] = items
     return Sources(class_names, splits, tuple(unusable))
 
@@ -224,7 +245,8 @@ def list_kinetics(annotation_paths: list[str], video_dir: str) -> Sources:
         with open(path, newline="") as f:
             reader = csv.DictReader(f)
             missing = {"label", "youtube_id", "time_start", "time_end"} - set(
-                reader.fieldnames or [])
+                reader.fieldnames or []
+            )
             if missing:
                 raise ValueError(
                     f"{path!r} lacks column(s) {sorted(missing)}; expected "
@@ -235,10 +257,14 @@ def list_kinetics(annotation_paths: list[str], video_dir: str) -> Sources:
                 split = (row.get("split") or default_split).strip().lower()
                 row["split"] = _KINETICS_SPLITS.get(split, split)
                 rows.append(row)
-    train_labels = {r["label"].strip() for r in rows
-                    if r["split"] == "train" and r["label"].strip()}
-    labels = train_labels or {r["label"].strip() for r in rows
-                              if r["label"].strip()}
+    train_labels = {
+        r["label"].strip()
+        for r in rows
+        if r["split"] == "train" and r["label"].strip()
+    }
+    labels = train_labels or {
+        r["label"].strip() for r in rows if r["label"].strip()
+    }
     if not labels:
         raise ValueError(
             f"No labelled rows in {annotation_paths}; cannot build classes."
@@ -257,8 +283,11 @@ def list_kinetics(annotation_paths: list[str], video_dir: str) -> Sources:
         stem = f"{row['youtube_id']}_{start:06d}_{end:06d}"
         split, label_name = row["split"], row["label"].strip()
         if label_name not in label_of:
-            unusable.append(manifest_lib.SkippedInput(
-                stem, split, f"unknown_label: {label_name!r}"))
+            unusable.append(
+                manifest_lib.SkippedInput(
+                    stem, split, f"unknown_label: {label_name!r}"
+                )
+            )
             continue
         path = index.get(stem)
         segment = (None, None)
@@ -268,14 +297,21 @@ def list_kinetics(annotation_paths: list[str], video_dir: str) -> Sources:
             path = index[row["youtube_id"]]
             segment = (float(start), float(end))
         if path is None:
-            unusable.append(manifest_lib.SkippedInput(
-                stem, split, "missing: no clip file"))
+            unusable.append(
+                manifest_lib.SkippedInput(stem, split, "missing: no clip file")
+            )
             continue
-        splits.setdefault(split, []).append(VideoSource(
-            key=stem, path=path, label=label_of[label_name],
-            label_name=label_name, media_id=row["youtube_id"],
-            start_seconds=segment[0], end_seconds=segment[1],
-        ))
+        splits.setdefault(split, []).append(
+            VideoSource(
+                key=stem,
+                path=path,
+                label=label_of[label_name],
+                label_name=label_name,
+                media_id=row["youtube_id"],
+                start_seconds=segment[0],
+                end_seconds=segment[1],
+            )
+        )
     return Sources(class_names, splits, tuple(unusable))
 
 
@@ -289,18 +325,19 @@ def list_bair(root: str) -> Sources:
     _require_dir(root, "BAIR root")
     splits = {}
     for directory, _, names in os.walk(root):
-        files = sorted(n for n in names
-                       if ".tfrecord" in n and not n.startswith("."))
+        files = sorted(
+            n for n in names if ".tfrecord" in n and not n.startswith(".")
+        )
         if not files:
             continue
         relative = os.path.relpath(directory, root)
         split = "train" if relative == "." else os.path.basename(directory)
         splits.setdefault(split, []).extend(
-            BairSource(key=os.path.join(relative, n),
-                       path=os.path.join(directory, n))
+            BairSource(
+                key=os.path.join(relative, n), path=os.path.join(directory, n)
+            )
             for n in files
         )
     if not splits:
         raise ValueError(f"No *.tfrecord* files under {root!r}.")
     return Sources(class_names=("robot_pushing",), splits=splits)
-

@@ -43,8 +43,12 @@ _MOTION_SPEC = {
     "grow": ("scale", True),
     "shrink": ("scale", False),
 }
-_REVERSED_MOTION = {"right": "left", "left": "right", "grow": "shrink",
-                    "shrink": "grow"}
+_REVERSED_MOTION = {
+    "right": "left",
+    "left": "right",
+    "grow": "shrink",
+    "shrink": "grow",
+}
 # Base colours (RGB in [0, 1]) per appearance; jittered per clip.
 _BASE_COLOURS = np.array(
     [[0.95, 0.30, 0.25], [0.25, 0.90, 0.35], [0.30, 0.45, 1.00]], np.float32
@@ -107,8 +111,9 @@ def _shape_distance(shape: str, dx, dy, radius: float, angle: float):
     # Upward-pointing equilateral triangle (image y grows downwards).
     half_root3 = np.sqrt(3.0) / 2.0
     return (
-        np.maximum(np.maximum(v, half_root3 * u - 0.5 * v),
-                   -half_root3 * u - 0.5 * v)
+        np.maximum(
+            np.maximum(v, half_root3 * u - 0.5 * v), -half_root3 * u - 0.5 * v
+        )
         - radius
     )
 
@@ -183,13 +188,16 @@ def _clip_rng(seed: int, index: int) -> np.random.Generator:
 def balanced_labels(num_clips: int, seed: int) -> np.ndarray:
     """int32 [num_clips]: every class equally often (+-1), seeded order."""
     labels = np.arange(num_clips) % NUM_CLASSES
-    return np.random.default_rng([int(seed) & 0xFFFFFFFF]).permutation(
-        labels
-    ).astype(np.int32)
+    return (
+        np.random.default_rng([int(seed) & 0xFFFFFFFF])
+        .permutation(labels)
+        .astype(np.int32)
+    )
 
 
-def render_clip(seed: int, index: int, label: int, num_frames: int,
-                size: int) -> np.ndarray:
+def render_clip(
+    seed: int, index: int, label: int, num_frames: int, size: int
+) -> np.ndarray:
     """Renders clip `index` of the set drawn with `seed`.
 
     A clip depends only on (seed, index, label, num_frames, size), so clips
@@ -198,8 +206,9 @@ def render_clip(seed: int, index: int, label: int, num_frames: int,
     Returns:
         uint8 [T, size, size, 3].
     """
-    return _render_clip(_clip_rng(seed, index), _check_label(label),
-                        num_frames, size)
+    return _render_clip(
+        _clip_rng(seed, index), _check_label(label), num_frames, size
+    )
 
 
 def generate_clips(

@@ -102,8 +102,13 @@ def _fingerprint(keys: Sequence[str], options: WriterOptions) -> str:
         digest.update(b"\0")
     digest.update(
         json.dumps(
-            [options.dataset_name, options.jpeg_quality, options.seed,
-             options.settings, manifest_lib.CONVERTER_VERSION]
+            [
+                options.dataset_name,
+                options.jpeg_quality,
+                options.seed,
+                options.settings,
+                manifest_lib.CONVERTER_VERSION,
+            ]
         ).encode()
     )
     return digest.hexdigest()
@@ -144,8 +149,12 @@ def _write_shard(
         for item in items:
             for clip in _load_safely(load_clip, item):
                 if isinstance(clip, ClipSkipped):
-                    skipped.append({"input": clip.input_name or item.key,
-                                    "reason": clip.reason})
+                    skipped.append(
+                        {
+                            "input": clip.input_name or item.key,
+                            "reason": clip.reason,
+                        }
+                    )
                     continue
                 try:
                     out.write(
@@ -162,9 +171,7 @@ def _write_shard(
         "num_bytes": tf.io.gfile.stat(tmp).length,
         "skipped": skipped,
     }
-    atomic_files.write_text(
-        _marker_path(output_dir, shard), json.dumps(marker)
-    )
+    atomic_files.write_text(_marker_path(output_dir, shard), json.dumps(marker))
     tf.io.gfile.rename(tmp, path, overwrite=True)
     return marker
 
@@ -195,21 +202,28 @@ def _plan_num_shards(items, load_clip, options: WriterOptions) -> int:
     # clips) and extrapolate: bytes/clip x clips/input x inputs.
     sizes, clips_per_input = [], []
     for item in items[:_ESTIMATE_CLIPS]:
-        clips = [c for c in _load_safely(load_clip, item)
-                 if isinstance(c, records.Clip)]
+        clips = [
+            c
+            for c in _load_safely(load_clip, item)
+            if isinstance(c, records.Clip)
+        ]
         clips_per_input.append(len(clips))
         for clip in clips[: _ESTIMATE_CLIPS - len(sizes)]:
             sizes.append(
-                len(records.serialize_clip(clip, options.dataset_name,
-                                           options.jpeg_quality))
+                len(
+                    records.serialize_clip(
+                        clip, options.dataset_name, options.jpeg_quality
+                    )
+                )
             )
         if len(sizes) >= _ESTIMATE_CLIPS:
             break
     if not sizes:
         return 1
     total = float(np.mean(sizes)) * float(np.mean(clips_per_input)) * len(items)
-    return max(1, min(len(items),
-                      math.ceil(total / (options.shard_size_mb * 2**20))))
+    return max(
+        1, min(len(items), math.ceil(total / (options.shard_size_mb * 2**20)))
+    )
 
 
 def write_split(
@@ -268,26 +282,36 @@ def write_split(
             json.dumps({"fingerprint": fingerprint, "num_shards": num_shards}),
         )
 
-    shards = [manifest_lib.shard_name(split, i, num_shards)
-              for i in range(num_shards)]
+    shards = [
+        manifest_lib.shard_name(split, i, num_shards) for i in range(num_shards)
+    ]
     assignment = [shuffled[i::num_shards] for i in range(num_shards)]
     markers = {shard: _is_finished(output_dir, shard) for shard in shards}
     todo = [i for i, shard in enumerate(shards) if markers[shard] is None]
     logging.info(
         "Split %s: %d inputs in %d shards, %d to write.",
-        split, len(items), num_shards, len(todo),
+        split,
+        len(items),
+        num_shards,
+        len(todo),
     )
     if todo:
         total = sum(len(assignment[i]) for i in todo)
         with tqdm.tqdm(
-            total=total, desc=f"{split}", unit="clip",
+            total=total,
+            desc=f"{split}",
+            unit="clip",
             disable=not options.progress,
         ) as bar:
             if options.num_workers <= 1 or len(todo) == 1:
                 for i in todo:
                     markers[shards[i]] = _write_shard(
-                        output_dir, shards[i], assignment[i], load_clip,
-                        options.dataset_name, options.jpeg_quality,
+                        output_dir,
+                        shards[i],
+                        assignment[i],
+                        load_clip,
+                        options.dataset_name,
+                        options.jpeg_quality,
                         on_clip=lambda: bar.update(1),
                     )
             else:
@@ -298,8 +322,12 @@ def write_split(
                 ) as pool:
                     futures = {
                         pool.submit(
-                            _write_shard, output_dir, shards[i], assignment[i],
-                            load_clip, options.dataset_name,
+                            _write_shard,
+                            output_dir,
+                            shards[i],
+                            assignment[i],
+                            load_clip,
+                            options.dataset_name,
                             options.jpeg_quality,
                         ): i
                         for i in todo
@@ -317,15 +345,18 @@ def write_split(
         )
         for shard in shards
     )
-    skipped = tuple(sorted(
-        (
-            manifest_lib.SkippedInput(input=s["input"], split=split,
-                                      reason=s["reason"])
-            for shard in shards
-            for s in markers[shard]["skipped"]
-        ),
-        key=lambda s: s.input,
-    ))
+    skipped = tuple(
+        sorted(
+            (
+                manifest_lib.SkippedInput(
+                    input=s["input"], split=split, reason=s["reason"]
+                )
+                for shard in shards
+                for s in markers[shard]["skipped"]
+            ),
+            key=lambda s: s.input,
+        )
+    )
     info = manifest_lib.SplitInfo(
         num_examples=sum(s.num_examples for s in shard_infos),
         num_bytes=sum(s.num_bytes for s in shard_infos),

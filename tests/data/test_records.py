@@ -10,8 +10,12 @@ from tests.data import fixtures
 
 def _clip(**overrides):
     values = dict(
-        frames=fixtures.index_video(5, 16, 24), label=3, label_name="jump",
-        example_id="v_jump_g01_c01", media_id="v_jump_g01_c01", fps=25.0,
+        frames=fixtures.index_video(5, 16, 24),
+        label=3,
+        label_name="jump",
+        example_id="v_jump_g01_c01",
+        media_id="v_jump_g01_c01",
+        fps=25.0,
         float_features={"robot/action": np.arange(20).reshape(5, 4)},
         int_context={"clip/motion/index": 2},
     )
@@ -21,7 +25,8 @@ def _clip(**overrides):
 
 def test_serialized_clip_uses_mediasequence_keys():
     example = tf.train.SequenceExample.FromString(
-        records.serialize_clip(_clip(), dataset_name="ds"))
+        records.serialize_clip(_clip(), dataset_name="ds")
+    )
     context = example.context.feature
     assert context["clip/label/index"].int64_list.value == [3]
     assert context["clip/label/string"].bytes_list.value == [b"jump"]
@@ -41,10 +46,12 @@ def test_parse_clip_round_trips_within_jpeg_tolerance():
     assert parsed.frames.shape == (5, 16, 24, 3)
     assert np.abs(parsed.frames.astype(int) - clip.frames).max() <= 2
     assert (parsed.label, parsed.label_name, parsed.fps) == (3, "jump", 25.0)
-    np.testing.assert_array_equal(parsed.timestamps_us,
-                                  [0, 40000, 80000, 120000, 160000])
-    np.testing.assert_array_equal(parsed.float_features["robot/action"],
-                                  np.arange(20).reshape(5, 4))
+    np.testing.assert_array_equal(
+        parsed.timestamps_us, [0, 40000, 80000, 120000, 160000]
+    )
+    np.testing.assert_array_equal(
+        parsed.float_features["robot/action"], np.arange(20).reshape(5, 4)
+    )
     assert parsed.int_context["clip/motion/index"] == 2
 
 

@@ -32,12 +32,24 @@ def test_reversed_label_is_an_involution_pairing_twin_motions():
         twin = synthetic.reversed_label(label)
         assert twin != label
         assert synthetic.reversed_label(twin) == label
-        assert synthetic.class_factors(twin)[0] == synthetic.class_factors(
-            label)[0]
-    assert synthetic.CLASS_NAMES[synthetic.reversed_label(
-        synthetic.CLASS_NAMES.index("disc_left"))] == "disc_right"
-    assert synthetic.CLASS_NAMES[synthetic.reversed_label(
-        synthetic.CLASS_NAMES.index("triangle_grow"))] == "triangle_shrink"
+        assert (
+            synthetic.class_factors(twin)[0]
+            == synthetic.class_factors(label)[0]
+        )
+    assert (
+        synthetic.CLASS_NAMES[
+            synthetic.reversed_label(synthetic.CLASS_NAMES.index("disc_left"))
+        ]
+        == "disc_right"
+    )
+    assert (
+        synthetic.CLASS_NAMES[
+            synthetic.reversed_label(
+                synthetic.CLASS_NAMES.index("triangle_grow")
+            )
+        ]
+        == "triangle_shrink"
+    )
 
 
 def test_time_reversed_clip_is_exactly_the_twin_class_clip():
@@ -59,11 +71,13 @@ def test_generate_clips_is_deterministic_given_seed():
 
 def test_generate_clips_shapes_dtypes_and_balanced_labels():
     videos, labels = synthetic.generate_clips(
-        24, tiny_config.FRAMES, tiny_config.RESOLUTION, seed=0)
+        24, tiny_config.FRAMES, tiny_config.RESOLUTION, seed=0
+    )
     assert videos.shape == (24, tiny_config.FRAMES, 16, 16, 3)
     assert videos.dtype == np.uint8 and labels.dtype == np.int32
-    np.testing.assert_array_equal(np.bincount(labels, minlength=12),
-                                  np.full(12, 2))
+    np.testing.assert_array_equal(
+        np.bincount(labels, minlength=12), np.full(12, 2)
+    )
 
 
 def test_clips_of_one_class_differ_per_clip():
@@ -72,18 +86,24 @@ def test_clips_of_one_class_differ_per_clip():
     assert not np.array_equal(videos[1], videos[2])
 
 
-@pytest.mark.parametrize("name,expect", [
-    ("square_right", "x+"), ("square_left", "x-"),
-    ("disc_grow", "area+"), ("disc_shrink", "area-"),
-])
+@pytest.mark.parametrize(
+    "name,expect",
+    [
+        ("square_right", "x+"),
+        ("square_left", "x-"),
+        ("disc_grow", "area+"),
+        ("disc_shrink", "area-"),
+    ],
+)
 def test_motion_class_moves_the_shape_in_its_direction(name, expect):
     label = synthetic.CLASS_NAMES.index(name)
     video = synthetic.generate_clips(1, 16, 64, seed=1, labels=[label])[0][0]
     background = video[0, 0, 0]
     x0, _, a0 = _centroid_and_area(video[0], background)
     x1, _, a1 = _centroid_and_area(video[-1], background)
-    change = {"x+": x1 - x0, "x-": x0 - x1, "area+": a1 - a0,
-              "area-": a0 - a1}[expect]
+    change = {"x+": x1 - x0, "x-": x0 - x1, "area+": a1 - a0, "area-": a0 - a1}[
+        expect
+    ]
     assert change > 3
 
 
