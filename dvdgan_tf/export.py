@@ -14,7 +14,7 @@ expects) with these signatures (tag set `serve`):
 
   video = `video` uint8 [B, T, H, W, 3] in [0, 255] and `video_float` float32
   [B, T, H, W, 3] in [-1, 1] (the generator's tanh output; `video` is
-  `round((video_float + 1) * 127.5)`, as `video_io.to_uint8`).
+  `round((video_float + 1) * 127.5)`, `sampling.to_uint8_tensor`).
 
   * Unconditional generators (N = 0) have no `label` input.
   * Generators with a conditioning encoder (DVD-GAN-FP) take an extra input
@@ -27,15 +27,11 @@ expects) with these signatures (tag set `serve`):
     `assets/metadata.json` asset), `class_names` (string [N]), `fps` float32,
     `num_frames`, `resolution`, `latent_dim`, `num_classes` and `step` int64.
 
-Truncation (`sample`): z = truncation * TN(0, 1), where TN is the standard
-normal truncated to [-2, 2] (`tf.random.stateless_truncated_normal`). This is
-the convention of BigGAN-PyTorch and the TF-Hub BigGAN modules ("scale a
-truncated normal"), not the resample-above-threshold variant of the BigGAN
-paper, because it stays defined at 0: truncation 0 gives z = 0, the same video
-for every seed; truncation 1 is close to the training prior N(0, 1). Each
-example's z depends only on its own seed (stateless Philox with key
-[seed, 0]), so a seed reproduces its video whatever the batch it is in, and
-`latents_from_seeds` gives the same z in Python for the sampling CLI.
+Truncation (`sample`): z = `sampling.latents_from_seeds(seed, Z,
+truncation)`, truncation * TN(0, 1) with TN truncated to [-2, 2] (see
+`dvdgan_tf/sampling.py` for the convention and why); each example's z
+depends only on its own seed, so a seed reproduces its video whatever the
+batch it is in, and the sampling CLI draws the same z in Python.
 
 Assets (`<version>/assets/`): `metadata.json` (the training directory's
 metadata plus the export facts), `class_names.txt` (one name per line),
@@ -66,6 +62,7 @@ from absl import logging
 
 import dvdgan_tf
 from dvdgan_tf import checkpointing
+from dvdgan_tf import sampling
 
 SERVING_SIGNATURE = "serving_default"
 SAMPLE_SIGNATURE = "sample"
@@ -73,47 +70,6 @@ METADATA_SIGNATURE = "metadata"
 
 METADATA_ASSET = "metadata.json"
 CLASS_NAMES_ASSET = "class_names.txt"
-
-# Standard deviations at which `tf.random.stateless_truncated_normal` cuts.
-TRUNCATION_BOUND = 2.0
-
-
-def latents_from_seeds(
-    seeds: tf.Tensor, latent_dim: int, truncation: float | tf.Tensor = 1.0
-) -> tf.Tensor:
-    """Per-example truncated latents, a pure function of each seed.
-
-    Args:
-        seeds: int64 [B], one seed per example.
-        latent_dim: Z.
-        truncation: scalar >= 0; z = truncation * TN(0, 1) truncated to
-            [-2, 2]; 0 gives z = 0.
-
-    Returns:
-        float32 [B, Z].
-    """
-    seeds = tf.cast(tf.convert_to_tensor(seeds), tf.int64)
-    truncation = tf.cast(truncation, tf.float32)
-
-    def one_latent(seed):
-        return tf.random.stateless_truncated_normal(
-            [latent_dim], seed=tf.stack([seed, tf.zeros_like(seed)])
-        )
-
-    latents = tf.map_fn(
-        one_latent,
-        seeds,
-        fn_output_signature=tf.TensorSpec([latent_dim], tf.float32),
-    )
-    return truncation * latents
-
-
-def video_to_uint8(video: tf.Tensor) -> tf.Tensor:
-    """float [-1, 1] -> uint8 [0, 255], rounded and clipped (any shape)."""
-    return tf.cast(
-        tf.clip_by_value(tf.round((video + 1.0) * 127.5), 0.0, 255.0),
-        tf.uint8,
-    )
 
 
 def _signature_function(
@@ -277,7 +233,7 @@ class GeneratorExportModule(tf.Module):
             z, labels, initial_states=initial_states, training=False
         )
         video = tf.cast(video, tf.float32)
-        return {"video": video_to_uint8(video), "video_float": video}
+        return {"video": sampling.to_uint8_tensor(video), "video_float": video}
 
     def _generate_from_latents(
         self, z, label=None, conditioning_frames=None
@@ -294,7 +250,7 @@ class GeneratorExportModule(tf.Module):
                 )
             ]
         ):
-            z = latents_from_seeds(seed, self._latent_dim, truncation)
+            z = sampling.latents_from_seeds(seed, self._latent_dim, truncation)
         return self._generate(z, label, conditioning_frames)
 
     def _metadata_tensors(self) -> dict:

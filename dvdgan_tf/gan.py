@@ -49,11 +49,11 @@ import tensorflow as tf
 from dvdgan_tf import distribute
 from dvdgan_tf import ema
 from dvdgan_tf import losses
+from dvdgan_tf import sampling
 from dvdgan_tf.models import discriminators
 
-# Purpose codes folded into the per-step seed; one per independent draw.
-_LATENT_SEED = 0
-_LABEL_SEED = 1
+# Purpose code of D_S's frame sampling, folded into the per-step seed (0 and
+# 1 are the z and label streams of `sampling.training_inputs`).
 _FRAME_SEED = 2
 
 
@@ -208,23 +208,12 @@ class DVDGAN(keras.Model):
             batch_size: B.
 
         Returns:
-            (float32 [B, Z], int32 [B] or None when unconditional).
+            (float32 [B, Z], int32 [B] or None when unconditional); see
+            `sampling.training_inputs`.
         """
-        z_seed = _fold(seed, _LATENT_SEED)
-        z = tf.random.stateless_normal(
-            [batch_size, self.latent_dim], seed=z_seed
+        return sampling.training_inputs(
+            seed, batch_size, self.latent_dim, self.num_classes
         )
-        if self.num_classes == 0:
-            return z, None
-        label_seed = _fold(seed, _LABEL_SEED)
-        labels = tf.random.stateless_uniform(
-            [batch_size],
-            seed=label_seed,
-            minval=0,
-            maxval=self.num_classes,
-            dtype=tf.int32,
-        )
-        return z, labels
 
     def draw_generator_inputs(self, step_seed, batch_size: int):
         """This replica's generator inputs for one (sub-)step.
@@ -396,12 +385,12 @@ class DVDGAN(keras.Model):
         batch_size = total // steps
         step = self.step.read_value()
         run_seed = self.rng.read_value()
-        step_seed = _fold(run_seed, step)
+        step_seed = sampling.fold_seed(run_seed, step)
         videos = tf.split(real_video, steps, axis=0)
         labels = tf.split(real_labels, steps, axis=0)
         d_logs = []
         for index in range(steps):
-            sub_seed = _fold(step_seed, index)
+            sub_seed = sampling.fold_seed(step_seed, index)
             d_logs.append(
                 self._discriminator_step(videos[index], labels[index], sub_seed)
             )
@@ -409,7 +398,7 @@ class DVDGAN(keras.Model):
             key: tf.add_n([entry[key] for entry in d_logs]) / float(steps)
             for key in d_logs[0]
         }
-        g_seed = _fold(step_seed, steps)
+        g_seed = sampling.fold_seed(step_seed, steps)
         logs.update(self._generator_step(batch_size, g_seed, real_video.dtype))
         logs["ema/decay"] = ema.update_ema(
             self.ema_generator,
@@ -422,14 +411,6 @@ class DVDGAN(keras.Model):
         return {
             name: tf.cast(logs[name], tf.float32) for name in self.log_names
         }
-
-
-def _fold(seed, value) -> tf.Tensor:
-    """int64 [2]: `seed` with `value` folded in (int64 throughout, so the
-    same inputs give the same seed whatever Python/TF int types come in)."""
-    return tf.random.experimental.stateless_fold_in(
-        tf.cast(seed, tf.int64), tf.cast(value, tf.int64)
-    )
 
 
 def _num_replicas() -> int:

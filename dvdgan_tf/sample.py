@@ -10,7 +10,7 @@
 Sources: `--model_dir` restores the EMA generator of a training directory
 (`checkpointing.load_generator`, latest checkpoint or `--step`);
 `--saved_model` loads a model written by `tools/export_savedmodel.py` and
-calls its `sample` signature. Both draw z with `export.latents_from_seeds`
+calls its `sample` signature. Both draw z with `sampling.latents_from_seeds`
 (truncated normal scaled by `--truncation`, one seed per video: `--seed`,
 `--seed` + 1, ...), so the same flags give the same videos from either
 source.
@@ -53,6 +53,7 @@ from absl import logging
 
 from dvdgan_tf import checkpointing
 from dvdgan_tf import export
+from dvdgan_tf import sampling
 from dvdgan_tf import video_io
 from dvdgan_tf.models import generator as generator_lib
 
@@ -116,10 +117,7 @@ class GeneratorSampler:
             fps=playback_fps(metadata),
             step=int(step),
         )
-        self._call = tf.function(
-            lambda z, labels: generator(z, labels, training=False),
-            reduce_retracing=True,
-        )
+        self._call = sampling.inference_fn(generator)
 
     @classmethod
     def from_model_dir(cls, model_dir: str, step: int | None = None):
@@ -137,7 +135,7 @@ class GeneratorSampler:
         Returns:
             float32 [B, T, H, W, 3] in [-1, 1].
         """
-        z = export.latents_from_seeds(seeds, self.info.latent_dim, truncation)
+        z = sampling.latents_from_seeds(seeds, self.info.latent_dim, truncation)
         if labels is not None:
             labels = tf.constant(labels, tf.int32)
         return self._call(z, labels).numpy()
@@ -181,7 +179,7 @@ class GeneratorSampler:
                 variable.assign(mixed)
             else:
                 variable.assign(source_variables[key])
-        z = export.latents_from_seeds(
+        z = sampling.latents_from_seeds(
             np.full([steps], seed, np.int64), self.info.latent_dim, truncation
         )
         labels = tf.range(steps, dtype=tf.int32)
@@ -312,7 +310,7 @@ def _write_clips(
     output_dir: str, stems: Sequence[str], videos: np.ndarray, formats, fps
 ) -> list[str]:
     written = []
-    for stem, video in zip(stems, video_io.to_uint8(videos)):
+    for stem, video in zip(stems, sampling.to_uint8(videos)):
         if "mp4" in formats:
             written.append(os.path.join(output_dir, f"{stem}.mp4"))
             video_io.write_video(written[-1], video, fps=fps)
@@ -372,7 +370,7 @@ def write_samples(
                 output_dir, stems[start:stop], videos, formats, fps
             )
             if "png" in formats:
-                all_videos.append(video_io.to_uint8(videos))
+                all_videos.append(sampling.to_uint8(videos))
             bar.update(stop - start)
     if "png" in formats:
         written.append(os.path.join(output_dir, "grid.png"))
@@ -416,7 +414,7 @@ def write_interpolation(
     )
     if "png" in formats:
         written.append(os.path.join(output_dir, f"{stem}.png"))
-        video_io.write_png_grid(written[-1], video_io.to_uint8(videos))
+        video_io.write_png_grid(written[-1], sampling.to_uint8(videos))
     return written
 
 

@@ -25,6 +25,7 @@ import tensorflow as tf
 from absl import logging
 from tensorboard.plugins.image import metadata as image_metadata
 
+from dvdgan_tf import sampling
 from dvdgan_tf import video_io
 
 MAX_SAMPLE_ROWS = 12
@@ -84,7 +85,7 @@ def make_video_grid(videos: np.ndarray, rows: int, pad: int = 1) -> np.ndarray:
             f"rows={rows}."
         )
     if videos.dtype != np.uint8:
-        videos = video_io.to_uint8(videos)
+        videos = sampling.to_uint8(videos)
     columns = count // rows
     grid = np.zeros(
         (
@@ -153,7 +154,8 @@ class SampleGrid:
         num_classes: N (0 = unconditional).
         latent_dim: Z.
         columns: latent vectors per row.
-        seed: integer seed of the fixed latents.
+        seed: integer seed of the fixed latents (column c has
+            `sampling.prior_latents(seed, [c], Z)`).
     """
 
     def __init__(
@@ -171,35 +173,25 @@ class SampleGrid:
         self.rows = max(1, min(num_classes, MAX_SAMPLE_ROWS))
         self.columns = columns
         self.conditional = num_classes > 0
-        latents = np.random.default_rng(seed).standard_normal(
-            (columns, latent_dim)
-        )
-        self.z = np.tile(latents, (self.rows, 1)).astype(np.float32)
+        latents = sampling.prior_latents(seed, range(columns), latent_dim)
+        self.z = np.tile(latents.numpy(), (self.rows, 1))
         self.labels = (
             np.repeat(np.arange(self.rows), columns).astype(np.int32)
             if self.conditional
             else None
         )
-        self._compiled = {}
 
     def generate(self, generator) -> np.ndarray:
         """Runs `generator` in inference mode on the fixed inputs.
 
-        The call is traced once per generator (a `tf.function`), so periodic
-        samples cost one graph execution, not an eager pass.
+        Uses `sampling.inference_fn` (traced once per generator), so
+        periodic samples cost one graph execution, not an eager pass.
 
         Returns:
             float32 [rows * columns, T, H, W, 3].
         """
-        key = id(generator)
-        if key not in self._compiled:
-            self._compiled[key] = tf.function(
-                lambda z, labels: tf.cast(
-                    generator(z, labels, training=False), tf.float32
-                )
-            )
         labels = tf.constant(self.labels) if self.labels is not None else None
-        videos = self._compiled[key](tf.constant(self.z), labels)
+        videos = sampling.inference_fn(generator)(tf.constant(self.z), labels)
         return np.asarray(videos)
 
     def write(

@@ -1,11 +1,13 @@
-"""Reading and writing video files: MP4/AVI (PyAV), animated GIF and PNG grids.
+"""Writing (and reading back) whole videos: MP4/AVI (PyAV), GIF and PNG grids.
 
-The one place in the package that touches PyAV and Pillow for video. Used by
-the converters (decode), the training loop (GIF summaries), the sampler (MP4,
-GIF, PNG) and the tests (fixtures).
+The output side of video files: the training loop's GIF summaries, the
+sampler's MP4/GIF/PNG files and the tests' fixtures. Decoding *datasets*
+(seeking, frame-rate resampling, damaged-file reporting) is
+`dvdgan_tf.data.decode`'s job, which uses PyAV directly; the converters in
+`dvdgan_tf.data` use Pillow for JPEG frames.
 
-All frames here are uint8 [T, H, W, 3] RGB arrays; `to_uint8` converts the
-model's float [-1, 1] videos.
+All frames here are uint8 [T, H, W, 3] RGB arrays; `sampling.to_uint8`
+converts the model's float [-1, 1] videos.
 """
 
 from __future__ import annotations
@@ -33,19 +35,6 @@ _ENCODERS = {
 
 class VideoDecodeError(ValueError):
     """A file could not be decoded as video (corrupt, truncated, no frames)."""
-
-
-def to_uint8(video: np.ndarray) -> np.ndarray:
-    """Maps float values in [-1, 1] to uint8 [0, 255] (rounded, clipped).
-
-    Args:
-        video: float array of any shape, values nominally in [-1, 1].
-
-    Returns:
-        uint8 array of the same shape.
-    """
-    video = np.asarray(video, dtype=np.float32)
-    return np.clip(np.round((video + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
 def _check_frames(frames: np.ndarray) -> np.ndarray:

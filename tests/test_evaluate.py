@@ -12,6 +12,7 @@ import tensorflow as tf
 from dvdgan_tf import checkpointing
 from dvdgan_tf import evaluate
 from dvdgan_tf.data import synthetic
+from dvdgan_tf.evaluation import real_clips
 from dvdgan_tf.metrics import classifier as classifier_lib
 from dvdgan_tf.metrics import fvd
 from dvdgan_tf.metrics import judge as judge_lib
@@ -273,38 +274,6 @@ def synthetic_records(tmp_path_factory):
     return str(path / "train-*")
 
 
-def test_real_clips_stream_from_records_in_batches(synthetic_records):
-    batches = list(
-        evaluate.real_clip_batches(
-            5,
-            4,
-            1,
-            16,
-            "synthetic",
-            file_pattern=synthetic_records,
-            batch_size=2,
-        )
-    )
-    assert [len(videos) for videos, _ in batches] == [2, 2, 1]
-    videos, labels = evaluate.load_real_clips(
-        5, 4, 1, 16, "synthetic", file_pattern=synthetic_records
-    )
-    assert videos.shape == (5, 4, 16, 16, 3) and videos.dtype == np.uint8
-    assert sorted(labels) == sorted(synthetic.balanced_labels(5, 0))
-
-
-def test_too_few_real_clips_is_a_clear_error(synthetic_records):
-    with pytest.raises(ValueError, match="holds 5 clips, the protocol needs 8"):
-        evaluate.load_real_clips(
-            8, 4, 1, 16, "synthetic", file_pattern=synthetic_records
-        )
-
-
-def test_non_synthetic_data_needs_a_file_pattern():
-    with pytest.raises(ValueError, match="--real_file_pattern"):
-        evaluate.load_real_clips(4, 4, 1, 16, "ucf101-s128-25fps-q90")
-
-
 class _TinyVideoClassifier(tf.Module):
     @tf.function(
         input_signature=[
@@ -429,7 +398,7 @@ def test_fvd_end_to_end_matches_an_independent_computation(tmp_path, judge_dir):
     # same labels with z_i = stateless_normal(seed=[0, i]), I3D logits,
     # Frechet distance in NumPy/SciPy.
     real, labels = synthetic.generate_clips(
-        4, 10, tiny_config.RESOLUTION, evaluate.REAL_SEED
+        4, 10, tiny_config.RESOLUTION, real_clips.REAL_SEED
     )
     z = np.stack(
         [

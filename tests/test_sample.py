@@ -10,6 +10,7 @@ from PIL import Image
 
 from dvdgan_tf import export
 from dvdgan_tf import sample
+from dvdgan_tf import sampling
 from dvdgan_tf import video_io
 from tests import model_dir_fixture
 from tests import tiny_config as tiny
@@ -37,7 +38,7 @@ def test_mp4_decodes_to_generated_frame_count_and_size(sampler, tmp_path):
     frames, fps = video_io.read_video(written[0])
     assert frames.shape == (tiny.FRAMES, tiny.RESOLUTION, tiny.RESOLUTION, 3)
     assert fps == pytest.approx(model_dir_fixture.FPS)
-    expected = video_io.to_uint8(sampler.generate(np.array([3]), [1], 1.0))[0]
+    expected = sampling.to_uint8(sampler.generate(np.array([3]), [1], 1.0))[0]
     # H.264 (crf 18, yuv420p) on a 16x16 clip: close, not exact.
     assert np.abs(frames.astype(int) - expected).mean() < 20
 

@@ -82,7 +82,7 @@ MUTATIONS = (
         '                "Preempted at step %d; saved checkpoint %s.", step, '
         "path\n",
         (
-            "tests/test_train_cli.py::"
+            "tests/test_train.py::"
             "test_sigterm_saves_a_checkpoint_and_exits_zero",
         ),
     ),
@@ -189,11 +189,15 @@ MUTATIONS = (
         "per-example losses averaged per replica instead of divided by the "
         "global batch",
         "dvdgan_tf/distribute.py",
+        "    return tf.nn.compute_average_loss(\n"
+        "        tf.cast(per_example_loss, tf.float32),\n"
         "        global_batch_size=global_batch_size,\n    )\n",
-        "        global_batch_size=None,\n    )\n",
+        "    return tf.reduce_mean(tf.cast(per_example_loss, tf.float32))\n",
         (
             "tests/test_gan.py::"
             "test_mirrored_step_matches_single_device_step_on_same_global_batch",
+            "tests/test_distribute.py::"
+            "test_per_replica_loss_is_scaled_by_the_global_batch",
         ),
     ),
     Mutation(

@@ -225,22 +225,9 @@ def _check_videos(videos, where):
         raise ValueError(
             f"{where} expects uint8 videos [N, T, H, W, 3]; received: "
             f"dtype={videos.dtype}, shape={videos.shape}. Convert generator "
-            "output in [-1, 1] with `videos_to_uint8` first."
+            "output in [-1, 1] with `dvdgan_tf.sampling.to_uint8` first."
         )
     return videos
-
-
-def videos_to_uint8(videos):
-    """Quantises float videos in [-1, 1] to uint8 [0, 255] (round, clip).
-
-    Args:
-        videos: float [..., 3] with values in [-1, 1].
-
-    Returns:
-        uint8 array of the same shape: what saving the clip to PNG would give.
-    """
-    videos = np.asarray(videos, dtype=np.float32)
-    return np.clip(np.round((videos + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
 def resize_videos(videos, height, width, preprocessing, pre_crop_size=128):

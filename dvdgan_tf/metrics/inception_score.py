@@ -24,6 +24,7 @@ protocol is therefore written into the metric name.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import scipy.special
@@ -68,6 +69,24 @@ TGAN_PROTOCOL = InceptionScoreProtocol(num_samples_per_split=10000)
 TGANV2_PROTOCOL = InceptionScoreProtocol(
     num_samples_per_split=2048, num_splits=10
 )
+PROTOCOL_PRESETS = {"tganv2": TGANV2_PROTOCOL, "tgan": TGAN_PROTOCOL}
+
+
+def protocol_from_spec(spec: str) -> InceptionScoreProtocol:
+    """'tganv2', 'tgan' or '<samples per split>x<splits>' -> a protocol.
+
+    Raises:
+        ValueError: a malformed spec (the message echoes it).
+    """
+    if spec in PROTOCOL_PRESETS:
+        return PROTOCOL_PRESETS[spec]
+    match = re.fullmatch(r"(\d+)x(\d+)", spec)
+    if not match:
+        raise ValueError(
+            "Expected `is_protocol` to be 'tganv2', 'tgan' or "
+            f"'<samples>x<splits>' (e.g. '2048x10'); received: {spec!r}"
+        )
+    return InceptionScoreProtocol(int(match.group(1)), int(match.group(2)))
 
 
 def _check_probabilities(probabilities):
