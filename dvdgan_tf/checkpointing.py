@@ -177,6 +177,36 @@ def make_manager(
     )
 
 
+def restore_latest(checkpoint: tf.train.Checkpoint, model_dir: str):
+    """Restores the latest checkpoint of `model_dir` into `checkpoint`.
+
+    Restarting training with the same command resumes through this.
+
+    Returns:
+        The restored checkpoint's path, or None when there is none yet.
+
+    Raises:
+        ValueError: the checkpoint does not match the objects in
+            `checkpoint` (models or optimizers built from another config).
+    """
+    latest = tf.train.latest_checkpoint(checkpoint_dir(model_dir))
+    if not latest:
+        return None
+    try:
+        # expect_partial: the manager's `save_counter` is not restored.
+        checkpoint.read(
+            latest
+        ).assert_existing_objects_matched().expect_partial()
+    except (AssertionError, ValueError, tf.errors.OpError) as error:
+        raise ValueError(
+            f"Cannot resume from {latest}: it does not match the models "
+            "and optimizers built from the current gin config (was the "
+            "config changed since it was written?). Use a new model_dir "
+            f"or the original config. Details: {error}"
+        ) from error
+    return latest
+
+
 def list_checkpoint_steps(model_dir: str) -> list[int]:
     """Steps of the complete checkpoints in `model_dir`, ascending."""
     state = tf.train.get_checkpoint_state(checkpoint_dir(model_dir))

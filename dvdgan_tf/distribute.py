@@ -142,6 +142,23 @@ def worker_model_dir(strategy: tf.distribute.Strategy, model_dir: str) -> str:
     )
 
 
+def remove_worker_dir(strategy: tf.distribute.Strategy, model_dir: str):
+    """Deletes a non-chief worker's scratch directory (no-op on the chief).
+
+    Also removes the shared ``workers/`` parent once it is empty.
+    """
+    if is_chief(strategy):
+        return
+    write_dir = worker_model_dir(strategy, model_dir)
+    tf.io.gfile.rmtree(write_dir)
+    parent = os.path.dirname(write_dir)
+    try:
+        if not tf.io.gfile.listdir(parent):
+            tf.io.gfile.rmtree(parent)
+    except tf.errors.NotFoundError:
+        pass  # Another worker removed it first.
+
+
 def distribute_dataset(
     strategy: tf.distribute.Strategy,
     dataset_fn: Callable[[tf.distribute.InputContext], tf.data.Dataset],

@@ -77,7 +77,8 @@ class DVDGAN(keras.Model):
         name: model name.
 
     Call `compile(generator_optimizer=..., discriminator_optimizer=...)`
-    inside the strategy scope before training.
+    inside the strategy scope before training. Build it with
+    `build_dvdgan`, the one place that holds the paper's defaults.
     """
 
     def __init__(
@@ -87,13 +88,13 @@ class DVDGAN(keras.Model):
         temporal_discriminator: keras.Model,
         ema_generator: keras.Model,
         *,
-        num_discriminator_steps: int = 2,
-        loss: losses.GANLoss | str = losses.GANLoss.HINGE,
-        orthogonal_regularization: float = 0.0,
-        r1_gamma: float = 0.0,
-        ema_decay: float = 0.9999,
-        ema_start_step: int = 20000,
-        seed: int = 0,
+        num_discriminator_steps: int,
+        loss: losses.GANLoss | str,
+        orthogonal_regularization: float,
+        r1_gamma: float,
+        ema_decay: float,
+        ema_start_step: int,
+        seed: int,
         name: str = "dvdgan",
     ):
         super().__init__(name=name)
@@ -432,9 +433,12 @@ def build_dvdgan(
 ) -> DVDGAN:
     """Builds the EMA generator and the `DVDGAN` (the gin-configurable entry).
 
-    The EMA generator is ``type(generator).from_config(generator.get_config())``
-    (same architecture and variable paths), built with one inference call if
-    the class does not build itself, then set equal to G.
+    The defaults here are the paper's (2 D steps per G step, hinge loss,
+    EMA decay 0.9999 from step 20000; no orthogonal or R1 regulariser): the
+    only copy of them. The EMA generator is
+    ``type(generator).from_config(generator.get_config())`` (same
+    architecture and variable paths), built with one inference call if the
+    class does not build itself, then set equal to G.
 
     Args: see `DVDGAN`.
 

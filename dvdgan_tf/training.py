@@ -12,10 +12,11 @@ What `run` does, in order (docs/ARCHITECTURE.md "Training state on disk"):
    ``metadata.json`` atomically;
 5. distributes the input per host (`distribute_datasets_from_function`), the
    dataset yielding ``num_discriminator_steps`` real batches per step;
-6. loops: one `tf.function` call runs up to ``steps_per_loop`` steps of
-   ``strategy.run(train_step)`` (Model Garden / orbit style: Keras ``fit``
-   breaks under multi-replica strategies, STACK.md section 4); between calls
-   the host logs, writes summaries and GIF samples, and saves checkpoints.
+6. hands the loop to a `controller.Controller`: one `tf.function` call
+   runs up to ``steps_per_loop`` steps of ``strategy.run(train_step)``
+   (Model Garden / orbit style: Keras ``fit`` breaks under multi-replica
+   strategies, docs/DESIGN.md), and between calls the `loop_actions` log,
+   write summaries and GIF samples, and save checkpoints.
 
 Fault tolerance:
 
@@ -23,6 +24,7 @@ Fault tolerance:
   (`tf.train.CheckpointManager`, ``keep_checkpoints`` kept), holding the step,
   G, D_S, D_T, the EMA G, both optimizers and the run seed;
 * SIGTERM (preemption): the current loop call finishes, a checkpoint is saved
+  (`loop_actions.CheckpointSaver.save_if_unsaved`, the one preemption save)
   and `run` returns normally (exit code 0 from the CLI);
 * a non-finite loss raises `NonFiniteLossError` naming the step and the
   loss; nothing is saved after it, so the last good checkpoint survives.
@@ -34,12 +36,9 @@ different data order than an uninterrupted one, but the same noise.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import math
 import os
-import signal
-import threading
-import time
 from typing import Callable
 
 import keras
@@ -48,16 +47,15 @@ from absl import logging
 
 import gin
 from dvdgan_tf import checkpointing
+from dvdgan_tf import controller
 from dvdgan_tf import distribute
 from dvdgan_tf import gan as gan_lib
+from dvdgan_tf import loop_actions
 from dvdgan_tf import summaries
 from dvdgan_tf.data import manifest as manifest_lib
 
 PRECISION_POLICIES = ("float32", "mixed_bfloat16")
-
-
-class NonFiniteLossError(FloatingPointError):
-    """A training loss became NaN or infinite."""
+NonFiniteLossError = loop_actions.NonFiniteLossError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,97 +81,12 @@ class TrainResult:
     model: gan_lib.DVDGAN
 
 
-class _PreemptionFlag:
-    """Turns SIGTERM into a flag the host loop polls (main thread only)."""
-
-    def __init__(self):
-        self.triggered = False
-        self._previous = None
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        logging.warning(
-            "SIGTERM received: finishing the current steps, then saving a "
-            "checkpoint and exiting."
-        )
-        self.triggered = True
-
-    def __exit__(self, *exc_info):
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
-        return False
-
-
 def _check_positive(**values) -> None:
     for name, value in values.items():
         if value is None or int(value) < 1:
             raise ValueError(
                 f"Expected training.run.{name} >= 1; received: {name}={value}"
             )
-
-
-def _check_data(data_dir: str | None, split: str) -> str | None:
-    """Fails fast on missing data; returns the shard pattern (or None).
-
-    Raises:
-        ValueError: the directory, its manifest or its shards are missing.
-    """
-    if data_dir is None:
-        return None
-    if not tf.io.gfile.isdir(data_dir):
-        raise ValueError(
-            f"The data directory does not exist: data_dir={data_dir!r}. "
-            "Create it with `python tools/make_tfrecords.py ...` or point "
-            "DATA_DIR (training.run.data_dir) at a converted dataset."
-        )
-    try:
-        manifest_lib.read_manifest(data_dir)
-    except FileNotFoundError as error:
-        raise ValueError(str(error)) from None
-    pattern = manifest_lib.shard_pattern(data_dir, split)
-    if not tf.io.gfile.glob(pattern):
-        raise ValueError(
-            f"No {split!r} shards in data_dir={data_dir!r} (nothing matches "
-            f"{pattern!r}). Convert that split, or set training.run.split."
-        )
-    return pattern
-
-
-def _dataset_metadata(data_dir, split, frame_stride, generator) -> dict:
-    """metadata.json content: from the data manifest when there is one.
-
-    Raises:
-        ValueError: the data's class count differs from the generator's.
-    """
-    metadata = {
-        "num_frames": int(generator.num_frames),
-        "resolution": int(generator.resolution),
-        "frame_stride": int(frame_stride),
-        "class_names": [str(i) for i in range(generator.num_classes)],
-        "fps": None,
-        "dataset": None,
-    }
-    if data_dir is None:
-        return metadata
-    manifest = manifest_lib.read_manifest(data_dir)
-    class_names = list(manifest.class_names)
-    if generator.num_classes and len(class_names) != generator.num_classes:
-        raise ValueError(
-            f"The dataset in {data_dir!r} has {len(class_names)} classes but "
-            f"the generator was built with num_classes="
-            f"{generator.num_classes}; set NUM_CLASSES = {len(class_names)}."
-        )
-    metadata.update(
-        class_names=class_names,
-        fps=float(manifest.fps),
-        dataset=manifest.dataset_name,
-        split=split,
-    )
-    return metadata
 
 
 def _make_optimizer(factory, name: str):
@@ -188,10 +101,6 @@ def _make_optimizer(factory, name: str):
             f"returning one; received: {factory!r}"
         )
     return optimizer
-
-
-def _learning_rate(optimizer) -> float:
-    return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
 
 
 def make_train_loop(strategy, model: gan_lib.DVDGAN, jit_compile: bool):
@@ -230,21 +139,6 @@ def make_train_loop(strategy, model: gan_lib.DVDGAN, jit_compile: bool):
         return totals, count, last
 
     return train_loop
-
-
-def _remove_worker_dir(write_dir: str) -> None:
-    """Deletes a non-chief worker's scratch checkpoints and empty parent."""
-    tf.io.gfile.rmtree(write_dir)
-    parent = os.path.dirname(write_dir)
-    try:
-        if not tf.io.gfile.listdir(parent):
-            tf.io.gfile.rmtree(parent)
-    except tf.errors.NotFoundError:
-        pass  # Another worker removed it first.
-
-
-def _next_boundary(step: int, every: int) -> int:
-    return (step // every + 1) * every
 
 
 @gin.configurable(module="training")
@@ -340,265 +234,145 @@ def run(
     strategy = strategy or tf.distribute.get_strategy()
     distribute.per_replica_batch_size(strategy, global_batch_size)
     _check_positive(frame_stride=frame_stride)
-    file_pattern = _check_data(data_dir, split)
-    previous_policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(precision)
-    try:
-        return _run(
+    file_pattern = None
+    if data_dir is not None:
+        file_pattern = manifest_lib.check_training_data(data_dir, split)
+    with _dtype_policy(precision):
+        chief = distribute.is_chief(strategy)
+        with strategy.scope():
+            generator = generator_builder()
+            model = gan_builder(
+                generator,
+                spatial_discriminator_builder(),
+                temporal_discriminator_builder(),
+            )
+            metadata = manifest_lib.model_metadata(
+                data_dir,
+                split,
+                frame_stride,
+                generator.num_frames,
+                generator.resolution,
+                generator.num_classes,
+            )
+            model.compile(
+                generator_optimizer=_make_optimizer(
+                    generator_optimizer, "generator_optimizer"
+                ),
+                discriminator_optimizer=_make_optimizer(
+                    discriminator_optimizer, "discriminator_optimizer"
+                ),
+            )
+            checkpoint = checkpointing.build_checkpoint(
+                step=model.step,
+                generator=model.generator,
+                spatial_discriminator=model.spatial_discriminator,
+                temporal_discriminator=model.temporal_discriminator,
+                ema_generator=model.ema_generator,
+                generator_optimizer=model.generator_optimizer,
+                discriminator_optimizer=model.discriminator_optimizer,
+                rng=model.rng,
+            )
+        manager = checkpointing.make_manager(
+            checkpoint,
+            distribute.worker_model_dir(strategy, model_dir),
+            max_to_keep=keep_checkpoints,
+        )
+        latest = checkpointing.restore_latest(checkpoint, model_dir)
+        step = initial_step = int(model.step.numpy())
+        if latest:
+            logging.info("Resumed from %s (step %d).", latest, step)
+        else:
+            logging.info(
+                "No checkpoint in %s: starting from step 0.", model_dir
+            )
+        if chief:
+            checkpointing.write_model_spec(model_dir, generator, metadata)
+
+        examples_per_step = global_batch_size * model.num_discriminator_steps
+        data_arguments = dict(
+            global_batch_size=examples_per_step,
+            num_frames=generator.num_frames,
+            resolution=generator.resolution,
+            frame_stride=frame_stride,
+        )
+        if file_pattern is not None:
+            data_arguments["file_pattern"] = file_pattern
+        dataset = distribute.distribute_dataset(
             strategy,
-            model_dir=model_dir,
-            generator_builder=generator_builder,
-            spatial_discriminator_builder=spatial_discriminator_builder,
-            temporal_discriminator_builder=temporal_discriminator_builder,
-            dataset_builder=dataset_builder,
-            generator_optimizer=generator_optimizer,
-            discriminator_optimizer=discriminator_optimizer,
-            gan_builder=gan_builder,
-            global_batch_size=global_batch_size,
+            lambda context: dataset_builder(context, **data_arguments),
+        )
+        saver = loop_actions.CheckpointSaver(checkpoint_every, manager, step)
+        logger = loop_actions.ScalarLogger(
+            log_every, model, train_steps, examples_per_step
+        )
+        grid = summaries.SampleGrid(
+            model.num_classes,
+            model.latent_dim,
+            columns=sample_columns,
+            seed=sample_seed,
+        )
+        loop = controller.Controller(
+            make_train_loop(strategy, model, jit_compile),
+            iter(dataset),
             train_steps=train_steps,
             steps_per_loop=steps_per_loop,
-            log_every=log_every,
-            sample_every=sample_every,
-            checkpoint_every=checkpoint_every,
-            keep_checkpoints=keep_checkpoints,
-            data_dir=data_dir,
-            split=split,
-            file_pattern=file_pattern,
-            frame_stride=frame_stride,
-            jit_compile=jit_compile,
-            sample_columns=sample_columns,
-            sample_seed=sample_seed,
-            sample_fps=sample_fps,
+            actions=[
+                loop_actions.NonFiniteLossGuard(manager),
+                loop_actions.OperativeConfigWriter(model_dir, chief),
+                logger,
+                loop_actions.SampleWriter(
+                    sample_every, model.ema_generator, grid, sample_fps, chief
+                ),
+                saver,
+            ],
         )
-    finally:
-        keras.mixed_precision.set_global_policy(previous_policy)
-
-
-def _run(
-    strategy,
-    *,
-    model_dir,
-    generator_builder,
-    spatial_discriminator_builder,
-    temporal_discriminator_builder,
-    dataset_builder,
-    generator_optimizer,
-    discriminator_optimizer,
-    gan_builder,
-    global_batch_size,
-    train_steps,
-    steps_per_loop,
-    log_every,
-    sample_every,
-    checkpoint_every,
-    keep_checkpoints,
-    data_dir,
-    split,
-    file_pattern,
-    frame_stride,
-    jit_compile,
-    sample_columns,
-    sample_seed,
-    sample_fps,
-) -> TrainResult:
-    chief = distribute.is_chief(strategy)
-    write_dir = distribute.worker_model_dir(strategy, model_dir)
-    with strategy.scope():
-        generator = generator_builder()
-        spatial_discriminator = spatial_discriminator_builder()
-        temporal_discriminator = temporal_discriminator_builder()
-        metadata = _dataset_metadata(data_dir, split, frame_stride, generator)
-        model = gan_builder(
-            generator, spatial_discriminator, temporal_discriminator
+        writer = (
+            tf.summary.create_file_writer(os.path.join(model_dir, "train"))
+            if chief
+            else tf.summary.create_noop_writer()
         )
-        model.compile(
-            generator_optimizer=_make_optimizer(
-                generator_optimizer, "generator_optimizer"
-            ),
-            discriminator_optimizer=_make_optimizer(
-                discriminator_optimizer, "discriminator_optimizer"
-            ),
-        )
-        checkpoint = checkpointing.build_checkpoint(
-            step=model.step,
-            generator=model.generator,
-            spatial_discriminator=model.spatial_discriminator,
-            temporal_discriminator=model.temporal_discriminator,
-            ema_generator=model.ema_generator,
-            generator_optimizer=model.generator_optimizer,
-            discriminator_optimizer=model.discriminator_optimizer,
-            rng=model.rng,
-        )
-    manager = checkpointing.make_manager(
-        checkpoint, write_dir, max_to_keep=keep_checkpoints
-    )
-    latest = tf.train.latest_checkpoint(checkpointing.checkpoint_dir(model_dir))
-    if latest:
-        try:
-            # expect_partial: the manager's `save_counter` is not restored.
-            checkpoint.read(
-                latest
-            ).assert_existing_objects_matched().expect_partial()
-        except (AssertionError, ValueError, tf.errors.OpError) as error:
-            raise ValueError(
-                f"Cannot resume from {latest}: it does not match the models "
-                "and optimizers built from the current gin config (was the "
-                "config changed since it was written?). Use a new model_dir "
-                f"or the original config. Details: {error}"
-            ) from error
-    step = initial_step = int(model.step.numpy())
-    if latest:
-        logging.info("Resumed from %s (step %d).", latest, step)
-    else:
-        logging.info("No checkpoint in %s: starting from step 0.", model_dir)
-    if chief:
-        checkpointing.write_model_spec(model_dir, generator, metadata)
-
-    examples_per_step = global_batch_size * model.num_discriminator_steps
-    data_arguments = dict(
-        global_batch_size=examples_per_step,
-        num_frames=generator.num_frames,
-        resolution=generator.resolution,
-        frame_stride=frame_stride,
-    )
-    if file_pattern is not None:
-        data_arguments["file_pattern"] = file_pattern
-    dataset = distribute.distribute_dataset(
-        strategy, lambda context: dataset_builder(context, **data_arguments)
-    )
-    iterator = iter(dataset)
-    train_loop = make_train_loop(strategy, model, jit_compile)
-
-    writer = (
-        tf.summary.create_file_writer(os.path.join(model_dir, "train"))
-        if chief
-        else tf.summary.create_noop_writer()
-    )
-    sample_grid = summaries.SampleGrid(
-        model.num_classes,
-        model.latent_dim,
-        columns=sample_columns,
-        seed=sample_seed,
-    )
-    wrote_config = False
-    preempted = False
-    saved_step = step
-    interval_totals = {name: 0.0 for name in model.log_names}
-    interval_steps = 0
-    interval_seconds = 0.0
-    last_logs: dict = {}
-    if step >= train_steps:
+        if step >= train_steps:
+            logging.info(
+                "Already trained: step %d >= train_steps=%d.", step, train_steps
+            )
         logging.info(
-            "Already trained: step %d >= train_steps=%d.", step, train_steps
+            "Training from step %d to %d on %d replica(s), global batch %d.",
+            step,
+            train_steps,
+            strategy.num_replicas_in_sync,
+            global_batch_size,
         )
-    logging.info(
-        "Training from step %d to %d on %d replica(s), global batch %d.",
-        step,
-        train_steps,
-        strategy.num_replicas_in_sync,
-        global_batch_size,
-    )
-    with _PreemptionFlag() as preemption, writer.as_default():
-        while step < train_steps and not preemption.triggered:
-            stop = min(
-                train_steps,
-                step + steps_per_loop,
-                _next_boundary(step, log_every),
-                _next_boundary(step, sample_every),
-                _next_boundary(step, checkpoint_every),
-            )
-            started = time.perf_counter()
-            totals, count, last = train_loop(
-                iterator, tf.constant(stop - step, tf.int32)
-            )
-            count = int(count)
-            last = {name: float(value) for name, value in last.items()}
-            seconds = time.perf_counter() - started
-            step += count
-            bad = sorted(
-                name for name, value in last.items() if not math.isfinite(value)
-            )
-            if bad:
-                good = manager.latest_checkpoint or "none"
-                raise NonFiniteLossError(
-                    f"Non-finite loss at step {step}: "
-                    + ", ".join(f"{name}={last[name]}" for name in bad)
-                    + f". Training stopped without saving; the last good "
-                    f"checkpoint is {good}. Lower the learning rates, check "
-                    "the data for NaNs, or resume from that checkpoint with "
-                    "another seed."
-                )
-            for name, value in totals.items():
-                interval_totals[name] += float(value)
-            interval_steps += count
-            interval_seconds += seconds
-            if not wrote_config:
-                wrote_config = True
-                if chief:
-                    config_text = gin.operative_config_str()
-                    checkpointing.write_text_atomic(
-                        os.path.join(
-                            model_dir, checkpointing.OPERATIVE_CONFIG_FILE
-                        ),
-                        config_text,
+        with controller.StopRequest() as stop, writer.as_default():
+            step = loop.train(step, stop)
+            if stop.triggered:
+                path = saver.save_if_unsaved(step)
+                if path is not None:
+                    logging.info(
+                        "Preempted at step %d; saved checkpoint %s.", step, path
                     )
-                    summaries.write_gin_config(config_text, step)
-            final = step >= train_steps or preemption.triggered
-            if step % log_every == 0 or final:
-                last_logs = {
-                    name: total / interval_steps
-                    for name, total in interval_totals.items()
-                }
-                steps_per_second = interval_steps / max(interval_seconds, 1e-9)
-                examples_per_second = steps_per_second * examples_per_step
-                scalars = dict(last_logs)
-                scalars["perf/steps_per_second"] = steps_per_second
-                scalars["perf/examples_per_second"] = examples_per_second
-                scalars["optimizer/generator_learning_rate"] = _learning_rate(
-                    model.generator_optimizer
-                )
-                scalars["optimizer/discriminator_learning_rate"] = (
-                    _learning_rate(model.discriminator_optimizer)
-                )
-                summaries.write_scalars(scalars, step)
-                logging.info(
-                    summaries.format_progress(
+                else:
+                    logging.info(
+                        "Preempted at step %d, right after its regular "
+                        "checkpoint.",
                         step,
-                        train_steps,
-                        last_logs,
-                        steps_per_second,
-                        examples_per_second,
                     )
-                )
-                interval_totals = {name: 0.0 for name in model.log_names}
-                interval_steps, interval_seconds = 0, 0.0
-            if chief and (step % sample_every == 0 or final):
-                sample_grid.write(model.ema_generator, step, fps=sample_fps)
-            if step % checkpoint_every == 0 or step >= train_steps:
-                path = manager.save(checkpoint_number=step)
-                saved_step = step
-                logging.info("Saved checkpoint %s.", path)
-            writer.flush()
-        preempted = preemption.triggered
-        if preempted and saved_step != step:
-            # The one preemption save (regular saves happen above).
-            path = manager.save(checkpoint_number=step)
-            saved_step = step
-            logging.info(
-                "Preempted at step %d; saved checkpoint %s.", step, path
-            )
-        elif preempted:
-            logging.info(
-                "Preempted at step %d, right after its regular checkpoint.",
-                step,
-            )
-    if not chief:
-        _remove_worker_dir(write_dir)
+        distribute.remove_worker_dir(strategy, model_dir)
     return TrainResult(
         step=step,
         initial_step=initial_step,
-        logs=last_logs,
-        preempted=preempted,
+        logs=logger.last_means,
+        preempted=stop.triggered,
         model_dir=model_dir,
         model=model,
     )
+
+
+@contextlib.contextmanager
+def _dtype_policy(precision: str):
+    """Sets the Keras dtype policy for the block, then restores it."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)

@@ -72,15 +72,8 @@ MUTATIONS = (
         "preemption_save_removed",
         "SIGTERM stops the loop but the preemption checkpoint is not saved",
         "dvdgan_tf/training.py",
-        "            path = manager.save(checkpoint_number=step)\n"
-        "            saved_step = step\n"
-        "            logging.info(\n"
-        '                "Preempted at step %d; saved checkpoint %s.", step, '
-        "path\n",
-        "            path = None\n"
-        "            logging.info(\n"
-        '                "Preempted at step %d; saved checkpoint %s.", step, '
-        "path\n",
+        "                path = saver.save_if_unsaved(step)\n",
+        "                path = None\n",
         (
             "tests/test_train.py::"
             "test_sigterm_saves_a_checkpoint_and_exits_zero",
@@ -89,9 +82,10 @@ MUTATIONS = (
     Mutation(
         "restore_skipped",
         "a restart never restores the latest checkpoint",
-        "dvdgan_tf/training.py",
-        "    if latest:\n        try:\n",
-        "    if False:\n        try:\n",
+        "dvdgan_tf/checkpointing.py",
+        "    latest = tf.train.latest_checkpoint(checkpoint_dir(model_dir))\n"
+        "    if not latest:\n",
+        "    latest = None\n    if not latest:\n",
         (
             "tests/test_training.py::test_resumed_run_matches_uninterrupted_run",
             "tests/test_training.py::"
@@ -101,9 +95,9 @@ MUTATIONS = (
     Mutation(
         "steps_per_loop_ignored",
         "every host call runs one step whatever steps_per_loop says",
-        "dvdgan_tf/training.py",
-        "                step + steps_per_loop,\n",
-        "                step + 1,\n",
+        "dvdgan_tf/controller.py",
+        "        stops = [self.train_steps, step + self.steps_per_loop]\n",
+        "        stops = [self.train_steps, step + 1]\n",
         (
             "tests/test_training.py::"
             "test_steps_per_loop_runs_several_steps_per_host_call",

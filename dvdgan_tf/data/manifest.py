@@ -165,3 +165,74 @@ def read_manifest(data_dir: str) -> Manifest:
         )
     with tf.io.gfile.GFile(path) as f:
         return Manifest.from_json(json.load(f))
+
+
+def check_training_data(data_dir: str, split: str) -> str:
+    """Fails fast on a missing dataset; returns its `split` shard pattern.
+
+    Called before any model is built, so a wrong DATA_DIR costs seconds.
+
+    Raises:
+        ValueError: the directory, its manifest or the split's shards are
+            missing (the message says what to run or set).
+    """
+    if not tf.io.gfile.isdir(data_dir):
+        raise ValueError(
+            f"The data directory does not exist: data_dir={data_dir!r}. "
+            "Create it with `python tools/make_tfrecords.py ...` or point "
+            "DATA_DIR (training.run.data_dir) at a converted dataset."
+        )
+    try:
+        read_manifest(data_dir)
+    except FileNotFoundError as error:
+        raise ValueError(str(error)) from None
+    pattern = shard_pattern(data_dir, split)
+    if not tf.io.gfile.glob(pattern):
+        raise ValueError(
+            f"No {split!r} shards in data_dir={data_dir!r} (nothing matches "
+            f"{pattern!r}). Convert that split, or set training.run.split."
+        )
+    return pattern
+
+
+def model_metadata(
+    data_dir: str | None,
+    split: str,
+    frame_stride: int,
+    num_frames: int,
+    resolution: int,
+    num_classes: int,
+) -> dict:
+    """The metadata.json of a model trained on `data_dir`'s `split`.
+
+    Class names and fps come from the manifest; without a data directory the
+    classes get generic names ("0", "1", ...) and fps is unknown.
+
+    Raises:
+        ValueError: the data's class count differs from `num_classes`.
+    """
+    metadata = {
+        "num_frames": int(num_frames),
+        "resolution": int(resolution),
+        "frame_stride": int(frame_stride),
+        "class_names": [str(i) for i in range(num_classes)],
+        "fps": None,
+        "dataset": None,
+    }
+    if data_dir is None:
+        return metadata
+    manifest = read_manifest(data_dir)
+    class_names = list(manifest.class_names)
+    if num_classes and len(class_names) != num_classes:
+        raise ValueError(
+            f"The dataset in {data_dir!r} has {len(class_names)} classes but "
+            f"the generator was built with num_classes={num_classes}; set "
+            f"NUM_CLASSES = {len(class_names)}."
+        )
+    metadata.update(
+        class_names=class_names,
+        fps=float(manifest.fps),
+        dataset=manifest.dataset_name,
+        split=split,
+    )
+    return metadata
