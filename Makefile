@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED = 1
 
-.PHONY: venv demo test lint fmt test-slow test-all bench clean
+.PHONY: venv demo test lint fmt test-slow test-all mutation-check bench clean
 
 venv: $(STAMP)
 
@@ -53,6 +53,10 @@ test-slow: $(STAMP)
 
 test-all: $(STAMP)
 	$(PY) -m pytest -m "not tpu" $(PYTEST_ARGS)
+
+# Deliberate bugs that the tests must catch (docs/DESIGN.md T3); ~2 min.
+mutation-check: $(STAMP)
+	$(PY) tools/mutation_check.py
 
 bench: $(STAMP)
 	$(PY) bench/data_throughput.py

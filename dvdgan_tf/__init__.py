@@ -2,8 +2,8 @@
 
 Reference: "Adversarial Video Generation on Complex Datasets", arXiv 1907.06571
 (v2). The model specification the code follows, with provenance for every
-choice, lives in the team's SPEC.md; deviations are listed in each module's
-docstring.
+choice the paper leaves open, is docs/DESIGN.md; deviations are listed in
+each module's docstring.
 
 Axis glossary, used in every docstring of the package:
 

@@ -113,8 +113,9 @@ def model_variables(model) -> dict:
     `tf.train.Checkpoint(model=...)`; observed with keras 3.15.1). Checkpoints
     here therefore key every variable by its Keras path with the model's own
     name stripped (`block_1/conv_1/kernel`), which is stable as long as layer
-    `name=`s are (STYLE.md: checkpoints depend on them), independent of how
-    layers are held, and identical for the live and the EMA generator.
+    `name=`s are (docs/DESIGN.md K9: checkpoints depend on them),
+    independent of how layers are held, and identical for the live and the
+    EMA generator.
 
     Raises:
         ValueError: two variables share a path (a layer without an explicit,

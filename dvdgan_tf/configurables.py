@@ -1,7 +1,7 @@
 """Gin registrations: the only place that exposes code to gin.
 
-Only top-level builders are configurable (STYLE.md B3); Keras classes are
-never decorated (that crashes Keras 3, STACK.md section 8). Importing this
+Only top-level builders are configurable (docs/DESIGN.md K13); Keras classes are
+never decorated (that crashes Keras 3, docs/DESIGN.md K13). Importing this
 module registers everything below under module-qualified names, e.g.
 `generator.build_generator.channel_multiplier = %CHANNEL_MULTIPLIER`.
 """

@@ -3,7 +3,7 @@
 The training loop is the project's own (Model Garden / orbit style): a
 `tf.function` that runs ``steps_per_loop`` steps of ``strategy.run(step_fn)``
 per host call. Keras 3's ``fit`` is not used because it breaks under
-multi-replica strategies (STACK.md section 4: ``steps_per_execution > 1``
+multi-replica strategies (docs/DESIGN.md K2: ``steps_per_execution > 1``
 fails under Mirrored, MultiWorkerMirrored needs private-API patches).
 
 Strategies (`make_strategy`):
@@ -182,7 +182,7 @@ def replica_seed(seed, *salts) -> tf.Tensor:
     Must be called in a replica context (inside ``strategy.run``): the
     replica id is folded in with `tf.random.experimental.stateless_fold_in`
     so every replica draws different noise (a mirrored seed variable would
-    give identical draws, STACK.md section 4).
+    give identical draws, docs/DESIGN.md K5).
 
     Args:
         seed: int32/int64 [2] stateless seed.
@@ -210,9 +210,9 @@ def scale_per_example_loss(
     """Sum of per-replica losses divided by the *global* batch size.
 
     `apply_gradients` in a replica context all-reduce-SUMs gradients, so a
-    replica-local mean would be `num_replicas` times too large (STACK.md
-    section 4; Model Garden `Task.train_step`). With this scaling the summed
-    gradients equal those of the full-batch mean on one device.
+    replica-local mean would be `num_replicas` times too large
+    (docs/DESIGN.md K4; Model Garden `Task.train_step`). With this scaling
+    the summed gradients equal those of the full-batch mean on one device.
 
     Args:
         per_example_loss: float [B] (B = per-replica batch).

@@ -2,7 +2,7 @@
 
 Reference: DVD-GAN (arXiv 1907.06571, training details) samples from an EMA
 of G's weights with decay 0.9999, starting at step 20,000 (as BigGAN's
-``ema_start``). SPEC.md decisions 6 and 13.
+``ema_start``). docs/DESIGN.md D6 and D13.
 
 The EMA generator is a second generator built from the live one's
 ``get_config()``, so it has the same architecture and variable paths; export,
@@ -16,7 +16,7 @@ step just taken (0-based)::
 
 for every trainable weight. Non-trainable weights (the per-time-step BN moving
 statistics and the spectral-norm power-iteration vectors) are *copied* from G
-at every update (SPEC.md decision 6: "moving statistics copied"), not
+at every update (docs/DESIGN.md D6: moving statistics copied), not
 averaged.
 
 Deviation from BigGAN-PyTorch: there the EMA copy is initialised once and

@@ -44,7 +44,7 @@ half-written model.
 
 Reloading needs no dvdgan_tf import: `tf.saved_model.load(path)` plus the
 signatures (keep a reference to the loaded object while calling them;
-STACK.md section 7).
+docs/DESIGN.md K12).
 """
 
 from __future__ import annotations

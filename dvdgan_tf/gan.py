@@ -5,7 +5,7 @@ details: a class-conditional generator G and two discriminators, D_S (k = 8
 randomly sampled full-resolution frames, scores summed) and D_T (the whole
 clip after 2x2 spatial average pooling); hinge loss on each discriminator
 separately; two D updates per G update (BigGAN); Adam with beta1 = 0; an EMA
-of G's weights for sampling. SPEC.md decisions 7, 10 and 13.
+of G's weights for sampling. docs/DESIGN.md D7, D10, D13 and D14.
 
 How one training step is organised (the per-replica function that
 `dvdgan_tf.training` drives with ``strategy.run`` inside a `tf.function`):
@@ -125,7 +125,7 @@ class DVDGAN(keras.Model):
         self.latent_dim = int(generator.latent_dim)
         self.num_sampled_frames = int(spatial_discriminator.num_sampled_frames)
         # The sub-models are built functional/subclassed models; nothing to
-        # build here (STACK.md section 4: an unbuilt wrapper breaks under
+        # build here (docs/DESIGN.md K3: an unbuilt wrapper breaks under
         # strategies).
         self.built = True
         # Step counter and run seed are plain tf.Variables: they are saved
@@ -157,8 +157,8 @@ class DVDGAN(keras.Model):
         """Attaches and pre-builds the two optimizers.
 
         Must be called inside the strategy scope: optimizer slots created
-        lazily inside ``strategy.run`` fail under MirroredStrategy (STACK.md
-        section 4).
+        lazily inside ``strategy.run`` fail under MirroredStrategy
+        (docs/DESIGN.md K3).
         """
         # optimizer=None: otherwise Keras builds a default optimizer over all
         # weights and allocates useless slot variables.

@@ -3,7 +3,7 @@
 Reference: DVD-GAN (arXiv 1907.06571 v2, section 3 "Training"): hinge loss
 (Lim & Ye 2017; Miyato et al. 2018) for both discriminators, applied to the
 *summed* per-frame score of D_S and to the summed score of D_T separately
-(SPEC.md decision 10). The generator loss is ``-(D_S + D_T)`` on fakes.
+(docs/DESIGN.md D10). The generator loss is ``-(D_S + D_T)`` on fakes.
 
 Every function returns **per-example** losses (float32 [B]) and never reduces
 over the batch: the caller divides the sum by the *global* batch size so that
@@ -46,7 +46,7 @@ def _as_float32_scores(scores: tf.Tensor, name: str) -> tf.Tensor:
             f"received shape {scores.shape}."
         )
     # Under mixed_bfloat16 the logits arrive in bfloat16; losses stay float32
-    # (SPEC.md decision 8).
+    # (docs/DESIGN.md D8).
     return tf.cast(scores, tf.float32)
 
 

@@ -200,7 +200,7 @@ class SavedModelSampler:
             )
         metadata = export.read_export_metadata(saved_model_dir)
         # Keep the loaded object alive: its signatures reference its
-        # variables (STACK.md section 7).
+        # variables (docs/DESIGN.md K12).
         self._loaded = tf.saved_model.load(saved_model_dir)
         self._sample = self._loaded.signatures[export.SAMPLE_SIGNATURE]
         self.info = ModelInfo(

@@ -11,9 +11,10 @@ Written under ``model_dir/train``:
 * ``config/operative_gin``: the operative gin config as text.
 
 GIFs use the TF2 image-plugin tensor layout ``[width, height, encoded_image]``
-written with `tf.summary.write` and the image plugin's metadata (STACK.md
-section 10): `tf.summary.image` can only write PNG stills. TensorBoard serves
-such blobs with the image/gif content type, so they animate in the browser.
+written with `tf.summary.write` and the image plugin's metadata
+(docs/DESIGN.md K15): `tf.summary.image` can only write PNG stills.
+TensorBoard serves such blobs with the image/gif content type, so they
+animate in the browser.
 """
 
 from __future__ import annotations

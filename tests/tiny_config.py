@@ -1,4 +1,4 @@
-"""The tiny shapes every test uses (STYLE.md B7): seconds on a laptop CPU."""
+"""The tiny shapes every test uses (docs/DESIGN.md T1): seconds on a CPU."""
 
 BATCH = 2
 FRAMES = 4

@@ -1,6 +1,6 @@
 """Built-in class-conditional synthetic video set: shape x motion.
 
-The embedded dataset for the CPU demo and the tests (DATA.md section 5.2). A
+The embedded dataset for the CPU demo and the tests (docs/DESIGN.md S1-S3). A
 class is an (appearance, motion) pair: 3 shapes, each with its own base colour
 (disc, square, triangle) x 4 motions (grow, left, right, shrink) = 12 classes.
 Motions come in time-reversed twins (left <-> right, grow <-> shrink), so no

@@ -1,6 +1,6 @@
 """A user-supplied video classifier SavedModel, for Inception Score and FID.
 
-METRICS.md section 2: the paper's UCF-101 IS uses a C3D fine-tuned on UCF-101
+docs/DESIGN.md M2: the paper's UCF-101 IS uses a C3D fine-tuned on UCF-101
 and its Kinetics-600 IS/FID an I3D trained on Kinetics-600. Neither set of
 weights ships with any package, so the classifier is pluggable: a SavedModel
 whose input convention (frames, size, value range, channel order and layout,

@@ -3,7 +3,7 @@
 Reference: Unterthiner et al., "Towards Accurate Generative Models of Video:
 A New Metric & Challenges" (arXiv 1812.01717), code in
 google-research/google-research `frechet_video_distance/`. The protocol
-(METRICS.md section 1):
+(docs/DESIGN.md M1):
 
 1. Videos are uint8 [N, T, H, W, 3] clips, T >= 9 (I3D reduces time 8x
    before a (2, 7, 7) VALID pool).
@@ -28,7 +28,7 @@ and frame stride, so every number carries its protocol's name:
 `FVDProtocol(256, 12, 2).name == "fvd256_12f_s2"`. The protocol does not
 sample clips; the caller draws one clip of `num_frames` frames, taken every
 `stride` source frames, per real video (training split, fixed seed; see
-METRICS.md) and passes exactly `num_videos` real and generated clips.
+docs/DESIGN.md M1) and passes exactly `num_videos` real and generated clips.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ predictions spread evenly over K classes give K; identical predictions give 1.
 
 Video IS uses a video classifier (`dvdgan_tf.metrics.classifier`), e.g. the
 UCF-101 C3D (paper Table 2) or a Kinetics-600 I3D (paper Table 1). Two
-protocols are in use for UCF-101 (METRICS.md section 2); they differ in the
+protocols are in use for UCF-101 (docs/DESIGN.md M2); they differ in the
 resize (set on the classifier, `classifier.Preprocessing`) and in the sample
 count:
 
@@ -17,7 +17,7 @@ count:
   independent samples are computed here as 10 disjoint splits of 20,480
   samples, which is the same estimator.
 
-The paper does not say which script it used (SPEC.md section 7.3); the
+The paper does not say which script it used (docs/DESIGN.md M2); the
 protocol is therefore written into the metric name.
 """
 

@@ -1,6 +1,6 @@
 """The synthetic-data judge: a small 3-D conv classifier that scores generators.
 
-METRICS.md section 3 / DATA.md section 5.2. Published-scale metrics are out
+docs/DESIGN.md M3, S1-S3. Published-scale metrics are out
 of reach on a CPU, so the project measures whether the GAN *learns* on its
 built-in synthetic dataset (`dvdgan_tf.data.synthetic`), where a class fixes
 both an appearance and a motion, and motions come in time-reversed twins. A

@@ -11,7 +11,7 @@ in the SN-GAN (Miyato et al. 2018) / BigGAN-PyTorch form:
     flows through sigma exactly as in SN-GAN and BigGAN;
   * the normalised kernel is never written back (unlike
     `keras.layers.SpectralNormalization`, which assigns W / sigma to the
-    kernel and so blocks the gradient through sigma, see STACK.md section 6);
+    kernel and so blocks the gradient through sigma, docs/DESIGN.md K11);
   * u is updated only when `training=True`; inference calls change nothing.
 
 Choices (not facts from the paper):
@@ -27,7 +27,7 @@ Choices (not facts from the paper):
     kernel is cast to the compute dtype afterwards.
   * `SNEmbedding` returns floats for integer ids and has no `input_spec`, so
     it accepts any batch size (keras' SN wrapper casts the output back to the
-    id dtype and pins the batch size, STACK.md section 6).
+    id dtype and pins the batch size, docs/DESIGN.md K11).
 """
 
 import zlib

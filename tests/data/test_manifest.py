@@ -1,0 +1,115 @@
+"""dvdgan_tf.data.manifest: the manifest round trip and the training checks."""
+
+import json
+import os
+
+import pytest
+
+from dvdgan_tf.data import manifest as manifest_lib
+
+
+def _manifest(class_names=("a", "b", "c")):
+    shard = manifest_lib.ShardInfo(
+        manifest_lib.shard_name("train", 0, 2), 3, 300
+    )
+    second = manifest_lib.ShardInfo(
+        manifest_lib.shard_name("train", 1, 2), 2, 200
+    )
+    return manifest_lib.Manifest(
+        dataset_name="toy-s16-25fps-q90",
+        class_names=tuple(class_names),
+        splits={
+            "train": manifest_lib.SplitInfo(5, 500, (shard, second)),
+            "test": manifest_lib.SplitInfo(0, 0, ()),
+        },
+        storage_size=16,
+        fps=25.0,
+        jpeg_quality=90,
+        skipped=(
+            manifest_lib.SkippedInput("x.avi", "train", "truncated: 3 frames"),
+            manifest_lib.SkippedInput("y.avi", "train", "truncated: 1 frame"),
+            manifest_lib.SkippedInput("z.avi", "test", "missing"),
+        ),
+    )
+
+
+def test_shard_names_sort_and_match_the_split_pattern(tmp_path):
+    assert manifest_lib.shard_name("train", 3, 12) == (
+        "train-00003-of-00012.tfrecord"
+    )
+    assert manifest_lib.shard_pattern(str(tmp_path), "test") == os.path.join(
+        str(tmp_path), "test-*-of-*.tfrecord"
+    )
+
+
+def test_manifest_round_trips_with_derived_counts(tmp_path):
+    manifest = _manifest()
+    path = manifest_lib.write_manifest(str(tmp_path), manifest)
+    with open(path) as f:
+        data = json.load(f)
+    assert data["storage_bytes"] == 500
+    assert data["num_examples"] == {"train": 5, "test": 0}
+    assert data["num_skipped_by_reason"] == {"missing": 1, "truncated": 2}
+    assert manifest_lib.read_manifest(str(tmp_path)) == manifest
+    assert manifest.num_classes == 3
+
+
+def test_missing_manifest_says_how_to_make_one(tmp_path):
+    with pytest.raises(FileNotFoundError, match="make_tfrecords"):
+        manifest_lib.read_manifest(str(tmp_path))
+
+
+def _converted(tmp_path, splits=("train",)):
+    manifest_lib.write_manifest(str(tmp_path), _manifest())
+    for split in splits:
+        (tmp_path / manifest_lib.shard_name(split, 0, 1)).write_bytes(b"")
+    return str(tmp_path)
+
+
+def test_training_check_returns_the_split_pattern(tmp_path):
+    data_dir = _converted(tmp_path)
+    pattern = manifest_lib.check_training_data(data_dir, "train")
+    assert pattern == manifest_lib.shard_pattern(data_dir, "train")
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("no_dir", "does not exist.*make_tfrecords"),
+        ("no_manifest", "No manifest.json"),
+        ("no_split", "No 'test' shards.*training.run.split"),
+    ],
+)
+def test_training_check_names_what_is_missing(tmp_path, case, message):
+    data_dir = str(tmp_path / "data")
+    if case != "no_dir":
+        os.makedirs(data_dir)
+    if case == "no_split":
+        _converted(tmp_path / "data")
+    with pytest.raises(ValueError, match=message):
+        manifest_lib.check_training_data(data_dir, "test")
+
+
+def test_model_metadata_comes_from_the_manifest(tmp_path):
+    data_dir = _converted(tmp_path)
+    metadata = manifest_lib.model_metadata(data_dir, "train", 2, 8, 16, 3)
+    assert metadata == {
+        "num_frames": 8,
+        "resolution": 16,
+        "frame_stride": 2,
+        "class_names": ["a", "b", "c"],
+        "fps": 25.0,
+        "dataset": "toy-s16-25fps-q90",
+        "split": "train",
+    }
+
+
+def test_model_metadata_without_data_has_generic_names():
+    metadata = manifest_lib.model_metadata(None, "train", 1, 4, 16, 2)
+    assert metadata["class_names"] == ["0", "1"] and metadata["fps"] is None
+
+
+def test_class_count_mismatch_says_which_macro_to_set(tmp_path):
+    data_dir = _converted(tmp_path)
+    with pytest.raises(ValueError, match="NUM_CLASSES = 3"):
+        manifest_lib.model_metadata(data_dir, "train", 1, 4, 16, 5)
