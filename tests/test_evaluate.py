@@ -18,6 +18,7 @@ from dvdgan_tf.metrics import fvd
 from dvdgan_tf.metrics import judge as judge_lib
 from tests import model_dir_fixture
 from tests import tiny_config
+from tests.evaluation import test_real_clips
 
 JUDGE_CLIPS = 24
 
@@ -258,20 +259,8 @@ def test_judge_of_another_size_is_rejected(synthetic_model_dir, tmp_path):
         )
 
 
-@pytest.fixture(scope="module")
-def synthetic_records(tmp_path_factory):
-    from dvdgan_tf.data import convert
-
-    path = tmp_path_factory.mktemp("data")
-    convert.convert_synthetic(
-        str(path),
-        num_clips=5,
-        num_test_clips=0,
-        num_frames=4,
-        size=16,
-        options=convert.ConvertOptions(min_frames=1, num_shards=1),
-    )
-    return str(path / "train-*")
+# Five synthetic clips in one TFRecord shard (module-scoped fixture).
+synthetic_records = test_real_clips.synthetic_records
 
 
 class _TinyVideoClassifier(tf.Module):

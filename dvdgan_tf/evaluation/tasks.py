@@ -214,6 +214,18 @@ def over_generated_sets(
     return results
 
 
+def _gaussian(embeddings, **extra) -> dict:
+    """The cacheable real side: a Gaussian fit (+ `extra` arrays)."""
+    mu, sigma = frechet.gaussian_statistics(embeddings)
+    return {"mu": mu, "sigma": sigma, **extra}
+
+
+def _frechet_to(real: dict, embeddings) -> float:
+    """Frechet distance from the cached real Gaussian to `embeddings`."""
+    mu, sigma = frechet.gaussian_statistics(embeddings)
+    return frechet.frechet_distance(real["mu"], real["sigma"], mu, sigma)
+
+
 def _judge_id(judge_dir: str) -> str:
     digest = hashlib.sha1()
     for name in ("judge.keras", "judge.json"):
@@ -295,14 +307,11 @@ class JudgeTask:
             videos, labels = context.generate(self.num_clips, seed)
             probabilities, features = judge.predict(videos)
             scores = judge.score_probabilities(probabilities, labels)
-            mu, sigma = frechet.gaussian_statistics(features)
             return {
                 "judge_accuracy": scores.accuracy,
                 "judge_appearance_accuracy": scores.appearance_accuracy,
                 "judge_motion_accuracy": scores.motion_accuracy,
-                "judge_frechet_distance": frechet.frechet_distance(
-                    real["mu"], real["sigma"], mu, sigma
-                ),
+                "judge_frechet_distance": _frechet_to(real, features),
             }
 
         results = over_generated_sets(
@@ -377,12 +386,7 @@ class FVDTask:
                     yield batch
 
             logits = fvd.i3d_logits_from_batches(videos())
-            mu, sigma = frechet.gaussian_statistics(logits)
-            return {
-                "mu": mu,
-                "sigma": sigma,
-                "labels": np.concatenate(labels),
-            }
+            return _gaussian(logits, labels=np.concatenate(labels))
 
         real = context.cache.get_or_compute(protocol.name, compute_real)
 
@@ -393,12 +397,7 @@ class FVDTask:
                     protocol.num_videos, seed, real["labels"], num_frames
                 )
             )
-            mu, sigma = frechet.gaussian_statistics(logits)
-            return {
-                "fvd": frechet.frechet_distance(
-                    real["mu"], real["sigma"], mu, sigma
-                )
-            }
+            return {"fvd": _frechet_to(real, logits)}
 
         return over_generated_sets(
             context, protocol.name, protocol.num_videos, compute_set
@@ -501,8 +500,9 @@ class FIDTask:
             ):
                 features.append(loaded.predict(videos)["features"])
                 labels.append(batch_labels)
-            mu, sigma = frechet.gaussian_statistics(np.concatenate(features))
-            return {"mu": mu, "sigma": sigma, "labels": np.concatenate(labels)}
+            return _gaussian(
+                np.concatenate(features), labels=np.concatenate(labels)
+            )
 
         real = context.cache.get_or_compute(protocol, compute_real)
 
@@ -515,12 +515,7 @@ class FIDTask:
                     )
                 ]
             )
-            mu, sigma = frechet.gaussian_statistics(features)
-            return {
-                "fid": frechet.frechet_distance(
-                    real["mu"], real["sigma"], mu, sigma
-                )
-            }
+            return {"fid": _frechet_to(real, features)}
 
         return over_generated_sets(
             context, protocol, self.num_videos, compute_set
