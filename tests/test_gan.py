@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from dvdgan_tf import gan
+from dvdgan_tf import losses
 from tests import tiny_config as tiny
 from tests import tiny_gan
 
@@ -269,8 +270,13 @@ def _tiny_gan(cls):
             tiny_gan.build_spatial_discriminator(),
             tiny_gan.build_temporal_discriminator(),
         ).ema_generator,
+        num_discriminator_steps=2,
+        loss=losses.GANLoss.HINGE,
+        orthogonal_regularization=0.0,
+        r1_gamma=0.0,
         ema_start_step=0,
         ema_decay=0.5,
+        seed=0,
     )
     # Plain SGD: Adam's first step is invariant to the loss scale and would
     # hide a missing division by the number of replicas.
