@@ -26,6 +26,7 @@ import os
 import re
 
 import tensorflow as tf
+from absl import logging
 
 from dvdgan_tf import atomic_files
 
@@ -178,10 +179,44 @@ def make_manager(
     )
 
 
-def restore_latest(checkpoint: tf.train.Checkpoint, model_dir: str):
-    """Restores the latest checkpoint of `model_dir` into `checkpoint`.
+# What reading a truncated or damaged checkpoint raises (TF 2.21): a short
+# data file gives IndexError("Read less bytes than requested"), a corrupt
+# index DataLossError, a deleted data file NotFoundError.
+DAMAGE_ERRORS = (
+    tf.errors.DataLossError,
+    tf.errors.OutOfRangeError,
+    tf.errors.NotFoundError,
+    IndexError,
+    EOFError,
+)
 
-    Restarting training with the same command resumes through this.
+
+def describe_checkpoint_files(path: str) -> str:
+    """'ckpt-5.index (1234 bytes), ckpt-5.data-00000-of-00001 (...)'."""
+    files = []
+    for name in sorted(tf.io.gfile.glob(path + ".*")):
+        size = tf.io.gfile.stat(name).length
+        files.append(f"{os.path.basename(name)} ({size} bytes)")
+    return ", ".join(files) or "no files"
+
+
+def damaged_checkpoint_error(path: str, error: BaseException) -> str:
+    """One line naming a damaged checkpoint, its files and the error."""
+    return (
+        f"Checkpoint {path} is damaged ({type(error).__name__}: "
+        f"{str(error).splitlines()[0] if str(error) else ''}); its files: "
+        f"{describe_checkpoint_files(path)}"
+    )
+
+
+def restore_latest(checkpoint: tf.train.Checkpoint, model_dir: str):
+    """Restores the newest readable checkpoint of `model_dir`.
+
+    Restarting training with the same command resumes through this. A
+    damaged checkpoint (truncated or corrupt files, e.g. a disk that filled
+    up) is skipped with a warning naming it and its files, and the next
+    older one is tried. Without the `checkpoint` index file, the `ckpt-N`
+    files on disk are used.
 
     Returns:
         The restored checkpoint's path, or None when there is none yet.
@@ -189,32 +224,69 @@ def restore_latest(checkpoint: tf.train.Checkpoint, model_dir: str):
     Raises:
         ValueError: the checkpoint does not match the objects in
             `checkpoint` (models or optimizers built from another config).
+        CheckpointError: checkpoints exist but every one is damaged.
     """
-    latest = tf.train.latest_checkpoint(checkpoint_dir(model_dir))
-    if not latest:
-        return None
-    try:
-        # expect_partial: the manager's `save_counter` is not restored.
-        checkpoint.read(
-            latest
-        ).assert_existing_objects_matched().expect_partial()
-    except (AssertionError, ValueError, tf.errors.OpError) as error:
-        raise ValueError(
-            f"Cannot resume from {latest}: it does not match the models "
-            "and optimizers built from the current gin config (was the "
-            "config changed since it was written?). Use a new model_dir "
-            f"or the original config. Details: {error}"
-        ) from error
-    return latest
+    directory = checkpoint_dir(model_dir)
+    steps = list_checkpoint_steps(model_dir)
+    damaged = []
+    for step in reversed(steps):
+        path = os.path.join(directory, f"ckpt-{step}")
+        try:
+            # expect_partial: the manager's `save_counter` is not restored.
+            checkpoint.read(
+                path
+            ).assert_existing_objects_matched().expect_partial()
+        except DAMAGE_ERRORS as error:
+            message = damaged_checkpoint_error(path, error)
+            logging.warning("%s. Trying the previous checkpoint.", message)
+            damaged.append(message)
+            continue
+        except (AssertionError, ValueError, tf.errors.OpError) as error:
+            raise ValueError(
+                f"Cannot resume from {path}: it does not match the models "
+                "and optimizers built from the current gin config (was the "
+                "config changed since it was written?). Use a new model_dir "
+                f"or the original config. Details: {error}"
+            ) from error
+        if damaged:
+            logging.warning(
+                "Resuming from %s, the newest complete checkpoint.", path
+            )
+        return path
+    if damaged:
+        raise CheckpointError(
+            f"Every checkpoint in {directory} is damaged: "
+            + " | ".join(damaged)
+            + ". Restore the files or start a new model_dir."
+        )
+    return None
 
 
 def list_checkpoint_steps(model_dir: str) -> list[int]:
-    """Steps of the complete checkpoints in `model_dir`, ascending."""
-    state = tf.train.get_checkpoint_state(checkpoint_dir(model_dir))
+    """Steps of the checkpoints in `model_dir` whose .index exists, ascending.
+
+    From the `checkpoint` index file when there is one; without it (deleted
+    or never written), from the `ckpt-N.index` files on disk, so that
+    checkpoints are never silently ignored.
+    """
+    directory = checkpoint_dir(model_dir)
+    state = tf.train.get_checkpoint_state(directory)
     if state is None:
-        return []
+        paths = [
+            name[: -len(".index")]
+            for name in tf.io.gfile.glob(os.path.join(directory, "ckpt-*"))
+            if name.endswith(".index")
+        ]
+        if paths:
+            logging.warning(
+                "%s has no `checkpoint` index file; using the ckpt-N files "
+                "on disk.",
+                directory,
+            )
+    else:
+        paths = list(state.all_model_checkpoint_paths)
     steps = []
-    for path in state.all_model_checkpoint_paths:
+    for path in paths:
         match = _CKPT_RE.search(path)
         if match and tf.io.gfile.exists(path + ".index"):
             steps.append(int(match.group(1)))
@@ -266,7 +338,14 @@ def restore_objects(path: str, **models) -> None:
         CheckpointError: naming the checkpoint and each variable that is
             missing, unexpected or of another shape.
     """
-    saved = tf.train.load_checkpoint(path).get_variable_to_shape_map()
+    try:
+        saved = tf.train.load_checkpoint(path).get_variable_to_shape_map()
+    except DAMAGE_ERRORS as error:
+        raise CheckpointError(
+            damaged_checkpoint_error(path, error)
+            + ". Use another --step (an earlier checkpoint) or restore the "
+            "files."
+        ) from None
     problems = []
     for name, model in models.items():
         in_checkpoint = {}
@@ -304,7 +383,14 @@ def restore_objects(path: str, **models) -> None:
             f"{more}\nThe config next to the checkpoints must be the one the "
             "checkpoint was trained with."
         )
-    status = build_checkpoint(**models).read(path)
+    try:
+        status = build_checkpoint(**models).read(path)
+    except DAMAGE_ERRORS as error:
+        raise CheckpointError(
+            damaged_checkpoint_error(path, error)
+            + ". Use another --step (an earlier checkpoint) or restore the "
+            "files."
+        ) from None
     status.expect_partial()
     status.assert_existing_objects_matched()
 

@@ -9,9 +9,9 @@ module registers everything below under module-qualified names, e.g.
 import logging
 import os
 
+import gin
 import keras
 
-import gin
 from dvdgan_tf import gan
 from dvdgan_tf import losses
 from dvdgan_tf import training  # noqa: F401  (registers training.run)
@@ -87,3 +87,30 @@ def add_gin_search_path(*extra_dirs: str) -> None:
     root = logging.getLogger()
     if not any(isinstance(f, _GinResourceLookupFilter) for f in root.filters):
         root.addFilter(_GinResourceLookupFilter())
+
+
+def unused_macros() -> list[str]:
+    """Macros defined in the parsed config that nothing references.
+
+    A defined-but-unused macro is almost always a typo (``NUM_CLASES =
+    12`` next to the real ``NUM_CLASSES``), which gin itself accepts
+    silently.
+    """
+    config = gin.config._CONFIG  # gin 0.5.0 has no public walk of bindings.
+    defined = {selector for selector, name in config if name == "gin.macro"}
+    used = set()
+
+    def walk(value):
+        if isinstance(value, gin.config.ConfigurableReference):
+            if value.selector == "gin.macro":
+                used.add(repr(value).lstrip("%"))
+        elif isinstance(value, (list, tuple, set)):
+            for item in value:
+                walk(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+
+    for bindings in config.values():
+        walk(bindings)
+    return sorted(defined - used)

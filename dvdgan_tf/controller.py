@@ -6,52 +6,23 @@ between calls the `loop_actions` run. Each call stops at the next step where
 any periodic action is due, so a summary, sample or checkpoint always sees
 exactly its step.
 
-SIGTERM (preemption) is turned into a flag (`StopRequest`): the current call
-finishes, the actions see ``stopping=True`` (last interval logged, last
-samples written), the loop ends, and the caller saves the preemption
-checkpoint.
+SIGTERM (preemption) and a first Ctrl-C are turned into a flag
+(`cli.StopRequest`): the current call finishes, the actions see
+``stopping=True`` (last interval logged, last samples written), the loop
+ends, and the caller saves the preemption checkpoint. A second Ctrl-C aborts
+at once.
 """
 
 from __future__ import annotations
 
-import signal
-import threading
 import time
 from typing import Callable
 from typing import Sequence
 
 import tensorflow as tf
-from absl import logging
 
+from dvdgan_tf import cli
 from dvdgan_tf import loop_actions
-
-
-class StopRequest:
-    """Turns SIGTERM into a flag the host loop polls (main thread only).
-
-    Use as a context manager; the previous handler is restored on exit.
-    """
-
-    def __init__(self):
-        self.triggered = False
-        self._previous = None
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        logging.warning(
-            "SIGTERM received: finishing the current steps, then saving a "
-            "checkpoint and exiting."
-        )
-        self.triggered = True
-
-    def __exit__(self, *exc_info):
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
-        return False
 
 
 def next_boundary(step: int, every: int) -> int:
@@ -95,7 +66,7 @@ class Controller:
         ]
         return min(stops)
 
-    def train(self, step: int, stop: StopRequest) -> int:
+    def train(self, step: int, stop: cli.StopRequest) -> int:
         """Trains from `step` until `train_steps` or a stop request.
 
         Returns:

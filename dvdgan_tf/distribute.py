@@ -81,11 +81,44 @@ def make_strategy(
     if kind is StrategyKind.DEFAULT:
         return tf.distribute.get_strategy()
     if kind is StrategyKind.MIRRORED:
+        if devices:
+            _check_devices_exist(devices)
         return tf.distribute.MirroredStrategy(
             devices=list(devices) if devices else None
         )
     _check_tf_config()
     return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def _check_devices_exist(devices: Sequence[str]) -> None:
+    """Refuses device names this host does not have.
+
+    MirroredStrategy would otherwise place a missing /gpu:N on the CPU
+    without a word (soft placement).
+    """
+    logical = tf.config.list_logical_devices()
+    available = {
+        tf.DeviceSpec.from_string(d.name)
+        .replace(job=None, replica=None, task=None)
+        .to_string()
+        for d in logical
+    }
+    available_short = {
+        f"/{d.device_type.lower()}:{tf.DeviceSpec.from_string(d.name).device_index}"
+        for d in logical
+    }
+    missing = []
+    for device in devices:
+        spec = tf.DeviceSpec.from_string(device)
+        short = f"/{(spec.device_type or '').lower()}:{spec.device_index}"
+        if short not in available_short and device not in available:
+            missing.append(device)
+    if missing:
+        raise ValueError(
+            f"Device(s) {missing} do not exist on this host; it has "
+            f"{sorted(available_short)}. Pass --devices from that list, or "
+            "omit --devices to use every local GPU."
+        )
 
 
 def _check_tf_config() -> None:

@@ -54,13 +54,14 @@ import dataclasses
 import os
 import time
 
+import gin
 import tensorflow as tf
 from absl import app
 from absl import flags
 from absl import logging
 
-import gin
 from dvdgan_tf import checkpointing
+from dvdgan_tf import cli
 from dvdgan_tf import configurables
 from dvdgan_tf.evaluation import real_clips
 from dvdgan_tf.evaluation import stats_cache
@@ -72,6 +73,8 @@ METRICS = ("fvd", "judge", "is", "fid")
 EVAL_SUBDIR = "eval"
 CACHE_SUBDIR = "cache"
 RESULTS_TEMPLATE = "results-{step}.json"
+# How often --continuous looks for new checkpoints.
+POLL_SECONDS = 1.0
 MetricResult = tasks_lib.MetricResult
 
 
@@ -302,33 +305,50 @@ def run(
         )
     results_dir = output_dir or os.path.join(model_dir, EVAL_SUBDIR)
     steps = []
-    # The iterator fires when the *latest* checkpoint changes; every step on
-    # disk without a results file is then evaluated in order, so none is
-    # skipped when evaluation is slower than training (unless the manager's
-    # max_to_keep deleted it first).
-    for _ in tf.train.checkpoints_iterator(
-        checkpointing.checkpoint_dir(model_dir),
-        min_interval_secs=1,
-        timeout=timeout_secs,
-    ):
-        for found in checkpointing.list_checkpoint_steps(model_dir):
-            if tf.io.gfile.exists(
-                os.path.join(results_dir, RESULTS_TEMPLATE.format(step=found))
+    # Every step on disk without a results file is evaluated in order, so
+    # none is skipped when evaluation is slower than training (unless the
+    # manager's max_to_keep deleted it first). SIGTERM / Ctrl-C stop the job
+    # after the checkpoint being evaluated (its results are written).
+    last_new = time.monotonic()
+    with cli.StopRequest("stopping after the current checkpoint") as stop:
+        while not stop.triggered:
+            pending = [
+                found
+                for found in checkpointing.list_checkpoint_steps(model_dir)
+                if not tf.io.gfile.exists(
+                    os.path.join(
+                        results_dir, RESULTS_TEMPLATE.format(step=found)
+                    )
+                )
+            ]
+            for found in pending:
+                last_new = time.monotonic()
+                try:
+                    evaluated, _ = evaluate_checkpoint(
+                        model_dir, found, settings, classifier, output_dir
+                    )
+                except checkpointing.CheckpointError as e:
+                    logging.warning("Skipping step %d: %s", found, e)
+                    continue
+                steps.append(evaluated)
+                if max_checkpoints is not None and (
+                    len(steps) >= max_checkpoints
+                ):
+                    logging.info(
+                        "Evaluated %d checkpoint(s): %s", len(steps), steps
+                    )
+                    return steps
+                if stop.triggered:
+                    break
+            if timeout_secs is not None and (
+                time.monotonic() - last_new > timeout_secs
             ):
-                continue
-            try:
-                evaluated, _ = evaluate_checkpoint(
-                    model_dir, found, settings, classifier, output_dir
-                )
-            except checkpointing.CheckpointError as e:
-                logging.warning("Skipping step %d: %s", found, e)
-                continue
-            steps.append(evaluated)
-            if max_checkpoints is not None and len(steps) >= max_checkpoints:
                 logging.info(
-                    "Evaluated %d checkpoint(s): %s", len(steps), steps
+                    "No new checkpoint for %.0f s: stopping.", timeout_secs
                 )
-                return steps
+                break
+            if not stop.triggered:
+                time.sleep(POLL_SECONDS)
     logging.info("Evaluated %d checkpoint(s): %s", len(steps), steps)
     return steps
 
@@ -417,11 +437,28 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     if not FLAGS.model_dir:
-        raise app.UsageError("--model_dir is required.")
+        raise cli.UsageError("--model_dir is required.")
+    if not tf.io.gfile.isdir(FLAGS.model_dir):
+        raise cli.UsageError(
+            f"--model_dir={FLAGS.model_dir} is not a directory; pass a "
+            "training directory (the --model_dir given to dvdgan_tf.train)."
+        )
+    if FLAGS.continuous and FLAGS.step is not None:
+        raise cli.UsageError(
+            "--step and --continuous exclude each other; "
+            f"received: step={FLAGS.step}, continuous=True"
+        )
+    if FLAGS.output_dir:
+        cli.check_output_dir(FLAGS.output_dir, "--output_dir")
     configurables.add_gin_search_path()
-    gin.parse_config_files_and_bindings(
-        FLAGS.gin_file, FLAGS.gin_param, finalize_config=False
-    )
+    try:
+        gin.parse_config_files_and_bindings(
+            FLAGS.gin_file, FLAGS.gin_param, finalize_config=False
+        )
+    except (ValueError, KeyError, SyntaxError, OSError) as error:
+        raise cli.UsageError(
+            f"Invalid gin configuration: {cli.describe(error)}"
+        ) from None
     metrics = FLAGS.metrics
     if not metrics:
         metadata = checkpointing.read_metadata(FLAGS.model_dir)
@@ -430,21 +467,10 @@ def main(argv):
             if real_clips.is_synthetic(metadata.get("dataset"))
             else ["fvd"]
         )
-    settings = EvalSettings(
-        metrics=tuple(metrics),
-        seed=FLAGS.seed,
-        num_runs=FLAGS.num_runs,
-        batch_size=FLAGS.batch_size,
-        use_ema=FLAGS.use_ema,
-        judge_dir=FLAGS.judge_dir,
-        judge_num_clips=FLAGS.judge_num_clips,
-        fvd_num_videos=FLAGS.fvd_num_videos,
-        fvd_num_frames=FLAGS.fvd_num_frames,
-        is_protocol=FLAGS.is_protocol,
-        fid_num_videos=FLAGS.fid_num_videos,
-        real_file_pattern=FLAGS.real_file_pattern,
-        cache_dir=FLAGS.cache_dir,
-    )
+    try:
+        settings = _settings_from_flags(metrics)
+    except ValueError as error:
+        raise cli.UsageError(str(error)) from None
     classifier = _classifier_from_gin(settings.metrics)
     gin.finalize()
     run(
@@ -459,6 +485,24 @@ def main(argv):
     )
 
 
+def _settings_from_flags(metrics) -> EvalSettings:
+    return EvalSettings(
+        metrics=tuple(metrics),
+        seed=FLAGS.seed,
+        num_runs=FLAGS.num_runs,
+        batch_size=FLAGS.batch_size,
+        use_ema=FLAGS.use_ema,
+        judge_dir=FLAGS.judge_dir,
+        judge_num_clips=FLAGS.judge_num_clips,
+        fvd_num_videos=FLAGS.fvd_num_videos,
+        fvd_num_frames=FLAGS.fvd_num_frames,
+        is_protocol=FLAGS.is_protocol,
+        fid_num_videos=FLAGS.fid_num_videos,
+        real_file_pattern=FLAGS.real_file_pattern,
+        cache_dir=FLAGS.cache_dir,
+    )
+
+
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    app.run(cli.run_main(main))

@@ -32,10 +32,10 @@ import math
 import os
 from typing import Protocol
 
+import gin
 import keras
 from absl import logging
 
-import gin
 from dvdgan_tf import atomic_files
 from dvdgan_tf import checkpointing
 from dvdgan_tf import summaries

@@ -39,9 +39,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import re
-import sys
 from typing import Sequence
 
 import numpy as np
@@ -52,6 +52,7 @@ from absl import flags
 from absl import logging
 
 from dvdgan_tf import checkpointing
+from dvdgan_tf import cli
 from dvdgan_tf import export
 from dvdgan_tf import sampling
 from dvdgan_tf import video_io
@@ -464,13 +465,35 @@ def _define_flags() -> None:
     flags.DEFINE_integer("steps", 8, "Interpolation steps (--interpolate).")
 
 
+def check_flags(f) -> None:
+    """Rejects flag values that would silently give wrong videos.
+
+    Raises:
+        cli.UsageError: a non-finite or negative truncation, fps <= 0,
+            num/steps/batch_size < 1, neither or both sources; the output
+            directory is unusable.
+    """
+    if not math.isfinite(f.truncation) or f.truncation < 0:
+        raise cli.UsageError(
+            f"--truncation must be a finite number >= 0 (1 = the training "
+            f"prior, 0 = the mean video); received {f.truncation}"
+        )
+    if f.fps is not None and (not math.isfinite(f.fps) or f.fps <= 0):
+        raise cli.UsageError(
+            f"--fps must be a positive frame rate; received {f.fps}"
+        )
+    for name in ("num", "steps", "batch_size"):
+        value = getattr(f, name)
+        if value is not None and value < 1:
+            raise cli.UsageError(f"--{name} must be >= 1; received {value}")
+    cli.check_output_dir(f.output, "--output")
+
+
 def main(argv: Sequence[str]) -> None:
     if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    try:
-        _sample(flags.FLAGS)
-    except ValueError as e:  # CheckpointError is a ValueError too.
-        sys.exit(f"error: {e}")
+        raise cli.UsageError(f"Unexpected arguments: {argv[1:]}")
+    check_flags(flags.FLAGS)
+    _sample(flags.FLAGS)
 
 
 def _sample(f) -> None:
@@ -517,4 +540,4 @@ def _sample(f) -> None:
 
 if __name__ == "__main__":
     _define_flags()
-    app.run(main)
+    app.run(cli.run_main(main))

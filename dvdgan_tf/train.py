@@ -15,11 +15,19 @@ directory. SIGTERM saves a checkpoint and exits with status 0.
 from __future__ import annotations
 
 import os
-import sys
 
-from absl import app
-from absl import flags
-from absl import logging
+# Before TensorFlow is imported (by the package): silence its C++ INFO logs.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import gin  # noqa: E402
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+from absl import logging  # noqa: E402
+
+from dvdgan_tf import cli  # noqa: E402
+from dvdgan_tf import configurables  # noqa: E402
+from dvdgan_tf import distribute  # noqa: E402
+from dvdgan_tf import training  # noqa: E402
 
 FLAGS = flags.FLAGS
 GIN_DIR = os.path.join(
@@ -72,7 +80,7 @@ def define_flags() -> None:
     )
 
 
-class ConfigError(ValueError):
+class ConfigError(cli.UsageError):
     """The gin configuration is invalid (raised before any work starts)."""
 
 
@@ -88,9 +96,6 @@ def parse_config(gin_files, gin_params, model_dir: str | None = None) -> None:
         ConfigError: no config, an unknown configurable or parameter, a
             syntax error, a missing file, or no model_dir.
     """
-    import gin
-    from dvdgan_tf import configurables  # noqa: F401  (registrations)
-
     if not gin_files:
         raise ConfigError(
             "No --gin_file given. Start from gin/demo_cpu.gin (CPU demo) or "
@@ -105,7 +110,21 @@ def parse_config(gin_files, gin_params, model_dir: str | None = None) -> None:
             list(gin_files), params, finalize_config=False
         )
     except (ValueError, KeyError, SyntaxError, OSError) as error:
-        raise ConfigError(f"Invalid gin configuration: {error}") from error
+        sources = ", ".join(
+            [f"--gin_file={path}" for path in gin_files]
+            + [f"--gin_param={param!r}" for param in gin_params]
+        )
+        raise ConfigError(
+            f"Invalid gin configuration ({sources}): {cli.describe(error)}"
+        ) from error
+    unused = configurables.unused_macros()
+    if unused:
+        raise ConfigError(
+            f"Gin macro(s) {unused} are defined but never used (a typo of "
+            "a macro name?). Macros in use: NUM_CLASSES, RESOLUTION, "
+            "NUM_FRAMES, LATENT_DIM, CHANNEL_MULTIPLIER, DATA_DIR (see "
+            "gin/base.gin)."
+        )
     try:
         configured_dir = gin.query_parameter("training.run.model_dir")
     except ValueError:
@@ -124,35 +143,26 @@ def main(argv) -> None:
             f"Unexpected positional arguments: {argv[1:]}. Configure with "
             "--gin_file/--gin_param."
         )
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from dvdgan_tf import distribute
-    from dvdgan_tf import training
 
     # Parsing gin runs no TF op; it only validates names.
-    try:
-        parse_config(FLAGS.gin_file, FLAGS.gin_param, FLAGS.model_dir)
-    except ConfigError as error:
-        sys.exit(f"error: {error}")
+    parse_config(FLAGS.gin_file, FLAGS.gin_param, FLAGS.model_dir)
+    cli.check_output_dir(
+        gin.query_parameter("training.run.model_dir"), "--model_dir"
+    )
     # The strategy before any variable or op: TPU initialisation and the
     # multi-worker collectives must come first.
-    strategy = distribute.make_strategy(
-        tpu=FLAGS.tpu, strategy=FLAGS.strategy, devices=FLAGS.devices
-    )
+    try:
+        strategy = distribute.make_strategy(
+            tpu=FLAGS.tpu, strategy=FLAGS.strategy, devices=FLAGS.devices
+        )
+    except ValueError as error:
+        raise cli.UsageError(str(error)) from None
     logging.info(
         "Strategy %s with %d replica(s).",
         type(strategy).__name__,
         strategy.num_replicas_in_sync,
     )
-    try:
-        result = training.run(strategy)
-    except (ValueError, training.NonFiniteLossError) as error:
-        # Configuration/data problems and divergence: a clear message, no
-        # traceback (run with --verbosity=1 to log it). gin appends "In call
-        # to configurable 'run' (<function ...>)", which only adds noise.
-        if logging.level_debug():
-            logging.exception("Training stopped.")
-        message = str(error).split("\n  In call to configurable")[0]
-        sys.exit(f"error: {message}")
+    result = training.run(strategy)
     logging.info(
         "Finished at step %d%s; outputs in %s.",
         result.step,
@@ -163,4 +173,4 @@ def main(argv) -> None:
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    app.run(cli.run_main(main))

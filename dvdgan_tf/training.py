@@ -23,7 +23,8 @@ Fault tolerance:
 * checkpoints every ``checkpoint_every`` steps and at the end
   (`tf.train.CheckpointManager`, ``keep_checkpoints`` kept), holding the step,
   G, D_S, D_T, the EMA G, both optimizers and the run seed;
-* SIGTERM (preemption): the current loop call finishes, a checkpoint is saved
+* SIGTERM (preemption) or Ctrl-C: the current loop call finishes, a
+  checkpoint is saved
   (`loop_actions.CheckpointSaver.save_if_unsaved`, the one preemption save)
   and `run` returns normally (exit code 0 from the CLI);
 * a non-finite loss raises `NonFiniteLossError` naming the step and the
@@ -41,12 +42,13 @@ import dataclasses
 import os
 from typing import Callable
 
+import gin
 import keras
 import tensorflow as tf
 from absl import logging
 
-import gin
 from dvdgan_tf import checkpointing
+from dvdgan_tf import cli
 from dvdgan_tf import controller
 from dvdgan_tf import distribute
 from dvdgan_tf import gan as gan_lib
@@ -67,7 +69,7 @@ class TrainResult:
         initial_step: the step restored from ``model_dir`` at start (0 for
             a new run): ``step - initial_step`` steps ran in this call.
         logs: means of the last log interval (tag -> value).
-        preempted: True when SIGTERM stopped the run early.
+        preempted: True when SIGTERM or Ctrl-C stopped the run early.
         model_dir: where checkpoints and summaries went.
         model: the trained `gan.DVDGAN` (its variables live in the
             strategy's scope).
@@ -83,7 +85,13 @@ class TrainResult:
 
 def _check_positive(**values) -> None:
     for name, value in values.items():
-        if value is None or int(value) < 1:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(
+                f"Expected training.run.{name} to be an integer >= 1; "
+                f"received: {name}={value!r} ({type(value).__name__}). Fix "
+                "the gin binding (no quotes around numbers)."
+            )
+        if value < 1:
             raise ValueError(
                 f"Expected training.run.{name} >= 1; received: {name}={value}"
             )
@@ -168,6 +176,7 @@ def run(
     sample_columns: int = 4,
     sample_seed: int = 0,
     sample_fps: float = 8.0,
+    allow_data_change: bool = False,
 ) -> TrainResult:
     """Trains (or resumes training) until `train_steps` steps are done.
 
@@ -208,6 +217,10 @@ def run(
         sample_columns: latent vectors per row of the sample GIF.
         sample_seed: seed of the fixed sample latents.
         sample_fps: playback rate of the sample GIF.
+        allow_data_change: resume a model_dir whose metadata.json names
+            another dataset or other class names (the metadata is then
+            rewritten); by default that is refused, since the class
+            indices would silently change meaning.
 
     Returns:
         A `TrainResult`.
@@ -285,6 +298,8 @@ def run(
             logging.info(
                 "No checkpoint in %s: starting from step 0.", model_dir
             )
+        if latest and not allow_data_change:
+            _check_same_data(model_dir, metadata)
         if chief:
             checkpointing.write_model_spec(model_dir, generator, metadata)
 
@@ -294,6 +309,10 @@ def run(
             num_frames=generator.num_frames,
             resolution=generator.resolution,
             frame_stride=frame_stride,
+            num_classes=generator.num_classes,
+            # A resumed run continues with a new data order instead of
+            # replaying the head of the (seeded) dataset.
+            start_step=step,
         )
         if file_pattern is not None:
             data_arguments["file_pattern"] = file_pattern
@@ -342,8 +361,19 @@ def run(
             strategy.num_replicas_in_sync,
             global_batch_size,
         )
-        with controller.StopRequest() as stop, writer.as_default():
-            step = loop.train(step, stop)
+        with (
+            cli.StopRequest(
+                "finishing the current steps, then saving a checkpoint"
+            ) as stop,
+            writer.as_default(),
+        ):
+            try:
+                step = loop.train(step, stop)
+            except (
+                tf.errors.DataLossError,
+                tf.errors.InvalidArgumentError,
+            ) as error:
+                raise _input_error(error, saver, model, file_pattern) from None
             if stop.triggered:
                 path = saver.save_if_unsaved(step)
                 if path is not None:
@@ -365,6 +395,63 @@ def run(
         model_dir=model_dir,
         model=model,
     )
+
+
+def _check_same_data(model_dir: str, metadata: dict) -> None:
+    """Refuses to resume a model_dir on other data (names the difference)."""
+    path = os.path.join(model_dir, checkpointing.METADATA_FILE)
+    if not tf.io.gfile.exists(path):
+        return
+    previous = checkpointing.read_metadata(model_dir)
+    changed = [
+        key
+        for key in ("dataset", "class_names")
+        if previous.get(key) != metadata.get(key)
+    ]
+    if changed:
+        details = "; ".join(
+            f"{key}: {_short(previous.get(key))} -> {_short(metadata.get(key))}"
+            for key in changed
+        )
+        raise ValueError(
+            f"{model_dir} was trained on other data ({details}). Resuming "
+            "would give its class indices another meaning. Use a new "
+            "model_dir, or set training.run.allow_data_change = True to "
+            "continue on the new data on purpose."
+        )
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _input_error(error, saver, model, file_pattern) -> Exception:
+    """Saves what was trained, then names the data problem.
+
+    A corrupt record (`DataLossError`) or a label outside the model's
+    classes (`InvalidArgumentError` from the reader's check) stops the
+    device loop mid-call; the steps it completed are in the variables, so
+    they are saved before the error is reported.
+    """
+    step = int(model.step.numpy())
+    path = saver.save_if_unsaved(step) or f"step {step} (already saved)"
+    saved = f"Saved checkpoint {path} first."
+    if isinstance(error, tf.errors.DataLossError):
+        corrupt = []
+        if file_pattern is not None:
+            corrupt = manifest_lib.find_corrupt_shards(
+                sorted(tf.io.gfile.glob(file_pattern))
+            )
+        where = (
+            f"corrupt shard(s): {corrupt}" if corrupt else "a corrupt record"
+        )
+        return ValueError(
+            f"The training data has {where} ({cli.describe(error)}). "
+            f"{saved} Restore or re-convert the damaged shard(s), then "
+            "re-run the same command to resume."
+        )
+    return ValueError(f"{cli.describe(error)} {saved}")
 
 
 @contextlib.contextmanager

@@ -10,11 +10,10 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+import gin  # noqa: E402
 import keras  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
-import gin  # noqa: E402
 
 # The module-scoped `tiny_model_dir` fixture, for every test module.
 pytest_plugins = ["tests.model_dir_fixture"]

@@ -1,7 +1,12 @@
 """dvdgan_tf.controller: host-call scheduling and stop requests."""
 
+import os
+import signal
+
+import pytest
 import tensorflow as tf
 
+from dvdgan_tf import cli
 from dvdgan_tf import controller
 
 
@@ -57,7 +62,7 @@ def test_steps_per_loop_bounds_a_call_without_actions():
 
 
 def test_a_stop_request_ends_the_loop_after_the_current_call():
-    stop = controller.StopRequest()
+    stop = cli.StopRequest()
     train_fn = _FakeTrainFn()
 
     def train_and_request_stop(iterator, num_steps):
@@ -81,12 +86,18 @@ def test_already_trained_runs_no_call():
     assert train_fn.calls == []
 
 
-def test_sigterm_sets_the_flag_and_the_old_handler_comes_back():
-    import os
-    import signal
-
-    before = signal.getsignal(signal.SIGTERM)
-    with controller.StopRequest() as stop:
-        os.kill(os.getpid(), signal.SIGTERM)
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_or_first_ctrl_c_sets_the_flag_and_handlers_come_back(signum):
+    before = signal.getsignal(signum)
+    with cli.StopRequest() as stop:
+        os.kill(os.getpid(), signum)
         assert stop.triggered
-    assert signal.getsignal(signal.SIGTERM) is before
+        assert stop.signal_name == signal.Signals(signum).name
+    assert signal.getsignal(signum) is before
+
+
+def test_a_second_ctrl_c_aborts_at_once():
+    with pytest.raises(KeyboardInterrupt):
+        with cli.StopRequest():
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)

@@ -13,11 +13,11 @@ import os
 import subprocess
 import sys
 
+import gin
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import gin
 from dvdgan_tf import configurables
 from dvdgan_tf.models import discriminators
 

@@ -14,11 +14,11 @@ import subprocess
 import sys
 import time
 
+import gin
 import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
-import gin
 from dvdgan_tf import checkpointing
 from dvdgan_tf import losses
 from dvdgan_tf import train

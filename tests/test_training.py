@@ -80,9 +80,11 @@ def _in_memory_dataset(
     num_frames,
     resolution,
     frame_stride,
+    num_classes=0,
+    start_step=0,
     value=0.5,
 ):
-    del frame_stride
+    del frame_stride, num_classes, start_step
     batch_size = (
         input_context.get_per_replica_batch_size(global_batch_size)
         if input_context is not None

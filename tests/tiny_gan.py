@@ -135,13 +135,16 @@ def make_constant_dataset(
     resolution=tiny.RESOLUTION,
     frame_stride=1,
     seed=0,
+    num_classes=0,
+    start_step=0,
 ):
     """The same global batch forever, sharded by input pipeline.
 
     Every step sees the same data, so a resumed run and an uninterrupted
     one consume identical inputs.
     """
-    del frame_stride  # The batch is synthetic; kept for the builder API.
+    # The batch is synthetic; these are kept for the builder API.
+    del frame_stride, num_classes, start_step
     if (num_frames, resolution) != (tiny.FRAMES, tiny.RESOLUTION):
         raise ValueError(f"tiny data only: {num_frames}, {resolution}")
     batch = real_batch(global_batch_size, seed)

@@ -12,9 +12,15 @@ Inspect with `saved_model_cli show --all --dir EXPORT_DIR/<version>`.
 import os
 import sys
 
-from absl import app
-from absl import flags
-from absl import logging
+# Runnable from a checkout without installing the package.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+from absl import logging  # noqa: E402
+
+from dvdgan_tf import cli  # noqa: E402
+from dvdgan_tf import export  # noqa: E402
 
 flags.DEFINE_string("model_dir", None, "Training directory.", required=True)
 flags.DEFINE_string("export_dir", None, "TF Serving base path.", required=True)
@@ -25,18 +31,11 @@ flags.DEFINE_integer("version", None, "Version dir; default: the step.")
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    # Runnable from a checkout without installing the package.
-    repo_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    sys.path.insert(0, repo_root)
-    from dvdgan_tf import export
-
     f = flags.FLAGS
-    try:
-        path = export.export(f.model_dir, f.export_dir, f.step, f.version)
-    except ValueError as e:  # CheckpointError is a ValueError too.
-        sys.exit(f"error: {e}")
+    cli.check_output_dir(f.export_dir, "--export_dir")
+    path = export.export(f.model_dir, f.export_dir, f.step, f.version)
     logging.info("SavedModel written to %s", path)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(cli.run_main(main))

@@ -30,7 +30,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import logging  # noqa: E402
 
+from dvdgan_tf import cli  # noqa: E402
 from dvdgan_tf.data import convert  # noqa: E402
+from dvdgan_tf.data import sources  # noqa: E402
+from dvdgan_tf.data import writer  # noqa: E402
 
 
 def _add_common(parser: argparse.ArgumentParser, video: bool) -> None:
@@ -63,6 +66,14 @@ def _add_common(parser: argparse.ArgumentParser, video: bool) -> None:
             type=int,
             default=None,
             help="keep at most this many frames per clip",
+        )
+        parser.add_argument(
+            "--keep_truncated",
+            action="store_true",
+            help="keep the frames that decode from a video that breaks off "
+            "(fewer frames than its container declares, or a decode error "
+            "mid-file) when at least --min_frames decode; default: skip it "
+            "as 'truncated'",
         )
     parser.add_argument("--jpeg_quality", type=int, default=90)
     parser.add_argument(
@@ -99,8 +110,9 @@ def _options(args, **overrides) -> convert.ConvertOptions:
         seed=args.seed,
         num_workers=args.workers,
         progress=not args.no_progress,
+        should_stop=getattr(args, "should_stop", None),
     )
-    for name in ("fps", "size", "min_frames", "max_frames"):
+    for name in ("fps", "size", "min_frames", "max_frames", "keep_truncated"):
         if hasattr(args, name):
             values[name] = getattr(args, name)
     values.update(overrides)
@@ -167,7 +179,15 @@ def build_parser() -> argparse.ArgumentParser:
     bair.add_argument("--min_frames", type=int, default=2)
     _add_common(bair, video=False)
 
-    folder = commands.add_parser("folder", help="<root>/<class>/*.mp4|avi|...")
+    folder = commands.add_parser(
+        "folder",
+        help="<root>/<class>/<video>",
+        description="Converts <root>/<class>/<video>; a video is a file with "
+        "one of the suffixes (any case) "
+        + " ".join(sources.VIDEO_SUFFIXES)
+        + ". Every other file under the root is listed in the manifest as "
+        "skipped (not_a_video, hidden_file, not_in_a_class_folder).",
+    )
     folder.add_argument("--input_dir", required=True)
     folder.add_argument(
         "--split",
@@ -199,9 +219,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs one conversion; SIGTERM / Ctrl-C stop it after the shards being
+    written (kept; the same command resumes), exit status 130."""
     args = build_parser().parse_args(argv)
     logging.set_verbosity(logging.INFO)
     logging.use_absl_handler()
+    cli.check_output_dir(args.output_dir, "--output_dir")
+    with cli.StopRequest("finishing the shards being written") as stop:
+        try:
+            return _convert(args, lambda: stop.triggered)
+        except writer.ConversionInterrupted as interrupted:
+            print(f"interrupted: {interrupted}", file=sys.stderr, flush=True)
+            return cli.INTERRUPTED_EXIT
+
+
+def _convert(args, should_stop) -> int:
+    args.should_stop = should_stop
     if args.dataset == "ucf101":
         result = convert.convert_ucf101(
             args.video_root,
@@ -257,7 +290,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (FileNotFoundError, ValueError) as error:
-        sys.exit(f"make_tfrecords.py: error: {error}")
+    sys.exit(cli.run_main(main)(sys.argv[1:]))

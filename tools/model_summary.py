@@ -36,6 +36,7 @@ def main(argv):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.path.insert(0, _REPO_ROOT)
     import gin
+
     from dvdgan_tf import configurables
 
     if not _GIN_FILE.value:

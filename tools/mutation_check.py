@@ -83,9 +83,8 @@ MUTATIONS = (
         "restore_skipped",
         "a restart never restores the latest checkpoint",
         "dvdgan_tf/checkpointing.py",
-        "    latest = tf.train.latest_checkpoint(checkpoint_dir(model_dir))\n"
-        "    if not latest:\n",
-        "    latest = None\n    if not latest:\n",
+        "    steps = list_checkpoint_steps(model_dir)\n    damaged = []\n",
+        "    steps = []\n    damaged = []\n",
         (
             "tests/test_training.py::test_resumed_run_matches_uninterrupted_run",
             "tests/test_training.py::"

@@ -18,6 +18,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from dvdgan_tf import cli
+
 _GIN_FILE = flags.DEFINE_string(
     "gin_file",
     os.path.join("gin", "demo_cpu.gin"),
@@ -65,6 +67,7 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     from dvdgan_tf.metrics import judge as judge_lib
 
+    cli.check_output_dir(_JUDGE_DIR.value, "--judge_dir")
     num_frames, size = _NUM_FRAMES.value, _SIZE.value
     if num_frames is None or size is None:
         if not os.path.exists(_GIN_FILE.value):
@@ -111,4 +114,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(cli.run_main(main))

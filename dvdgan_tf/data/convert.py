@@ -57,6 +57,12 @@ class ConvertOptions:
         seed: shuffles clips before sharding.
         num_workers: parallel worker processes.
         progress: show progress bars.
+        keep_truncated: keep the frames that decode from a video that breaks
+            off (skipped as "truncated" by default); the clip still needs
+            `min_frames` frames.
+        should_stop: polled between shards (e.g. `cli.StopRequest`); when it
+            returns True the conversion stops with `ConversionInterrupted`
+            and keeps the finished shards.
     """
 
     fps: float = 25.0
@@ -69,6 +75,10 @@ class ConvertOptions:
     seed: int = 0
     num_workers: int = 1
     progress: bool = True
+    keep_truncated: bool = False
+    should_stop: Callable[[], bool] | None = dataclasses.field(
+        default=None, compare=False, repr=False
+    )
 
     def __post_init__(self):
         if self.fps <= 0:
@@ -103,6 +113,7 @@ class VideoClipLoader:
     size: int
     min_frames: int
     max_frames: int | None
+    keep_truncated: bool = False
 
     def __call__(self, source: sources_lib.VideoSource) -> records.Clip:
         try:
@@ -113,6 +124,7 @@ class VideoClipLoader:
                 start_seconds=source.start_seconds,
                 end_seconds=source.end_seconds,
                 max_frames=self.max_frames,
+                keep_truncated=self.keep_truncated,
             )
         except FileNotFoundError as e:
             raise writer.ClipSkipped(f"missing: {e}") from e
@@ -307,17 +319,20 @@ def convert_sources(
         )
     tf.io.gfile.makedirs(output_dir)
     full_name = dataset_name(name, storage_size, fps, options.jpeg_quality)
-    settings = repr(
-        (
-            options.fps,
-            options.size,
-            options.min_frames,
-            options.max_frames,
-            storage_size,
-            fps,
-            sorted(source_description.items()),
-        )
+    described = (
+        options.fps,
+        options.size,
+        options.min_frames,
+        options.max_frames,
+        storage_size,
+        fps,
+        sorted(source_description.items()),
     )
+    # Appended only when on, so conversions written before the option
+    # existed keep their fingerprint (re-running them resumes).
+    if options.keep_truncated:
+        described += (("keep_truncated", True),)
+    settings = repr(described)
     split_infos, skipped = {}, list(sources.unusable)
     for split in sorted(splits):
         info, split_skipped = writer.write_split(
@@ -334,6 +349,7 @@ def convert_sources(
                 num_workers=options.num_workers,
                 progress=options.progress,
                 settings=settings,
+                should_stop=options.should_stop,
             ),
         )
         split_infos[split] = info
@@ -371,7 +387,11 @@ def convert_sources(
 
 def _video_loader(options: ConvertOptions) -> VideoClipLoader:
     return VideoClipLoader(
-        options.fps, options.size, options.min_frames, options.max_frames
+        options.fps,
+        options.size,
+        options.min_frames,
+        options.max_frames,
+        options.keep_truncated,
     )
 
 

@@ -21,6 +21,7 @@ import os
 
 import av
 import numpy as np
+from absl import logging
 
 from dvdgan_tf.video_io import VideoDecodeError
 
@@ -129,6 +130,7 @@ def decode_video(
     start_seconds: float | None = None,
     end_seconds: float | None = None,
     max_frames: int | None = None,
+    keep_truncated: bool = False,
 ) -> DecodedVideo:
     """Decodes a video file to uint8 RGB frames at a fixed rate and size.
 
@@ -139,6 +141,9 @@ def decode_video(
         start_seconds, end_seconds: keep only source frames shown in
             [start, end) (untrimmed sources); None means the whole file.
         max_frames: keep at most this many output frames (from the start).
+        keep_truncated: return the frames that decoded from a file that
+            breaks off (a decode error after some frames, or fewer frames
+            than the container declares) instead of failing "truncated".
 
     Returns:
         The decoded video.
@@ -213,24 +218,26 @@ def decode_video(
         raise DecodeFailure("truncated", f"{path}: unexpected end ({e})") from e
     except (av.FFmpegError, ValueError, OSError) as e:
         raise DecodeFailure("undecodable", f"{path}: {e}") from e
+    truncation = None
     if error is not None:
-        raise DecodeFailure(
-            "truncated",
-            f"{path}: decode error after {len(frames)} frames ({error})",
-        )
+        truncation = f"decode error after {len(frames)} frames ({error})"
     whole_file = (
         start_seconds is None and end_seconds is None and not stopped_early
     )
     if (
-        whole_file
+        truncation is None
+        and whole_file
         and expected
         and len(frames) < _TRUNCATION_TOLERANCE * expected - 1
     ):
-        raise DecodeFailure(
-            "truncated",
-            f"{path}: decoded {len(frames)} of the {expected} frames the "
-            "container declares",
+        truncation = (
+            f"decoded {len(frames)} of the {expected} frames the container "
+            "declares"
         )
+    if truncation is not None:
+        if not keep_truncated:
+            raise DecodeFailure("truncated", f"{path}: {truncation}")
+        logging.warning("%s: %s; keeping the decoded frames.", path, truncation)
     if not frames:
         raise DecodeFailure("zero_frames", f"{path}: decoded zero frames")
     if any(f.shape != frames[0].shape for f in frames):

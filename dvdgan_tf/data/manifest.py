@@ -183,7 +183,7 @@ def check_training_data(data_dir: str, split: str) -> str:
             "DATA_DIR (training.run.data_dir) at a converted dataset."
         )
     try:
-        read_manifest(data_dir)
+        manifest = read_manifest(data_dir)
     except FileNotFoundError as error:
         raise ValueError(str(error)) from None
     pattern = shard_pattern(data_dir, split)
@@ -192,7 +192,66 @@ def check_training_data(data_dir: str, split: str) -> str:
             f"No {split!r} shards in data_dir={data_dir!r} (nothing matches "
             f"{pattern!r}). Convert that split, or set training.run.split."
         )
+    check_shards(data_dir, manifest, split)
     return pattern
+
+
+def check_shards(data_dir: str, manifest: Manifest, split: str) -> None:
+    """Every shard the manifest lists for `split` is there, whole.
+
+    Checks existence and byte size against the manifest (cheap: one stat
+    per shard); a shard on disk that the manifest does not list is an error
+    too, since the reader's glob would train on it.
+
+    Raises:
+        ValueError: names every missing, resized or unlisted shard.
+    """
+    info = manifest.splits.get(split)
+    if info is None:
+        raise ValueError(
+            f"The manifest of {data_dir!r} has no split {split!r} (it has "
+            f"{sorted(manifest.splits)}); set training.run.split."
+        )
+    problems = []
+    for shard in info.shards:
+        path = os.path.join(data_dir, shard.file)
+        if not tf.io.gfile.exists(path):
+            problems.append(f"{path}: missing")
+            continue
+        size = tf.io.gfile.stat(path).length
+        if size != shard.num_bytes:
+            problems.append(
+                f"{path}: {size} bytes, the manifest says {shard.num_bytes}"
+            )
+    listed = {shard.file for shard in info.shards}
+    for path in sorted(tf.io.gfile.glob(shard_pattern(data_dir, split))):
+        if os.path.basename(path) not in listed:
+            problems.append(f"{path}: not in the manifest")
+    if problems:
+        shown = "; ".join(problems[:10])
+        more = f"; and {len(problems) - 10} more" if len(problems) > 10 else ""
+        raise ValueError(
+            f"The {split!r} shards of {data_dir!r} do not match its "
+            f"manifest: {shown}{more}. Restore the files, or re-run "
+            "tools/make_tfrecords.py with the same arguments: it rewrites "
+            "missing and resized shards (and delete unlisted ones)."
+        )
+
+
+def find_corrupt_shards(paths) -> list[str]:
+    """The shards among `paths` whose records fail their checksums.
+
+    Reads every record, so it is meant for the failure path (after a
+    `DataLossError`), where it names the files to restore.
+    """
+    corrupt = []
+    for path in paths:
+        try:
+            for _ in tf.data.TFRecordDataset(path):
+                pass
+        except (tf.errors.DataLossError, tf.errors.OutOfRangeError):
+            corrupt.append(path)
+    return corrupt
 
 
 def model_metadata(

@@ -29,9 +29,11 @@ crops and flips are all reproducible (stateless per-record seeds from
 
 from __future__ import annotations
 
+import functools
 import io
 from typing import Sequence
 
+import numpy as np
 import tensorflow as tf
 from absl import logging
 from PIL import Image
@@ -80,6 +82,23 @@ def _stored_short_side(files: Sequence[str]) -> int | None:
             ).size
             return min(width, height)
     return None
+
+
+def _check_labels(batch, num_classes: int, source) -> dict:
+    """Fails on a label outside [0, num_classes), naming the data."""
+    message = (
+        f"A record of {source!r} has a label outside [0, {num_classes}) "
+        "(the model's classes, from the data's manifest): the shards and "
+        "the manifest disagree. Re-convert the dataset with "
+        "tools/make_tfrecords.py. Labels of the batch:"
+    )
+    label = batch["label"]
+    checks = [
+        tf.debugging.assert_non_negative(label, message=message),
+        tf.debugging.assert_less(label, num_classes, message=message),
+    ]
+    with tf.control_dependencies(checks):
+        return {"video": batch["video"], "label": tf.identity(label)}
 
 
 def _parse(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -133,6 +152,8 @@ def make_dataset(
     repeat: bool | None = None,
     shuffle_buffer_size: int = 256,
     interleave_cycle_length: int = 8,
+    num_classes: int = 0,
+    start_step: int = 0,
 ) -> tf.data.Dataset:
     """Builds the batched clip dataset for one input pipeline.
 
@@ -164,6 +185,13 @@ def make_dataset(
             record is a whole clip, still JPEG: ~2 MB for a 10 s Kinetics
             clip at 128 px, so 256 records hold ~0.5 GB per pipeline.
         interleave_cycle_length: shards read concurrently.
+        num_classes: N > 0 checks every batch's labels against [0, N) (one
+            op per batch) and fails with a message naming the files; 0 skips
+            the check.
+        start_step: training steps already done (a resumed run). With a
+            `seed`, it is folded into the shuffle seeds, so a resumed run
+            reads a new order instead of replaying the head of the data; 0
+            keeps the seed as given.
 
     Returns:
         Dataset of {"video": float32 [B, T, H, W, 3] in [-1, 1],
@@ -226,6 +254,13 @@ def make_dataset(
             "resize" if resize else "no resize",
         )
     pipeline_seed = None if seed is None else int(seed) + pipeline_id
+    if pipeline_seed is not None and start_step:
+        # A different, reproducible stream for every resume point.
+        pipeline_seed = int(
+            np.random.SeedSequence(
+                [pipeline_seed, int(start_step)]
+            ).generate_state(1)[0]
+        )
 
     options = tf.data.Options()
     options.deterministic = seed is not None or not is_training
@@ -295,5 +330,11 @@ def make_dataset(
 
     dataset = dataset.map(process, num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.batch(batch_size, drop_remainder=True)
+    if num_classes:
+        dataset = dataset.map(
+            functools.partial(
+                _check_labels, num_classes=num_classes, source=file_pattern
+            )
+        )
     dataset = dataset.prefetch(tf.data.AUTOTUNE)
     return dataset.with_options(options)

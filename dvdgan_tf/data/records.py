@@ -7,6 +7,7 @@ reader also parse, so data written here can be read by all of them:
   | ------------ | ---------------------------- | -------------------------- |
   | context      | `clip/label/index`           | int64 list (one value)     |
   | context      | `clip/label/string`          | bytes list (class name)    |
+  | context      | `clip/label/text`            | the same (DMVR's default)  |
   | context      | `example/id`                 | bytes                      |
   | context      | `example/dataset_name`       | bytes                      |
   | context      | `clip/media_id`              | bytes (source file/YT id)  |
@@ -17,7 +18,12 @@ reader also parse, so data written here can be read by all of them:
   | context      | `image/format`               | bytes (`JPEG`)             |
   | feature list | `image/encoded`              | one JPEG per frame         |
   | feature list | `image/timestamp`            | int64 microseconds / frame |
-  | feature list | any extra float stream, e.g. `robot/action` (BAIR)      |
+  | feature list | `<prefix>/feature/floats`: an extra float stream per    |
+  |              | frame, e.g. `robot/action/feature/floats` (BAIR)        |
+
+`Clip.float_features` and `ParsedClip.float_features` are keyed by the prefix
+(`robot/action`); records written before the MediaSequence spelling (the bare
+prefix as key) are still read.
 
 Extra int64 context values (e.g. the synthetic set's `clip/appearance/index`,
 `clip/motion/index`) go in the context under their own keys.
@@ -35,6 +41,10 @@ from PIL import Image
 
 LABEL_INDEX_KEY = "clip/label/index"
 LABEL_STRING_KEY = "clip/label/string"
+# DMVR's default label-name key; written too, so DMVR reads names unmodified.
+LABEL_TEXT_KEY = "clip/label/text"
+# MediaSequence's suffix of a per-frame float feature under a prefix.
+FLOATS_SUFFIX = "/feature/floats"
 EXAMPLE_ID_KEY = "example/id"
 DATASET_NAME_KEY = "example/dataset_name"
 MEDIA_ID_KEY = "clip/media_id"
@@ -144,6 +154,7 @@ def serialize_clip(
     context = {
         LABEL_INDEX_KEY: _ints([clip.label]),
         LABEL_STRING_KEY: _bytes([clip.label_name.encode()]),
+        LABEL_TEXT_KEY: _bytes([clip.label_name.encode()]),
         EXAMPLE_ID_KEY: _bytes([clip.example_id.encode()]),
         DATASET_NAME_KEY: _bytes([dataset_name.encode()]),
         MEDIA_ID_KEY: _bytes([clip.media_id.encode()]),
@@ -172,7 +183,7 @@ def serialize_clip(
                 f"Float stream {key!r} has {values.shape[0]} rows; expected "
                 f"one per frame ({num_frames})."
             )
-        feature_lists[key] = tf.train.FeatureList(
+        feature_lists[key + FLOATS_SUFFIX] = tf.train.FeatureList(
             feature=[_floats(row) for row in values]
         )
     example = tf.train.SequenceExample(
@@ -234,7 +245,7 @@ def parse_clip(serialized: bytes) -> ParsedClip:
         ]
     )
     floats = {
-        key: np.array(
+        key.removesuffix(FLOATS_SUFFIX): np.array(
             [list(f.float_list.value) for f in fl.feature], np.float32
         )
         for key, fl in lists.items()
@@ -262,7 +273,7 @@ def parse_clip(serialized: bytes) -> ParsedClip:
     return ParsedClip(
         frames=frames,
         label=int(context[LABEL_INDEX_KEY].int64_list.value[0]),
-        label_name=text(LABEL_STRING_KEY),
+        label_name=text(LABEL_STRING_KEY) or text(LABEL_TEXT_KEY),
         example_id=text(EXAMPLE_ID_KEY),
         media_id=text(MEDIA_ID_KEY),
         fps=float(context[FRAME_RATE_KEY].float_list.value[0])

@@ -30,7 +30,32 @@ from absl import logging
 
 from dvdgan_tf.data import manifest as manifest_lib
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".webm", ".mkv", ".mov")
+# Containers the bundled FFmpeg opens as video, matched case-insensitively
+# (the folder converter's --help lists them).
+VIDEO_SUFFIXES = (
+    ".3g2",
+    ".3gp",
+    ".asf",
+    ".avi",
+    ".f4v",
+    ".flv",
+    ".m2t",
+    ".m2ts",
+    ".m2v",
+    ".m4v",
+    ".mkv",
+    ".mov",
+    ".mp4",
+    ".mpeg",
+    ".mpg",
+    ".mts",
+    ".mxf",
+    ".ogv",
+    ".ts",
+    ".vob",
+    ".webm",
+    ".wmv",
+)
 KINETICS_SUFFIXES = (".mp4", ".webm", ".mkv")
 _KINETICS_SPLITS = {
     "train": "train",
@@ -104,33 +129,54 @@ def _index_files(root: str, suffixes: tuple[str, ...]) -> dict[str, str]:
 
 
 def list_folder(root: str, split: str = "train") -> Sources:
-    """Lists `<root>/<class_name>/*.<video suffix>` as one split.
+    """Lists `<root>/<class_name>/<video>` as one split.
+
+    A video is a file whose suffix is in `VIDEO_SUFFIXES` (any case). Every
+    other file under `root` is accounted for in `Sources.unusable`, reason
+    ``not_a_video`` (or ``not_in_a_class_folder`` for files directly in
+    `root` or deeper than one level), so the manifest lists it; a folder
+    without videos is not a class.
 
     Raises:
         FileNotFoundError: `root` is not a directory.
         ValueError: no class directory under `root` holds a video.
     """
     _require_dir(root, "Folder dataset root")
-    by_class = {}
+    by_class, unusable = {}, []
+    for directory, subdirs, names in os.walk(root):
+        subdirs.sort()
+        relative_dir = os.path.relpath(directory, root)
+        depth = 0 if relative_dir == "." else relative_dir.count(os.sep) + 1
+        for name in sorted(names):
+            relative = os.path.normpath(os.path.join(relative_dir, name))
+            is_video = name.lower().endswith(VIDEO_SUFFIXES)
+            if depth == 1 and is_video and not name.startswith("."):
+                by_class.setdefault(relative_dir, []).append(name)
+                continue
+            if name.startswith("."):
+                reason = "hidden_file"
+            elif is_video:
+                reason = (
+                    "not_in_a_class_folder: expected <root>/<class>/<video>"
+                )
+            else:
+                suffix = os.path.splitext(name)[1] or "(none)"
+                reason = (
+                    f"not_a_video: suffix {suffix!r} is not one of the video "
+                    "suffixes (make_tfrecords.py folder --help)"
+                )
+            unusable.append(manifest_lib.SkippedInput(relative, split, reason))
     for name in sorted(os.listdir(root)):
         directory = os.path.join(root, name)
-        if not os.path.isdir(directory) or name.startswith("."):
-            continue
-        videos = sorted(
-            f
-            for f in os.listdir(directory)
-            if f.lower().endswith(VIDEO_SUFFIXES) and not f.startswith(".")
-        )
-        if videos:
-            by_class[name] = videos
-        else:
+        if os.path.isdir(directory) and name not in by_class:
             logging.warning(
-                "Class directory %s holds no videos; ignored.", directory
+                "Folder %s holds no videos; it is not a class.", directory
             )
     if not by_class:
         raise ValueError(
             f"No class directories with videos under {root!r}: expected "
-            f"<root>/<class_name>/*{{{','.join(VIDEO_SUFFIXES)}}}."
+            f"<root>/<class_name>/<video>, video suffixes "
+            f"{', '.join(VIDEO_SUFFIXES)} (any case)."
         )
     class_names = tuple(sorted(by_class))
     items = [
@@ -144,7 +190,9 @@ def list_folder(root: str, split: str = "train") -> Sources:
         for label, name in enumerate(class_names)
         for video in by_class[name]
     ]
-    return Sources(class_names=class_names, splits={split: items})
+    return Sources(
+        class_names=class_names, splits={split: items}, unusable=tuple(unusable)
+    )
 
 
 def _read_lines(path: str) -> list[str]:

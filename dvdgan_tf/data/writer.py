@@ -33,6 +33,7 @@ import json
 import math
 import multiprocessing
 import os
+import signal
 from typing import Any
 from typing import Callable
 from typing import Sequence
@@ -93,6 +94,14 @@ class WriterOptions:
     num_workers: int = 1
     progress: bool = True
     settings: str = ""
+    # Polled between shards (SIGTERM / Ctrl-C); not part of the fingerprint.
+    should_stop: Callable[[], bool] | None = dataclasses.field(
+        default=None, compare=False, repr=False
+    )
+
+
+class ConversionInterrupted(RuntimeError):
+    """A stop was requested; finished shards are kept (re-run to resume)."""
 
 
 def _fingerprint(keys: Sequence[str], options: WriterOptions) -> str:
@@ -125,6 +134,11 @@ def _load_safely(load_clip, item) -> list:
     if isinstance(loaded, records.Clip):
         return [loaded]
     return list(loaded)
+
+
+def _ignore_interrupts() -> None:
+    """Worker processes leave Ctrl-C to the parent, which stops cleanly."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _marker_path(output_dir: str, shard: str) -> str:
@@ -303,8 +317,11 @@ def write_split(
             unit="clip",
             disable=not options.progress,
         ) as bar:
+            stop = options.should_stop or (lambda: False)
             if options.num_workers <= 1 or len(todo) == 1:
                 for i in todo:
+                    if stop():
+                        break
                     markers[shards[i]] = _write_shard(
                         output_dir,
                         shards[i],
@@ -319,6 +336,7 @@ def write_split(
                 with concurrent.futures.ProcessPoolExecutor(
                     max_workers=min(options.num_workers, len(todo)),
                     mp_context=context,
+                    initializer=_ignore_interrupts,
                 ) as pool:
                     futures = {
                         pool.submit(
@@ -336,6 +354,22 @@ def write_split(
                         i = futures[future]
                         markers[shards[i]] = future.result()
                         bar.update(len(assignment[i]))
+                        if stop():
+                            # Shards being written finish; queued ones don't.
+                            pool.shutdown(wait=True, cancel_futures=True)
+                            for done in futures:
+                                if done.done() and not done.cancelled():
+                                    markers[shards[futures[done]]] = (
+                                        done.result()
+                                    )
+                            break
+        missing = [shard for shard in shards if markers[shard] is None]
+        if missing:
+            raise ConversionInterrupted(
+                f"Stopped with {len(shards) - len(missing)} of {len(shards)} "
+                f"{split!r} shards of {output_dir} written (kept); re-run the "
+                "same command to resume."
+            )
 
     shard_infos = tuple(
         manifest_lib.ShardInfo(

@@ -59,10 +59,12 @@ def test_missing_manifest_says_how_to_make_one(tmp_path):
         manifest_lib.read_manifest(str(tmp_path))
 
 
-def _converted(tmp_path, splits=("train",)):
-    manifest_lib.write_manifest(str(tmp_path), _manifest())
-    for split in splits:
-        (tmp_path / manifest_lib.shard_name(split, 0, 1)).write_bytes(b"")
+def _converted(tmp_path):
+    """A data dir whose shards are what the manifest lists (sizes too)."""
+    manifest = _manifest()
+    manifest_lib.write_manifest(str(tmp_path), manifest)
+    for shard in manifest.splits["train"].shards:
+        (tmp_path / shard.file).write_bytes(b"x" * shard.num_bytes)
     return str(tmp_path)
 
 
@@ -113,3 +115,18 @@ def test_class_count_mismatch_says_which_macro_to_set(tmp_path):
     data_dir = _converted(tmp_path)
     with pytest.raises(ValueError, match="NUM_CLASSES = 3"):
         manifest_lib.model_metadata(data_dir, "train", 1, 4, 16, 5)
+
+
+def test_shards_are_checked_against_the_manifest(tmp_path):
+    data_dir = _converted(tmp_path)
+    first, second = _manifest().splits["train"].shards
+    (tmp_path / first.file).write_bytes(b"x" * 10)  # truncated
+    os.remove(tmp_path / second.file)  # deleted
+    (tmp_path / "train-00009-of-00010.tfrecord").write_bytes(b"")  # stray
+    with pytest.raises(ValueError) as error:
+        manifest_lib.check_training_data(data_dir, "train")
+    message = str(error.value)
+    assert f"{first.file}: 10 bytes, the manifest says 300" in message
+    assert f"{second.file}: missing" in message
+    assert "train-00009-of-00010.tfrecord: not in the manifest" in message
+    assert "make_tfrecords.py" in message

@@ -30,13 +30,20 @@ def test_serialized_clip_uses_mediasequence_keys():
     context = example.context.feature
     assert context["clip/label/index"].int64_list.value == [3]
     assert context["clip/label/string"].bytes_list.value == [b"jump"]
+    # DMVR's default label-name key, written too.
+    assert context["clip/label/text"].bytes_list.value == [b"jump"]
     assert context["example/id"].bytes_list.value == [b"v_jump_g01_c01"]
     assert context["image/frame_rate"].float_list.value == [25.0]
     assert context["image/height"].int64_list.value == [16]
     assert context["image/width"].int64_list.value == [24]
     assert context["clip/end/timestamp"].int64_list.value == [200000]
-    frames = example.feature_lists.feature_list["image/encoded"].feature
+    lists = example.feature_lists.feature_list
+    frames = lists["image/encoded"].feature
     assert len(frames) == 5
+    # MediaSequence's float spelling: <prefix>/feature/floats.
+    assert "robot/action" not in lists
+    actions = lists["robot/action/feature/floats"].feature
+    assert list(actions[1].float_list.value) == [4.0, 5.0, 6.0, 7.0]
     assert frames[0].bytes_list.value[0][:2] == b"\xff\xd8"  # JPEG SOI
 
 
@@ -65,3 +72,16 @@ def test_parse_clip_names_a_missing_required_key():
     example.feature_lists.feature_list["image/encoded"].feature.add()
     with pytest.raises(ValueError, match="clip/label/index"):
         records.parse_clip(example.SerializeToString())
+
+
+def test_records_with_the_old_float_key_spelling_still_parse():
+    example = tf.train.SequenceExample.FromString(
+        records.serialize_clip(_clip(float_features={}))
+    )
+    old = example.feature_lists.feature_list["robot/action"]
+    for row in np.arange(10.0).reshape(5, 2):
+        old.feature.add().float_list.value.extend(row)
+    parsed = records.parse_clip(example.SerializeToString())
+    np.testing.assert_array_equal(
+        parsed.float_features["robot/action"], np.arange(10.0).reshape(5, 2)
+    )

@@ -14,17 +14,46 @@ def _touch(path):
 
 
 def test_folder_dataset_labels_follow_sorted_class_folders(tmp_path):
-    for relative in ("b/2.mp4", "b/1.AVI", "a/x.webm", "a/.hidden.mp4"):
+    for relative in ("b/2.mp4", "b/1.AVI", "a/x.webm", "a/y.MPG"):
         _touch(str(tmp_path / relative))
     listed = sources.list_folder(str(tmp_path))
     assert listed.class_names == ("a", "b")
     (train,) = listed.splits.values()
     assert [(v.key, v.label, v.label_name) for v in train] == [
         ("a/x.webm", 0, "a"),
+        ("a/y.MPG", 0, "a"),
         ("b/1.AVI", 1, "b"),
         ("b/2.mp4", 1, "b"),
     ]
-    assert train[1].media_id == "1"
+    assert train[2].media_id == "1"
+    assert listed.unusable == ()
+
+
+def test_every_other_file_under_the_root_is_accounted_for(tmp_path):
+    for relative in (
+        "a/clip.ts",  # MPEG-TS: a video
+        "a/clip.flv",
+        "a/notes.txt",
+        "a/.DS_Store",
+        "only_text/readme.md",  # no video: not a class
+        "loose.mp4",  # not in a class folder
+        "a/deeper/nested.mp4",
+    ):
+        _touch(str(tmp_path / relative))
+    listed = sources.list_folder(str(tmp_path))
+    assert listed.class_names == ("a",)
+    assert [v.key for v in listed.splits["train"]] == [
+        "a/clip.flv",
+        "a/clip.ts",
+    ]
+    reasons = {s.input: s.reason.split(":")[0] for s in listed.unusable}
+    assert reasons == {
+        "a/notes.txt": "not_a_video",
+        "a/.DS_Store": "hidden_file",
+        "only_text/readme.md": "not_a_video",
+        "loose.mp4": "not_in_a_class_folder",
+        os.path.join("a", "deeper", "nested.mp4"): "not_in_a_class_folder",
+    }
 
 
 def test_folder_without_videos_is_rejected(tmp_path):
