@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import signal
 import sys
 import threading
@@ -55,15 +56,38 @@ def describe(error: BaseException) -> str:
     the first line is kept. gin's "In call to configurable" suffix is
     dropped.
     """
-    message = str(error).split("\n  In call to configurable")[0].strip()
+    text = getattr(error, "message", None) or str(error)
+    message = text.split("\n  In call to configurable")[0].strip()
+    # TF op errors start with "{{function_node ...}}" and carry op context
+    # after the first line.
+    message = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", message)
     if not message:
         message = type(error).__name__
-    first, _, rest = message.partition("\n")
-    if rest and type(error).__module__.startswith("tensorflow"):
-        message = first
+    if type(error).__module__.startswith("tensorflow"):
+        message = _tf_error_line(message)
     if not isinstance(error, (ValueError, FileNotFoundError)):
         message = f"{type(error).__name__}: {message}"
     return " ".join(message.split())
+
+
+def _tf_error_line(message: str) -> str:
+    """The line of a TF error that says what failed.
+
+    Graph-mode errors read "Graph execution error: / Detected at node ... /
+    <stack> / <the op's message> / [[{{node ...}}]]"; an assertion's own
+    message sits after "assertion failed:".
+    """
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if "assertion failed:" in message:
+        text = message.split("assertion failed:", 1)[1]
+        return text.split("\n")[0].strip()
+    useful = [
+        line
+        for line in lines
+        if not line.startswith(("Graph execution error", "Detected at node"))
+        and not line.startswith(("<stack", "[[", "File "))
+    ]
+    return useful[0] if useful else (lines[0] if lines else "")
 
 
 def fail(error: BaseException, status: int) -> None:
@@ -101,8 +125,14 @@ def run_main(main: Callable) -> Callable:
     return wrapped
 
 
-def check_output_dir(path: str | None, flag: str) -> str:
-    """An output directory that exists (created here) or can be created.
+def check_output_dir(path: str | None, flag: str, create: bool = True) -> str:
+    """An output directory that exists or can be created, and is writable.
+
+    Args:
+        path: the directory (local or a `tf.io.gfile` URL such as gs://).
+        flag: the flag that gave it, for the message.
+        create: create it now; False only checks (for a directory the job
+            creates later, after its own checks, e.g. training's model_dir).
 
     Raises:
         UsageError: no path, a path that is a file, or one that cannot be
@@ -117,17 +147,24 @@ def check_output_dir(path: str | None, flag: str) -> str:
             f"{flag}={path} is a file, not a directory; pass a directory "
             "(it is created if missing)."
         )
-    try:
-        tf.io.gfile.makedirs(path)
-    except (tf.errors.OpError, OSError) as error:
+    if "://" in path:
+        if create:
+            tf.io.gfile.makedirs(path)
+        return path
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
         raise UsageError(
-            f"{flag}={path} cannot be created: {describe(error)}"
-        ) from None
-    if "://" not in path and not os.access(path, os.W_OK | os.X_OK):
-        raise UsageError(
-            f"{flag}={path} is not writable by this user; choose another "
-            "directory or fix its permissions."
+            f"{flag}={path} cannot be created: {existing} is a file."
         )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(
+            f"{flag}={path} is not writable by this user ({existing} is "
+            "not); choose another directory or fix its permissions."
+        )
+    if create:
+        os.makedirs(path, exist_ok=True)
     return path
 
 

@@ -239,10 +239,11 @@ class CheckpointSaver:
         every: steps between checkpoints.
         manager: the `tf.train.CheckpointManager`.
         saved_step: the step of the checkpoint already on disk (the restored
-            one), so an immediate stop does not save it again.
+            one; None for a new run), so an immediate stop does not save it
+            again.
     """
 
-    def __init__(self, every, manager, saved_step: int):
+    def __init__(self, every, manager, saved_step: int | None):
         self.every = every
         self._manager = manager
         self.saved_step = saved_step

@@ -147,7 +147,9 @@ def main(argv) -> None:
     # Parsing gin runs no TF op; it only validates names.
     parse_config(FLAGS.gin_file, FLAGS.gin_param, FLAGS.model_dir)
     cli.check_output_dir(
-        gin.query_parameter("training.run.model_dir"), "--model_dir"
+        gin.query_parameter("training.run.model_dir"),
+        "--model_dir",
+        create=False,
     )
     # The strategy before any variable or op: TPU initialisation and the
     # multi-worker collectives must come first.

@@ -320,7 +320,9 @@ def run(
             strategy,
             lambda context: dataset_builder(context, **data_arguments),
         )
-        saver = loop_actions.CheckpointSaver(checkpoint_every, manager, step)
+        saver = loop_actions.CheckpointSaver(
+            checkpoint_every, manager, step if latest else None
+        )
         logger = loop_actions.ScalarLogger(
             log_every, model, train_steps, examples_per_step
         )
@@ -435,8 +437,15 @@ def _input_error(error, saver, model, file_pattern) -> Exception:
     they are saved before the error is reported.
     """
     step = int(model.step.numpy())
-    path = saver.save_if_unsaved(step) or f"step {step} (already saved)"
-    saved = f"Saved checkpoint {path} first."
+    if step == 0:
+        saved = "No step had been trained, so nothing was saved."
+    else:
+        path = saver.save_if_unsaved(step)
+        saved = (
+            f"Saved checkpoint {path} first."
+            if path
+            else f"Step {step} was already saved."
+        )
     if isinstance(error, tf.errors.DataLossError):
         corrupt = []
         if file_pattern is not None:

@@ -3,6 +3,8 @@
 import glob
 import json
 import os
+import signal
+import threading
 
 import numpy as np
 import pytest
@@ -419,3 +421,28 @@ def test_judge_floor_from_records_compares_distinct_clips(
     )
     floor = [r for r in results if r.name == "judge_frechet_floor"][0]
     assert floor.value > 0.0
+
+
+def test_continuous_evaluation_stops_cleanly_on_ctrl_c(
+    synthetic_model_dir, judge_dir, tmp_path
+):
+    output_dir = str(tmp_path / "eval")
+    os.makedirs(output_dir)
+    done = os.path.join(
+        output_dir,
+        evaluate.RESULTS_TEMPLATE.format(step=model_dir_fixture.STEP),
+    )
+    with open(done, "w") as f:
+        f.write("{}")  # Already evaluated: the job waits for new ones.
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        steps = evaluate.run(
+            synthetic_model_dir.path,
+            _settings(judge_dir),
+            continuous=True,
+            output_dir=output_dir,
+        )
+    finally:
+        timer.cancel()
+    assert steps == []

@@ -63,11 +63,11 @@ class MeanPixelTemporalDiscriminator(keras.Model):
         return self.weight * tf.reduce_mean(video, axis=[1, 2, 3, 4])
 
 
-def build_generator():
+def build_generator(num_classes=tiny.NUM_CLASSES):
     return generator.build_generator(
         resolution=tiny.RESOLUTION,
         num_frames=tiny.FRAMES,
-        num_classes=tiny.NUM_CLASSES,
+        num_classes=num_classes,
         channel_multiplier=tiny.CHANNEL_MULTIPLIER,
         latent_dim=tiny.LATENT_DIM,
         embedding_dim=tiny.EMBEDDING_DIM,
@@ -75,21 +75,23 @@ def build_generator():
     )
 
 
-def build_spatial_discriminator(num_sampled_frames=tiny.SAMPLED_FRAMES):
+def build_spatial_discriminator(
+    num_sampled_frames=tiny.SAMPLED_FRAMES, num_classes=tiny.NUM_CLASSES
+):
     return discriminators.build_spatial_discriminator(
         resolution=tiny.RESOLUTION,
-        num_classes=tiny.NUM_CLASSES,
+        num_classes=num_classes,
         channel_multiplier=tiny.CHANNEL_MULTIPLIER,
         num_sampled_frames=num_sampled_frames,
         seed=1,
     )
 
 
-def build_temporal_discriminator():
+def build_temporal_discriminator(num_classes=tiny.NUM_CLASSES):
     return discriminators.build_temporal_discriminator(
         resolution=tiny.RESOLUTION,
         num_frames=tiny.FRAMES,
-        num_classes=tiny.NUM_CLASSES,
+        num_classes=num_classes,
         channel_multiplier=tiny.CHANNEL_MULTIPLIER,
         seed=2,
     )
