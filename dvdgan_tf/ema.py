@@ -116,18 +116,19 @@ def update_ema(
         ValueError: on mismatched models or bad arguments.
     """
     _check_same_structure(ema_model, model)
-    applied = effective_decay(step, decay, start_step)
-    trainable = {id(w) for w in model.trainable_weights}
-    for ema_weight, weight in zip(ema_model.weights, model.weights):
-        if id(weight) in trainable:
-            value = tf.cast(weight, tf.float32)
-            average = tf.cast(ema_weight, tf.float32)
-            ema_weight.assign(
-                tf.cast(
-                    applied * average + (1.0 - applied) * value,
-                    ema_weight.dtype,
+    with tf.name_scope("ema"):  # Names these ops in profiles.
+        applied = effective_decay(step, decay, start_step)
+        trainable = {id(w) for w in model.trainable_weights}
+        for ema_weight, weight in zip(ema_model.weights, model.weights):
+            if id(weight) in trainable:
+                value = tf.cast(weight, tf.float32)
+                average = tf.cast(ema_weight, tf.float32)
+                ema_weight.assign(
+                    tf.cast(
+                        applied * average + (1.0 - applied) * value,
+                        ema_weight.dtype,
+                    )
                 )
-            )
-        else:
-            ema_weight.assign(weight)
+            else:
+                ema_weight.assign(weight)
     return applied

@@ -155,10 +155,10 @@ MUTATIONS = (
         "sn_sigma_stop_gradient",
         "stop-gradient on the spectral-norm sigma",
         "dvdgan_tf/models/spectral_norm.py",
-        "    sigma = ops.sum(ops.matmul(v, matrix) * u_new)\n",
-        "    sigma = ops.stop_gradient(\n"
-        "        ops.sum(ops.matmul(v, matrix) * u_new)\n"
-        "    )\n",
+        "        sigma = ops.sum(ops.matmul(v, matrix) * u_new)\n",
+        "        sigma = ops.stop_gradient(\n"
+        "            ops.sum(ops.matmul(v, matrix) * u_new)\n"
+        "        )\n",
         (
             "tests/models/test_spectral_norm.py::"
             "test_spectral_norm_gradient_flows_through_sigma",
