@@ -58,9 +58,12 @@ test-all: $(STAMP)
 mutation-check: $(STAMP)
 	$(PY) tools/mutation_check.py
 
+# Numbers, not tests (bench/README.md); run on a quiet machine.
 bench: $(STAMP)
+	$(PY) bench/train_step.py --gin_file=gin/demo_cpu.gin
 	$(PY) bench/data_throughput.py
 	$(PY) bench/sample_latency.py
+	$(PY) bench/fvd_throughput.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

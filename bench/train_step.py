@@ -301,8 +301,11 @@ def profile_table(profile_dir: str) -> list[tuple[str, float, float]]:
     """(component, op-milliseconds in all, share) from an xplane profile.
 
     Sums the durations of TF op events on the executor threads
-    (`tf_Compute/...` lines of the `/host:CPU` plane) by `_component`. With
-    inter-op parallelism the sum exceeds wall time; shares are what matter.
+    (`tf_Compute/...` lines of the `/host:CPU` plane) by `_component`, plus
+    the time the step's `IteratorGetNext` waits for its batch (the input
+    pipeline's own work runs on tf.data threads, overlapped with the step,
+    and is not counted). With inter-op parallelism the op sum exceeds wall
+    time; shares are what matter.
     """
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
@@ -320,11 +323,14 @@ def profile_table(profile_dir: str) -> list[tuple[str, float, float]]:
             continue
         names = {k: v.name for k, v in plane.event_metadata.items()}
         for line in plane.lines:
-            if not line.name.startswith("tf_Compute"):
-                continue
+            compute = line.name.startswith("tf_Compute")
             for event in line.events:
                 name = names.get(event.metadata_id, "")
-                if ":" not in name or "::" in name:
+                if name.startswith("IteratorGetNextOp::DoCompute"):
+                    # The step waiting for (and copying) its input batch.
+                    totals["input pipeline (wait + copy)"] += event.duration_ps
+                    continue
+                if not compute or ":" not in name or "::" in name:
                     continue  # executor bookkeeping, not an op
                 op_name, op_type = name.rsplit(":", 1)
                 if op_type in _CONTAINERS:
