@@ -209,6 +209,13 @@ def damaged_checkpoint_error(path: str, error: BaseException) -> str:
     )
 
 
+def _damaged_for_loading(path: str, error: BaseException) -> CheckpointError:
+    return CheckpointError(
+        damaged_checkpoint_error(path, error)
+        + ". Use another --step (an earlier checkpoint) or restore the files."
+    )
+
+
 def restore_latest(checkpoint: tf.train.Checkpoint, model_dir: str):
     """Restores the newest readable checkpoint of `model_dir`.
 
@@ -341,11 +348,7 @@ def restore_objects(path: str, **models) -> None:
     try:
         saved = tf.train.load_checkpoint(path).get_variable_to_shape_map()
     except DAMAGE_ERRORS as error:
-        raise CheckpointError(
-            damaged_checkpoint_error(path, error)
-            + ". Use another --step (an earlier checkpoint) or restore the "
-            "files."
-        ) from None
+        raise _damaged_for_loading(path, error) from None
     problems = []
     for name, model in models.items():
         in_checkpoint = {}
@@ -386,11 +389,7 @@ def restore_objects(path: str, **models) -> None:
     try:
         status = build_checkpoint(**models).read(path)
     except DAMAGE_ERRORS as error:
-        raise CheckpointError(
-            damaged_checkpoint_error(path, error)
-            + ". Use another --step (an earlier checkpoint) or restore the "
-            "files."
-        ) from None
+        raise _damaged_for_loading(path, error) from None
     status.expect_partial()
     status.assert_existing_objects_matched()
 
