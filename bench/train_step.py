@@ -67,6 +67,12 @@ flags.DEFINE_enum(
 flags.DEFINE_enum(
     "strategy", "default", ["default", "mirrored"], "Distribution strategy."
 )
+flags.DEFINE_integer(
+    "logical_cpus",
+    0,
+    "With --strategy=mirrored on a CPU host: split the CPU into this many "
+    "logical devices and mirror over them (0: all local GPUs).",
+)
 flags.DEFINE_integer("steps", 20, "Timed steps (separate measurements).")
 flags.DEFINE_integer("warmup", 2, "Untimed steps after tracing.")
 flags.DEFINE_string("data_dir", None, "Read this dataset instead of memory.")
@@ -353,7 +359,17 @@ def main(argv):
         finalize_config=False,
     )
     keras.mixed_precision.set_global_policy(FLAGS.precision)
-    strategy = distribute.make_strategy(strategy=FLAGS.strategy)
+    devices = None
+    if FLAGS.logical_cpus:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu,
+            [tf.config.LogicalDeviceConfiguration()] * FLAGS.logical_cpus,
+        )
+        devices = [f"/cpu:{i}" for i in range(FLAGS.logical_cpus)]
+    strategy = distribute.make_strategy(
+        strategy=FLAGS.strategy, devices=devices
+    )
     model = build(strategy)
     generator = model.generator
     global_batch = _query("training.run.global_batch_size")
