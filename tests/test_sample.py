@@ -10,6 +10,7 @@ from PIL import Image
 
 from dvdgan_tf import export
 from dvdgan_tf import sample
+from dvdgan_tf import samplers
 from dvdgan_tf import sampling
 from dvdgan_tf import video_io
 from tests import model_dir_fixture
@@ -21,7 +22,7 @@ NAMES = list(model_dir_fixture.CLASS_NAMES)
 
 @pytest.fixture(scope="module")
 def sampler(tiny_model_dir):
-    return sample.GeneratorSampler.from_model_dir(tiny_model_dir.path)
+    return samplers.GeneratorSampler.from_model_dir(tiny_model_dir.path)
 
 
 def test_mp4_decodes_to_generated_frame_count_and_size(sampler, tmp_path):
@@ -72,7 +73,7 @@ def test_same_seed_gives_same_video_from_saved_model_and_model_dir(
     tmp_path,
 ):
     path = export.export(tiny_model_dir.path, str(tmp_path))
-    saved = sample.SavedModelSampler(path)
+    saved = samplers.SavedModelSampler(path)
     seeds, labels = np.array([11, 12]), [0, 2]
     np.testing.assert_allclose(
         saved.generate(seeds, labels, 0.7),
@@ -86,8 +87,8 @@ def test_same_seed_gives_same_video_from_saved_model_and_model_dir(
 def test_unconditional_model_samples_without_labels(tmp_path):
     model_dir = str(tmp_path / "model")
     model_dir_fixture.write_tiny_model_dir(model_dir, num_classes=0)
-    keras_sampler = sample.GeneratorSampler.from_model_dir(model_dir)
-    saved = sample.SavedModelSampler(
+    keras_sampler = samplers.GeneratorSampler.from_model_dir(model_dir)
+    saved = samplers.SavedModelSampler(
         export.export(model_dir, str(tmp_path / "export"))
     )
     labels, num = sample.resolve_labels([], saved.info.class_names, 2)
@@ -155,7 +156,7 @@ def test_interpolation_rejects_out_of_range_label(sampler):
 
 def test_exactly_one_source_is_required():
     with pytest.raises(ValueError, match="exactly one of --saved_model"):
-        sample.load_sampler(saved_model=None, model_dir=None)
+        samplers.load_sampler(saved_model=None, model_dir=None)
 
 
 def _run_cli(args):
