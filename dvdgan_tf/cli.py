@@ -52,14 +52,14 @@ def _show_traceback() -> bool:
 def describe(error: BaseException) -> str:
     """One line for an exception: its message, or its type and message.
 
-    TensorFlow's errors carry the op context after the first line; only
-    the first line is kept. gin's "In call to configurable" suffix is
-    dropped.
+    ValueError / FileNotFoundError messages are ours and stand alone; other
+    types are prefixed with their name. For TensorFlow errors only the line
+    that says what failed is kept (`_tf_error_line`); gin's "In call to
+    configurable" suffix is dropped.
     """
     text = getattr(error, "message", None) or str(error)
     message = text.split("\n  In call to configurable")[0].strip()
-    # TF op errors start with "{{function_node ...}}" and carry op context
-    # after the first line.
+    # TF op errors start with "{{function_node ...}}".
     message = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", message)
     if not message:
         message = type(error).__name__
@@ -92,15 +92,11 @@ def _tf_error_line(message: str) -> str:
 
 def fail(error: BaseException, status: int) -> None:
     """Prints ``error: ...`` (and the traceback if asked); exits."""
+    hint = ""
     if _show_traceback():
         traceback.print_exception(error, file=sys.stderr)
-    hint = (
-        ""
-        if _show_traceback()
-        else f" (set {TRACEBACK_ENV}=1 for the traceback)"
-        if status == RUNTIME_EXIT
-        else ""
-    )
+    elif status == RUNTIME_EXIT:  # Usage errors need no traceback.
+        hint = f" (set {TRACEBACK_ENV}=1 for the traceback)"
     print(f"error: {describe(error)}{hint}", file=sys.stderr, flush=True)
     sys.exit(status)
 
