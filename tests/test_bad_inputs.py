@@ -14,20 +14,19 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from dvdgan_tf import checkpointing
-from dvdgan_tf import cli
 from dvdgan_tf import training
 from dvdgan_tf.data import convert
 from dvdgan_tf.data import decode
 from dvdgan_tf.data import manifest as manifest_lib
 from dvdgan_tf.data import pipeline
 from dvdgan_tf.data import writer
+from tests import cli_process
 from tests import model_dir_fixture
 from tests import tiny_gan
 from tests.data import fixtures
@@ -36,18 +35,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT_S = 180
 
 
-def _env():
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
-    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
-    env.pop(cli.TRACEBACK_ENV, None)
-    return env
-
-
 def _run(*args):
     return subprocess.run(
         [sys.executable, *args],
         cwd=REPO,
-        env=_env(),
+        env=cli_process.env(),
         capture_output=True,
         text=True,
         timeout=TIMEOUT_S,
@@ -173,7 +165,7 @@ def test_truncated_shard_is_named_before_training(tmp_path, synthetic_dir):
 
 def test_sigint_mid_training_saves_and_exits_zero(tmp_path, synthetic_dir):
     model_dir = str(tmp_path / "run")
-    process = subprocess.Popen(
+    returncode, output = cli_process.signal_at(
         [
             sys.executable,
             "-m",
@@ -184,28 +176,10 @@ def test_sigint_mid_training_saves_and_exits_zero(tmp_path, synthetic_dir):
             "--gin_param=training.run.train_steps=100000",
             "--gin_param=training.run.checkpoint_every=100000",
         ],
-        cwd=REPO,
-        env=_env(),
-        stderr=subprocess.STDOUT,
-        stdout=subprocess.PIPE,
-        text=True,
+        "step 3/100000",
+        signal.SIGINT,  # Ctrl-C
     )
-    lines, deadline = [], time.monotonic() + TIMEOUT_S
-    try:
-        for line in process.stdout:
-            lines.append(line)
-            if "step 3/100000" in line:
-                process.send_signal(signal.SIGINT)  # Ctrl-C
-                break
-            if time.monotonic() > deadline:
-                break
-        rest, _ = process.communicate(timeout=TIMEOUT_S)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    output = "".join(lines) + (rest or "")
-    assert process.returncode == 0, output[-3000:]
+    assert returncode == 0, output[-3000:]
     assert "KeyboardInterrupt" not in output and "Traceback" not in output
     assert "SIGINT received" in output
     finished = int(output.split("Finished at step ")[1].split(" ")[0])

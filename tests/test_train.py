@@ -25,6 +25,7 @@ from dvdgan_tf import train
 from dvdgan_tf import training
 from dvdgan_tf.data import convert
 from dvdgan_tf.data import synthetic
+from tests import cli_process
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT_S = 180
@@ -50,17 +51,11 @@ def _command(model_dir, data_dir, *params):
     ] + [f"--gin_param={param}" for param in params]
 
 
-def _env():
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
-    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
-    return env
-
-
 @pytest.fixture(scope="module")
 def preempted_run(tmp_path_factory, synthetic_dir):
     """Trains via the CLI until step 3 is logged, then sends SIGTERM."""
     model_dir = str(tmp_path_factory.mktemp("cli_run"))
-    process = subprocess.Popen(
+    returncode, output = cli_process.signal_at(
         _command(
             model_dir,
             synthetic_dir,
@@ -69,27 +64,10 @@ def preempted_run(tmp_path_factory, synthetic_dir):
             # can write the checkpoint the tests below find.
             "training.run.checkpoint_every=100000",
         ),
-        cwd=REPO,
-        env=_env(),
-        stderr=subprocess.STDOUT,
-        stdout=subprocess.PIPE,
-        text=True,
+        "step 3/100000",
+        signal.SIGTERM,
     )
-    lines, deadline = [], time.monotonic() + TIMEOUT_S
-    try:
-        for line in process.stdout:
-            lines.append(line)
-            if "step 3/100000" in line:
-                process.send_signal(signal.SIGTERM)
-                break
-            if time.monotonic() > deadline:
-                break
-        rest, _ = process.communicate(timeout=TIMEOUT_S)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    return model_dir, process.returncode, "".join(lines) + (rest or "")
+    return model_dir, returncode, output
 
 
 def test_sigterm_saves_a_checkpoint_and_exits_zero(preempted_run):
@@ -160,7 +138,7 @@ def test_unknown_gin_binding_fails_before_any_work(tmp_path, synthetic_dir):
     completed = subprocess.run(
         _command(str(model_dir), synthetic_dir, "training.run.trian_steps=3"),
         cwd=REPO,
-        env=_env(),
+        env=cli_process.env(),
         capture_output=True,
         text=True,
         timeout=TIMEOUT_S,
@@ -232,7 +210,7 @@ def test_rerun_resumes_and_kill_9_leaves_the_saved_checkpoints_intact(
     process = subprocess.Popen(
         _command(model_dir, synthetic_dir, "training.run.train_steps=100000"),
         cwd=REPO,
-        env=_env(),
+        env=cli_process.env(),
         stderr=subprocess.STDOUT,
         stdout=subprocess.PIPE,
         text=True,
