@@ -96,27 +96,17 @@ def _check_devices_exist(devices: Sequence[str]) -> None:
     MirroredStrategy would otherwise place a missing /gpu:N on the CPU
     without a word (soft placement).
     """
-    logical = tf.config.list_logical_devices()
-    available = {
-        tf.DeviceSpec.from_string(d.name)
-        .replace(job=None, replica=None, task=None)
-        .to_string()
-        for d in logical
-    }
-    available_short = {
-        f"/{d.device_type.lower()}:{tf.DeviceSpec.from_string(d.name).device_index}"
-        for d in logical
-    }
-    missing = []
-    for device in devices:
-        spec = tf.DeviceSpec.from_string(device)
-        short = f"/{(spec.device_type or '').lower()}:{spec.device_index}"
-        if short not in available_short and device not in available:
-            missing.append(device)
+
+    def short_name(name: str) -> str:  # "/job:.../device:GPU:1" -> "/gpu:1"
+        spec = tf.DeviceSpec.from_string(name)
+        return f"/{(spec.device_type or '').lower()}:{spec.device_index}"
+
+    available = {short_name(d.name) for d in tf.config.list_logical_devices()}
+    missing = [d for d in devices if short_name(d) not in available]
     if missing:
         raise ValueError(
             f"Device(s) {missing} do not exist on this host; it has "
-            f"{sorted(available_short)}. Pass --devices from that list, or "
+            f"{sorted(available)}. Pass --devices from that list, or "
             "omit --devices to use every local GPU."
         )
 

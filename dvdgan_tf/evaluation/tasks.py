@@ -127,10 +127,15 @@ class EvalContext:
 
     def real_clips(self, num_clips, num_frames, seed=real_clips.REAL_SEED):
         """(uint8 [M, T, H, W, 3], int32 [M]) real clips, concatenated."""
-        batches = list(self.real_batches(num_clips, num_frames, seed))
-        return (
-            np.concatenate([videos for videos, _ in batches]),
-            np.concatenate([labels for _, labels in batches]),
+        return real_clips.load_real_clips(
+            num_clips,
+            num_frames,
+            self.frame_stride,
+            self.resolution,
+            self.dataset,
+            self.real_file_pattern,
+            seed,
+            self.progress,
         )
 
     def generate_batches(self, num_videos, seed, labels=None, num_frames=None):
