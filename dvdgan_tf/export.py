@@ -17,15 +17,20 @@ expects) with these signatures (tag set `serve`):
   `round((video_float + 1) * 127.5)`, `sampling.to_uint8_tensor`).
 
   * Unconditional generators (N = 0) have no `label` input.
-  * Generators with a conditioning encoder (DVD-GAN-FP) take an extra input
-    `conditioning_frames` float32 [B, T_c, H, W, 3] in [-1, 1]; the encoder
-    maps it to the ConvGRU initial states (`Generator.initial_state_shapes`).
+  * DVD-GAN-FP generators (``num_conditioning_frames`` C > 0) take an extra
+    input `conditioning_frames` uint8 [B, C, H, W, 3] (the real frames to
+    continue, at the model's size), and `video` / `video_float` are the
+    **whole clip**, [B, C + T, H, W, 3]: the C given frames (as
+    `x / 127.5 - 1` in `video_float`) followed by the T predicted ones. A
+    frame count or size other than the model's fails with a message naming
+    the expected shape.
   * Labels outside [0, N) fail with `InvalidArgumentError` naming the range
     (a `tf.debugging` assertion inside the graph), never a silent gather of a
     wrong embedding row (on GPU an out-of-range gather returns zeros).
   * `metadata` returns `metadata_json` (string []; the JSON of the
     `assets/metadata.json` asset), `class_names` (string [N]), `fps` float32,
-    `num_frames`, `resolution`, `latent_dim`, `num_classes` and `step` int64.
+    `num_frames`, `resolution`, `latent_dim`, `num_classes`,
+    `num_conditioning_frames` (0 for synthesis) and `step` int64.
 
 Truncation (`sample`): z = `sampling.latents_from_seeds(seed, Z,
 truncation)`, truncation * TN(0, 1) with TN truncated to [-2, 2] (see
@@ -108,11 +113,6 @@ class GeneratorExportModule(tf.Module):
         metadata: JSON-serialisable facts about the model (the training
             directory's metadata.json plus export facts); must hold
             `class_names` with N entries when N > 0.
-        conditioning_encoder: DVD-GAN-FP only: a callable
-            `encoder(frames, training=False) -> initial_states` taking
-            float32 [B, T_c, H, W, 3] in [-1, 1] and returning the
-            `initial_states` list the generator accepts. None for synthesis
-            models.
 
     Raises:
         ValueError: metadata inconsistent with the generator (number of
@@ -123,7 +123,6 @@ class GeneratorExportModule(tf.Module):
         self,
         generator,
         metadata: dict,
-        conditioning_encoder: Callable | None = None,
     ):
         super().__init__(name="generator_export")
         # The Keras models are kept out of the SavedModel's object graph and
@@ -132,17 +131,14 @@ class GeneratorExportModule(tf.Module):
         # with `z` alone (fails for a conditional one), and Keras models
         # are not needed on reload (the signatures are self-contained).
         self._set_untracked("_generator", generator)
-        self._set_untracked("_conditioning_encoder", conditioning_encoder)
         # The backing tf.Variables (`.value`), not the Keras wrappers: with
         # the wrappers tracked, `saved_model_cli run` (a TF1 session) fails
         # with "Could not find variable generator/..." (keras 3.15.1).
-        models = [generator]
-        if conditioning_encoder is not None:
-            models.append(conditioning_encoder)
         self.model_variables = [
-            variable.value for model in models for variable in model.variables
+            variable.value for variable in generator.variables
         ]
         self._latent_dim = int(generator.latent_dim)
+        self._num_conditioning = sampling.num_conditioning_frames(generator)
         self._num_classes = int(generator.num_classes)
         class_names = list(metadata.get("class_names") or [])
         if self._num_classes and len(class_names) != self._num_classes:
@@ -155,20 +151,21 @@ class GeneratorExportModule(tf.Module):
         # becomes a trackable wrapper that `json` cannot serialise.
         self._metadata_json = json.dumps(dict(metadata), sort_keys=True)
 
-        video_shape = self._video_shape()
         specs = {
             "z": tf.TensorSpec([None, self._latent_dim], tf.float32, "z"),
             "label": tf.TensorSpec([None], tf.int32, "label"),
             "seed": tf.TensorSpec([None], tf.int64, "seed"),
             "truncation": tf.TensorSpec([], tf.float32, "truncation"),
+            # Frame count and size are checked in the graph (a message
+            # naming the expected shape), not by the signature.
             "conditioning_frames": tf.TensorSpec(
-                [None, None, *video_shape[1:]],
-                tf.float32,
+                [None, None, None, None, 3],
+                tf.uint8,
                 "conditioning_frames",
             ),
         }
         extra = ["label"] if self._num_classes else []
-        if conditioning_encoder is not None:
+        if self._num_conditioning:
             extra.append("conditioning_frames")
         self.serving_default = _signature_function(
             ["z", *extra], specs, self._generate_from_latents
@@ -191,12 +188,28 @@ class GeneratorExportModule(tf.Module):
             METADATA_SIGNATURE: self.metadata,
         }
 
-    def _video_shape(self) -> tuple[int, int, int, int]:
-        """(T, H, W, 3) of the generator's output, from one tiny call."""
-        z = tf.zeros([1, self._latent_dim])
-        labels = tf.zeros([1], tf.int32) if self._num_classes else None
-        video = self._generator(z, labels, training=False)
-        return tuple(int(d) for d in video.shape[1:])
+    def _checked_conditioning(self, frames: tf.Tensor, batch) -> tf.Tensor:
+        """uint8 [B, C, H, W, 3] -> float [-1, 1], shape checked in-graph."""
+        size = int(self._generator.resolution)
+        expected = [self._num_conditioning, size, size]
+        message = (
+            f"conditioning_frames must be uint8 [B, {self._num_conditioning}, "
+            f"{size}, {size}, 3] (C = {self._num_conditioning} frames at the "
+            "model's size, same B as z); received shape"
+        )
+        with tf.control_dependencies(
+            [
+                tf.debugging.assert_equal(
+                    tf.shape(frames)[1:4], expected, message=message
+                ),
+                tf.debugging.assert_equal(
+                    tf.shape(frames)[0], batch, message=message
+                ),
+            ]
+        ):
+            frames = tf.identity(frames)
+        frames = tf.cast(frames, tf.float32) / 127.5 - 1.0
+        return tf.ensure_shape(frames, [None, *expected, 3])
 
     def _checked_labels(self, label: tf.Tensor | None) -> tf.Tensor | None:
         if not self._num_classes:
@@ -224,16 +237,29 @@ class GeneratorExportModule(tf.Module):
                 ]
             ):
                 z = tf.identity(z)
-        initial_states = None
-        if self._conditioning_encoder is not None:
-            initial_states = self._conditioning_encoder(
-                conditioning_frames, training=False
+        if not self._num_conditioning:
+            video = tf.cast(
+                self._generator(z, labels, training=False), tf.float32
             )
-        video = self._generator(
-            z, labels, initial_states=initial_states, training=False
+            return {
+                "video": sampling.to_uint8_tensor(video),
+                "video_float": video,
+            }
+        context = self._checked_conditioning(
+            conditioning_frames, tf.shape(z)[0]
         )
-        video = tf.cast(video, tf.float32)
-        return {"video": sampling.to_uint8_tensor(video), "video_float": video}
+        prediction = self._generator(
+            z, labels, conditioning_frames=context, training=False
+        )
+        prediction = tf.cast(prediction, tf.float32)
+        video = tf.concat([context, prediction], axis=1)
+        return {
+            "video": tf.concat(
+                [conditioning_frames, sampling.to_uint8_tensor(prediction)],
+                axis=1,
+            ),
+            "video_float": video,
+        }
 
     def _generate_from_latents(
         self, z, label=None, conditioning_frames=None
@@ -269,6 +295,9 @@ class GeneratorExportModule(tf.Module):
             ),
             "latent_dim": tf.constant(self._latent_dim, tf.int64),
             "num_classes": tf.constant(self._num_classes, tf.int64),
+            "num_conditioning_frames": tf.constant(
+                self._num_conditioning, tf.int64
+            ),
             "step": tf.constant(int(metadata.get("step", -1)), tf.int64),
         }
 

@@ -27,13 +27,24 @@ How one training step is organised (the per-replica function that
   and the concatenation is exactly equivalent to two passes while halving
   the number of kernel launches and SN power iterations.
 * **G step.** ``-(D_S + D_T)`` on fresh fakes (for the hinge loss; the other
-  objectives apply the G loss to each discriminator's score and add).
+  objectives apply the G loss to each discriminator's score and add). The
+  D_T term can be weighted (`generator_temporal_weight`, 1 = the paper; 0 is
+  the "without D_T" ablation of docs/RESULTS.md).
 * **Loss scaling.** Per-example losses are summed and divided by the
   *global* batch size (`distribute.scale_per_example_loss`), because
   ``apply_gradients`` in a replica context sums gradients across replicas.
   Cross-replica BN statistics are the generator's own business (its
   conditional BN all-reduces inside ``strategy.run``).
 * **EMA.** After the G update (`dvdgan_tf.ema`).
+
+**DVD-GAN-FP** (a generator with ``num_conditioning_frames`` C > 0; SPEC
+section 5, docs/DESIGN.md D4): real clips hold C + T frames; their first C
+are G's conditioning frames and fakes are ``[real first C; G's T frames]``
+under the real clip's label (the class of the clip being continued, not a
+uniform draw). D_T judges the whole C + T clip, D_S samples its K frames
+from the last T (generated or real continuation) only. The G step reuses the
+first D step's real clips as conditioning (fresh z), so no real future frame
+ever reaches G.
 
 Choices beyond the paper, off by default: non-saturating / least-squares
 objectives, BigGAN's orthogonal regularisation of G's weights, and an R1
@@ -74,6 +85,10 @@ class DVDGAN(keras.Model):
         ema_start_step: first step at which the EMA averages; before it the
             EMA generator is a copy of G.
         seed: the run's noise seed.
+        generator_temporal_weight: weight of D_T's term in G's loss (1 in
+            the paper). 0 is the "without D_T" ablation: G is trained
+            against D_S only, while D_T keeps training (and its scores keep
+            being logged) so that it can still be probed.
         name: model name.
 
     Call `compile(generator_optimizer=..., discriminator_optimizer=...)`
@@ -95,6 +110,7 @@ class DVDGAN(keras.Model):
         ema_decay: float,
         ema_start_step: int,
         seed: int,
+        generator_temporal_weight: float,
         name: str = "dvdgan",
     ):
         super().__init__(name=name)
@@ -110,6 +126,12 @@ class DVDGAN(keras.Model):
                 f"orthogonal_regularization={orthogonal_regularization}, "
                 f"r1_gamma={r1_gamma}"
             )
+        if not generator_temporal_weight >= 0:
+            raise ValueError(
+                "Expected generator_temporal_weight >= 0 (1 = the paper, "
+                "0 = G trained against D_S only); received: "
+                f"{generator_temporal_weight}"
+            )
         ema.check_ema_arguments(ema_decay, ema_start_step)
         self.generator = generator
         self.spatial_discriminator = spatial_discriminator
@@ -119,11 +141,15 @@ class DVDGAN(keras.Model):
         self.loss_type = losses.as_gan_loss(loss)
         self.orthogonal_regularization = float(orthogonal_regularization)
         self.r1_gamma = float(r1_gamma)
+        self.generator_temporal_weight = float(generator_temporal_weight)
         self.ema_decay = float(ema_decay)
         self.ema_start_step = int(ema_start_step)
         self.num_classes = int(generator.num_classes)
         self.latent_dim = int(generator.latent_dim)
         self.num_sampled_frames = int(spatial_discriminator.num_sampled_frames)
+        self.num_conditioning_frames = int(
+            getattr(generator, "num_conditioning_frames", 0)
+        )
         # The sub-models are built functional/subclassed models; nothing to
         # build here (docs/DESIGN.md K3: an unbuilt wrapper breaks under
         # strategies).
@@ -241,10 +267,16 @@ class DVDGAN(keras.Model):
         return labels if self.num_classes > 0 else None
 
     def _discriminate(self, video, labels, frame_seed, training=True):
-        """Both discriminators' scores: (spatial [B], temporal [B]) float32."""
+        """Both discriminators' scores: (spatial [B], temporal [B]) float32.
+
+        For DVD-GAN-FP, `video` is the whole C + T clip: D_S samples from its
+        last T frames only, D_T sees all of it.
+        """
         labels = self._labels_or_none(labels)
         frames = discriminators.sample_frames(
-            video, num_sampled_frames=self.num_sampled_frames, seed=frame_seed
+            video[:, self.num_conditioning_frames :],
+            num_sampled_frames=self.num_sampled_frames,
+            seed=frame_seed,
         )
         spatial = self.spatial_discriminator(frames, labels, training=training)
         pooled = discriminators.downsample_video(video)
@@ -269,13 +301,34 @@ class DVDGAN(keras.Model):
         gradients = tape.gradient(total, real_video)
         return losses.r1_penalty(gradients, self.r1_gamma)
 
+    def _generate(self, z, labels, conditioning_video, training=True):
+        """G's clip: synthesis, or [conditioning; prediction] for FP.
+
+        Args:
+            z: float32 [B, Z].
+            labels: int32 [B] (ignored when unconditional).
+            conditioning_video: DVD-GAN-FP: the real clips whose first C
+                frames condition G (only those frames are read); None for
+                synthesis.
+        """
+        labels = self._labels_or_none(labels)
+        if not self.num_conditioning_frames:
+            return self.generator(z, labels, training=training)
+        context = conditioning_video[:, : self.num_conditioning_frames]
+        prediction = self.generator(
+            z, labels, conditioning_frames=context, training=training
+        )
+        return tf.concat([context, tf.cast(prediction, context.dtype)], 1)
+
     def _discriminator_step(self, real_video, real_labels, step_seed):
         batch_size = real_video.shape[0]
         global_batch = batch_size * _num_replicas()
         z, fake_labels = self.draw_generator_inputs(step_seed, batch_size)
-        fake_video = self.generator(
-            z, self._labels_or_none(fake_labels), training=True
-        )
+        conditioning_video = None
+        if self.num_conditioning_frames:
+            # FP continues the real clips: their frames and their classes.
+            conditioning_video, fake_labels = real_video, real_labels
+        fake_video = self._generate(z, fake_labels, conditioning_video)
         fake_video = tf.stop_gradient(tf.cast(fake_video, real_video.dtype))
         # One D pass over [real; fake]: BigGAN-style discriminators have no
         # batch normalisation, so examples do not interact and this equals
@@ -322,22 +375,27 @@ class DVDGAN(keras.Model):
         )
         return logs
 
-    def _generator_step(self, batch_size, step_seed, dtype):
+    def _generator_step(
+        self, batch_size, step_seed, dtype, real_video=None, real_labels=None
+    ):
+        """One G update; `real_video`/`real_labels` condition FP's G."""
         global_batch = batch_size * _num_replicas()
         z, labels = self.draw_generator_inputs(step_seed, batch_size)
+        if self.num_conditioning_frames:
+            labels = real_labels
         frame_seed = self.frame_seed(step_seed)
         variables = self.generator.trainable_variables
         logs = {}
         with tf.GradientTape() as tape:
-            fake_video = self.generator(
-                z, self._labels_or_none(labels), training=True
-            )
+            fake_video = self._generate(z, labels, real_video)
             spatial, temporal = self._discriminate(
                 tf.cast(fake_video, dtype), labels, frame_seed
             )
-            per_example = losses.generator_loss(
-                self.loss_type, spatial
-            ) + losses.generator_loss(self.loss_type, temporal)
+            per_example = losses.generator_loss(self.loss_type, spatial)
+            if self.generator_temporal_weight:
+                per_example += self.generator_temporal_weight * (
+                    losses.generator_loss(self.loss_type, temporal)
+                )
             scaled = distribute.scale_per_example_loss(
                 per_example, global_batch
             )
@@ -400,7 +458,11 @@ class DVDGAN(keras.Model):
             for key in d_logs[0]
         }
         g_seed = sampling.fold_seed(step_seed, steps)
-        logs.update(self._generator_step(batch_size, g_seed, real_video.dtype))
+        logs.update(
+            self._generator_step(
+                batch_size, g_seed, real_video.dtype, videos[0], labels[0]
+            )
+        )
         logs["ema/decay"] = ema.update_ema(
             self.ema_generator,
             self.generator,
@@ -430,6 +492,7 @@ def build_dvdgan(
     ema_decay: float = 0.9999,
     ema_start_step: int = 20000,
     seed: int = 0,
+    generator_temporal_weight: float = 1.0,
 ) -> DVDGAN:
     """Builds the EMA generator and the `DVDGAN` (the gin-configurable entry).
 
@@ -450,6 +513,18 @@ def build_dvdgan(
         z = tf.zeros([1, generator.latent_dim])
         labels = tf.zeros([1], tf.int32) if generator.num_classes else None
         ema_generator(z, labels, training=False)
+    temporal_frames = getattr(temporal_discriminator, "num_frames", None)
+    clip_frames = generator.num_frames + int(
+        getattr(generator, "num_conditioning_frames", 0)
+    )
+    if temporal_frames is not None and temporal_frames != clip_frames:
+        raise ValueError(
+            f"D_T takes {temporal_frames} frames but the clip has "
+            f"{clip_frames} (G's {generator.num_frames} frames after "
+            f"{clip_frames - generator.num_frames} conditioning frames): set "
+            "discriminators.build_temporal_discriminator.num_frames to the "
+            "whole clip length"
+        )
     return DVDGAN(
         generator,
         spatial_discriminator,
@@ -462,4 +537,5 @@ def build_dvdgan(
         ema_decay=ema_decay,
         ema_start_step=ema_start_step,
         seed=seed,
+        generator_temporal_weight=generator_temporal_weight,
     )

@@ -33,6 +33,19 @@ input, hence `--model_dir` only.
 
 Playback rate: the training data's fps divided by its frame stride (metadata
 of the model), unless `--fps` is given.
+
+DVD-GAN-FP models (`--conditioning=PATH`, required for them): PATH is a
+video file (its first C frames at the model's frame rate, centre-cropped and
+resized to the model's size) or TFRecord shards (the first C frames of their
+first clips, with their labels unless `--label` is given); see
+`dvdgan_tf.conditioning_input`. Video i continues conditioning clip
+i mod M. Each output is the whole clip, the C real frames (marked by a red
+border) followed by the prediction.
+
+    python -m dvdgan_tf.sample --model_dir=runs/fp --conditioning=clip.mp4 \
+        --num=4 --output=samples
+    python -m dvdgan_tf.sample --model_dir=runs/fp --output=samples \
+        --conditioning='data/synthetic/test-00000-of-00004.tfrecord' --num=8
 """
 
 from __future__ import annotations
@@ -50,6 +63,7 @@ from absl import flags
 from absl import logging
 
 from dvdgan_tf import cli
+from dvdgan_tf import conditioning_input
 from dvdgan_tf import samplers
 from dvdgan_tf import sampling
 from dvdgan_tf import video_io
@@ -115,7 +129,9 @@ def _write_clips(
     output_dir: str, stems: Sequence[str], videos: np.ndarray, formats, fps
 ) -> list[str]:
     written = []
-    for stem, video in zip(stems, sampling.to_uint8(videos)):
+    if videos.dtype != np.uint8:
+        videos = sampling.to_uint8(videos)
+    for stem, video in zip(stems, videos):
         if "mp4" in formats:
             written.append(os.path.join(output_dir, f"{stem}.mp4"))
             video_io.write_video(written[-1], video, fps=fps)
@@ -136,10 +152,13 @@ def write_samples(
     fps: float | None = None,
     batch_size: int = 8,
     progress: bool = True,
+    conditioning: np.ndarray | None = None,
 ) -> list[str]:
     """Generates `num` videos and writes them; returns the written paths.
 
-    Video i uses seed `seed + i` and label `labels[i]` (None: unconditional).
+    Video i uses seed `seed + i` and label `labels[i]` (None: unconditional)
+    and, for DVD-GAN-FP, continues `conditioning[i % M]` (uint8
+    [M, C, H, W, 3]); its conditioning frames are marked in the outputs.
 
     Raises:
         ValueError: bad formats, batch size or truncation.
@@ -168,14 +187,21 @@ def write_samples(
             batch_labels = (
                 None if labels is None else np.asarray(labels[start:stop])
             )
+            extra = {}
+            if conditioning is not None:
+                rows = np.arange(start, stop) % len(conditioning)
+                extra["conditioning"] = conditioning[rows]
             videos = sampler.generate(
-                seeds[start:stop], batch_labels, truncation
+                seeds[start:stop], batch_labels, truncation, **extra
+            )
+            videos = sampling.mark_conditioning(
+                sampling.to_uint8(videos), sampler.info.num_conditioning_frames
             )
             written += _write_clips(
                 output_dir, stems[start:stop], videos, formats, fps
             )
             if "png" in formats:
-                all_videos.append(sampling.to_uint8(videos))
+                all_videos.append(videos)
             bar.update(stop - start)
     if "png" in formats:
         written.append(os.path.join(output_dir, "grid.png"))
@@ -241,6 +267,12 @@ def _define_flags() -> None:
         "interpolate", [], "A,B: interpolate the class embedding from A to B."
     )
     flags.DEFINE_integer("steps", 8, "Interpolation steps (--interpolate).")
+    flags.DEFINE_string(
+        "conditioning",
+        None,
+        "DVD-GAN-FP: video file or TFRecord shard(s) whose first frames the "
+        "model continues.",
+    )
 
 
 def check_flags(f) -> None:
@@ -298,7 +330,14 @@ def _sample(f) -> None:
             f.fps,
         )
     else:
-        labels, num = resolve_labels(f.label, info.class_names, f.num)
+        conditioning, labels_from_records = _conditioning(f, info)
+        label_flags = f.label
+        if not label_flags and labels_from_records is not None:
+            label_flags = [str(label) for label in labels_from_records]
+        default_num = f.num
+        if default_num is None and conditioning is not None:
+            default_num = len(conditioning)
+        labels, num = resolve_labels(label_flags, info.class_names, default_num)
         written = write_samples(
             sampler,
             f.output,
@@ -309,12 +348,41 @@ def _sample(f) -> None:
             f.formats,
             f.fps,
             f.batch_size,
+            conditioning=conditioning,
         )
     logging.info(
         "Step %d: wrote %d files to %s", info.step, len(written), f.output
     )
     for path in written:
         logging.info("  %s", path)
+
+
+def _conditioning(f, info):
+    """(uint8 [M, C, H, W, 3] or None, int32 [M] record labels or None)."""
+    count = info.num_conditioning_frames
+    if not count:
+        if f.conditioning:
+            raise cli.UsageError(
+                "--conditioning is for DVD-GAN-FP models; this model "
+                "generates from noise alone (num_conditioning_frames=0)"
+            )
+        return None, None
+    if not f.conditioning:
+        raise cli.UsageError(
+            f"This DVD-GAN-FP model continues {count} real frame(s): pass "
+            "--conditioning=VIDEO_FILE or --conditioning=SHARD.tfrecord"
+        )
+    frames, labels = conditioning_input.load_conditioning(
+        f.conditioning,
+        count,
+        info.resolution,
+        info.frame_stride,
+        info.fps,
+        f.num or DEFAULT_NUM,
+    )
+    if not info.num_classes:
+        labels = None
+    return frames, labels
 
 
 if __name__ == "__main__":

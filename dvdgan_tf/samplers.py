@@ -4,7 +4,9 @@
 have ``info`` (`ModelInfo`: class names, Z, playback fps, step) and
 ``generate(seeds, labels, truncation) -> float32 [B, T, H, W, 3]`` in
 [-1, 1], with z from `sampling.latents_from_seeds`, so the same seeds give
-the same videos from either source:
+the same videos from either source. DVD-GAN-FP models also take
+``conditioning`` (uint8 [B, C, H, W, 3]) and return the whole clip
+[B, C + T, H, W, 3], the given frames first:
 
 * `GeneratorSampler`: the EMA generator restored from a model_dir
   (`checkpointing.load_generator`), run through `sampling.inference_fn`;
@@ -41,12 +43,19 @@ class ModelInfo:
         latent_dim: Z.
         fps: playback frame rate of the generated clips.
         step: training step of the weights.
+        resolution: frame H = W.
+        num_conditioning_frames: C real frames a DVD-GAN-FP model
+            continues; 0 for synthesis.
+        frame_stride: stored frames between the model's frames.
     """
 
     class_names: tuple[str, ...]
     latent_dim: int
     fps: float
     step: int
+    resolution: int = 0
+    num_conditioning_frames: int = 0
+    frame_stride: int = 1
 
     @property
     def num_classes(self) -> int:
@@ -87,6 +96,9 @@ class GeneratorSampler:
             latent_dim=int(generator.latent_dim),
             fps=playback_fps(metadata),
             step=int(step),
+            resolution=int(generator.resolution),
+            num_conditioning_frames=sampling.num_conditioning_frames(generator),
+            frame_stride=int(metadata.get("frame_stride") or 1),
         )
         self._call = sampling.inference_fn(generator)
 
@@ -99,17 +111,31 @@ class GeneratorSampler:
         return cls(generator, metadata, step)
 
     def generate(
-        self, seeds: np.ndarray, labels: np.ndarray | None, truncation: float
+        self,
+        seeds: np.ndarray,
+        labels: np.ndarray | None,
+        truncation: float,
+        conditioning: np.ndarray | None = None,
     ) -> np.ndarray:
         """Videos for int64 seeds [B] and labels [B] (None if N = 0).
 
+        Args:
+            conditioning: DVD-GAN-FP only: uint8 [B, C, H, W, 3].
+
         Returns:
-            float32 [B, T, H, W, 3] in [-1, 1].
+            float32 [B, T, H, W, 3] in [-1, 1]; FP: [B, C + T, ...].
         """
+        conditioning = sampling.check_conditioning(
+            self._generator, conditioning, len(seeds)
+        )
         z = sampling.latents_from_seeds(seeds, self.info.latent_dim, truncation)
         if labels is not None:
             labels = tf.constant(labels, tf.int32)
-        return self._call(z, labels).numpy()
+        if conditioning is None:
+            return self._call(z, labels).numpy()
+        context = sampling.from_uint8(conditioning)
+        prediction = self._call(z, labels, tf.constant(context)).numpy()
+        return np.concatenate([context, prediction], axis=1)
 
     def interpolate(
         self,
@@ -179,15 +205,27 @@ class SavedModelSampler:
             latent_dim=int(metadata["latent_dim"]),
             fps=playback_fps(metadata),
             step=int(metadata.get("step", -1)),
+            resolution=int(metadata.get("resolution", 0)),
+            num_conditioning_frames=int(
+                metadata.get("num_conditioning_frames", 0)
+            ),
+            frame_stride=int(metadata.get("frame_stride") or 1),
         )
 
     def generate(
-        self, seeds: np.ndarray, labels: np.ndarray | None, truncation: float
+        self,
+        seeds: np.ndarray,
+        labels: np.ndarray | None,
+        truncation: float,
+        conditioning: np.ndarray | None = None,
     ) -> np.ndarray:
         """Videos for int64 seeds [B] and labels [B] (None if N = 0).
 
+        Args:
+            conditioning: DVD-GAN-FP only: uint8 [B, C, H, W, 3].
+
         Returns:
-            float32 [B, T, H, W, 3] in [-1, 1].
+            float32 [B, T, H, W, 3] in [-1, 1]; FP: [B, C + T, ...].
         """
         inputs = {
             "seed": tf.constant(seeds, tf.int64),
@@ -195,6 +233,22 @@ class SavedModelSampler:
         }
         if labels is not None:
             inputs["label"] = tf.constant(labels, tf.int32)
+        count = self.info.num_conditioning_frames
+        if count or conditioning is not None:
+            size = self.info.resolution
+            expected = (len(seeds), count, size, size, 3)
+            conditioning = np.asarray(conditioning)
+            if (
+                not count
+                or conditioning.dtype != np.uint8
+                or conditioning.shape != expected
+            ):
+                raise ValueError(
+                    f"Expected conditioning frames uint8 {list(expected)}; "
+                    f"received {conditioning.dtype} "
+                    f"{list(conditioning.shape)}"
+                )
+            inputs["conditioning_frames"] = tf.constant(conditioning)
         return self._sample(**inputs)["video_float"].numpy()
 
 

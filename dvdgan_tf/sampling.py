@@ -32,7 +32,14 @@ traced inference call (``training=False``, float32 out); `generate_batches`
 and `generate_videos` batch it over M clips with labels spread over the
 classes. Pixels: `to_uint8` (NumPy) and `to_uint8_tensor` (in-graph, for
 the SavedModel) both compute ``round((x + 1) * 127.5)`` clipped to
-[0, 255].
+[0, 255]; `from_uint8` is the inverse map to [-1, 1] (the data pipeline's).
+
+DVD-GAN-FP generators (``num_conditioning_frames`` C > 0) take real
+conditioning frames besides z: `inference_fn` passes them through, and
+`generate_batches` / `generate_videos` take uint8 [M, C, H, W, 3]
+`conditioning` and return the **whole clip**, the C given frames followed by
+the T predicted ones, which is what every consumer (judge, FVD, the sample
+writers) compares with real clips. `clip_frames(generator)` is C + T.
 """
 
 from __future__ import annotations
@@ -165,23 +172,109 @@ def inference_fn(generator):
     """The generator's traced inference call, cached per generator.
 
     Returns:
-        ``f(z, labels=None, initial_states=None) -> float32 [B, T, H, W, 3]``
-        running ``generator(..., training=False)`` as one `tf.function`
+        ``f(z, labels=None, conditioning_frames=None) -> float32
+        [B, T, H, W, 3]`` (FP: the T predicted frames; conditioning frames
+        float in [-1, 1]) running ``generator(..., training=False)`` as one
+        `tf.function`
         (traced once per input signature), so periodic and batched sampling
         cost one graph execution per call, not an eager pass. The cache
         holds the last 8 generators (by identity).
     """
 
-    def call(z, labels=None, initial_states=None):
-        if initial_states is None:
+    def call(z, labels=None, conditioning_frames=None):
+        if conditioning_frames is None:
             video = generator(z, labels, training=False)
         else:
             video = generator(
-                z, labels, initial_states=initial_states, training=False
+                z,
+                labels,
+                conditioning_frames=conditioning_frames,
+                training=False,
             )
         return tf.cast(video, tf.float32)
 
     return tf.function(call, reduce_retracing=True)
+
+
+def num_conditioning_frames(generator) -> int:
+    """C: 0 for a synthesis generator, > 0 for DVD-GAN-FP."""
+    return int(getattr(generator, "num_conditioning_frames", 0))
+
+
+def clip_frames(generator) -> int:
+    """Frames of the clips it makes: C conditioning + T generated."""
+    return num_conditioning_frames(generator) + int(generator.num_frames)
+
+
+def from_uint8(video) -> np.ndarray:
+    """uint8 pixels -> float32 in [-1, 1] (x / 127.5 - 1)."""
+    return np.asarray(video, np.float32) / 127.5 - 1.0
+
+
+def check_conditioning(generator, conditioning, num_videos: int):
+    """Validates uint8 [M, C, H, W, 3] conditioning frames for a generator.
+
+    Returns:
+        The frames as a uint8 array, or None for a synthesis generator.
+
+    Raises:
+        ValueError: frames given to a synthesis generator, missing for an FP
+            one, or of the wrong shape or dtype (the message names the
+            expected shape).
+    """
+    count = num_conditioning_frames(generator)
+    if not count:
+        if conditioning is not None:
+            raise ValueError(
+                "Conditioning frames were given but this generator is not a "
+                "DVD-GAN-FP model (num_conditioning_frames=0)"
+            )
+        return None
+    size = int(generator.resolution)
+    expected = (int(num_videos), count, size, size, 3)
+    if conditioning is None:
+        raise ValueError(
+            f"This DVD-GAN-FP generator continues {count} real frame(s): "
+            f"pass conditioning frames uint8 {list(expected)}"
+        )
+    conditioning = np.asarray(conditioning)
+    if conditioning.dtype != np.uint8 or conditioning.shape != expected:
+        raise ValueError(
+            f"Expected conditioning frames uint8 {list(expected)} (M clips x "
+            f"C = {count} frames of {size}x{size} RGB); received "
+            f"{conditioning.dtype} {list(conditioning.shape)}"
+        )
+    return conditioning
+
+
+# Border colour and width that mark conditioning frames in FP outputs.
+CONDITIONING_MARK = (255, 32, 32)
+CONDITIONING_MARK_WIDTH = 1
+
+
+def mark_conditioning(clips, num_conditioning: int) -> np.ndarray:
+    """Draws a red border on the first `num_conditioning` frames.
+
+    Args:
+        clips: uint8 [..., T, H, W, 3] (a copy is returned).
+        num_conditioning: C, the real frames at the start of each clip.
+
+    Returns:
+        uint8, the same shape: real conditioning frames framed in
+        `CONDITIONING_MARK`, so a viewer tells them from predicted ones.
+    """
+    clips = np.array(clips, np.uint8, copy=True)
+    if num_conditioning <= 0:
+        return clips
+    w = CONDITIONING_MARK_WIDTH
+    marked = clips[..., :num_conditioning, :, :, :]
+    colour = np.asarray(CONDITIONING_MARK, np.uint8)
+    marked[..., :w, :, :] = colour
+    marked[..., -w:, :, :] = colour
+    marked[..., :, :w, :] = colour
+    marked[..., :, -w:, :] = colour
+    clips[..., :num_conditioning, :, :, :] = marked
+    return clips
 
 
 def spread_labels(num_classes: int, num_videos: int, labels=None):
@@ -214,6 +307,7 @@ def generate_batches(
     labels=None,
     batch_size: int = 16,
     progress: bool = False,
+    conditioning=None,
 ):
     """Samples clips from the prior (`prior_latents`), batch by batch.
 
@@ -226,11 +320,15 @@ def generate_batches(
             spreads them evenly (i mod N). Ignored when N = 0.
         batch_size: clips per generator call.
         progress: show a tqdm bar.
+        conditioning: DVD-GAN-FP only (required there): uint8
+            [M, C, H, W, 3], the real frames each clip continues.
 
     Yields:
-        (uint8 [b, T, H, W, 3] clips, int32 [b] labels or None).
+        (uint8 [b, C + T, H, W, 3] clips, int32 [b] labels or None); C = 0
+        for synthesis, else the given frames come first.
     """
     labels = spread_labels(generator.num_classes, num_videos, labels)
+    conditioning = check_conditioning(generator, conditioning, num_videos)
     sample = inference_fn(generator)
     with tqdm.tqdm(
         total=num_videos, unit="clip", disable=not progress, desc="generating"
@@ -239,11 +337,19 @@ def generate_batches(
             indices = np.arange(start, min(start + batch_size, num_videos))
             z = prior_latents(seed, indices, generator.latent_dim)
             batch_labels = None if labels is None else labels[indices]
-            video = sample(
-                z, None if batch_labels is None else tf.constant(batch_labels)
+            label_tensor = (
+                None if batch_labels is None else tf.constant(batch_labels)
             )
+            if conditioning is None:
+                clips = to_uint8(sample(z, label_tensor))
+            else:
+                context = conditioning[indices]
+                prediction = sample(
+                    z, label_tensor, tf.constant(from_uint8(context))
+                )
+                clips = np.concatenate([context, to_uint8(prediction)], 1)
             bar.update(len(indices))
-            yield to_uint8(video), batch_labels
+            yield clips, batch_labels
 
 
 def generate_videos(
@@ -253,15 +359,22 @@ def generate_videos(
     labels=None,
     batch_size: int = 16,
     progress: bool = False,
+    conditioning=None,
 ):
     """`generate_batches`, concatenated.
 
     Returns:
-        (uint8 [M, T, H, W, 3] clips, int32 [M] labels or None).
+        (uint8 [M, C + T, H, W, 3] clips, int32 [M] labels or None).
     """
     batches = list(
         generate_batches(
-            generator, num_videos, seed, labels, batch_size, progress
+            generator,
+            num_videos,
+            seed,
+            labels,
+            batch_size,
+            progress,
+            conditioning,
         )
     )
     videos = np.concatenate([video for video, _ in batches])

@@ -8,6 +8,9 @@ Written under ``model_dir/train``:
 * ``samples/ema_generator``: an animated GIF of EMA-generator samples, one
   row per class (at most `MAX_SAMPLE_ROWS`), one column per fixed latent
   vector, so the same z can be followed across classes and across training;
+  for DVD-GAN-FP, one row per fixed real clip (its class, if any): the
+  columns continue its conditioning frames (marked by a red border) with the
+  fixed latents, and the last column is the real continuation;
 * ``config/operative_gin``: the operative gin config as text.
 
 GIFs use the TF2 image-plugin tensor layout ``[width, height, encoded_image]``
@@ -30,6 +33,8 @@ from dvdgan_tf import sampling
 from dvdgan_tf import video_io
 
 MAX_SAMPLE_ROWS = 12
+# DVD-GAN-FP: fixed real clips in the training-time sample GIF.
+MAX_PREDICTION_ROWS = 6
 
 
 def write_scalars(logs: Mapping[str, float], step: int) -> None:
@@ -157,6 +162,10 @@ class SampleGrid:
         columns: latent vectors per row.
         seed: integer seed of the fixed latents (column c has
             `sampling.prior_latents(seed, [c], Z)`).
+        real_clips: DVD-GAN-FP only: uint8 [R, C + T, H, W, 3] fixed real
+            clips, one row each (their first C frames condition G).
+        real_labels: int [R] classes of `real_clips` (class-conditional FP).
+        num_conditioning_frames: C (with `real_clips`).
     """
 
     def __init__(
@@ -165,21 +174,36 @@ class SampleGrid:
         latent_dim: int,
         columns: int = 4,
         seed: int = 0,
+        real_clips=None,
+        real_labels=None,
+        num_conditioning_frames: int = 0,
     ):
         if columns <= 0:
             raise ValueError(
                 f"Expected a positive number of columns; received: "
                 f"columns={columns}"
             )
-        self.rows = max(1, min(num_classes, MAX_SAMPLE_ROWS))
         self.columns = columns
         self.conditional = num_classes > 0
+        self.num_conditioning_frames = int(num_conditioning_frames)
+        self.real_clips = None
+        if real_clips is not None:
+            self.real_clips = np.asarray(real_clips)[:MAX_SAMPLE_ROWS]
+            self.rows = len(self.real_clips)
+            row_labels = (
+                np.asarray(real_labels)[: self.rows]
+                if self.conditional
+                else None
+            )
+        else:
+            self.rows = max(1, min(num_classes, MAX_SAMPLE_ROWS))
+            row_labels = np.arange(self.rows) if self.conditional else None
         latents = sampling.prior_latents(seed, range(columns), latent_dim)
         self.z = np.tile(latents.numpy(), (self.rows, 1))
         self.labels = (
-            np.repeat(np.arange(self.rows), columns).astype(np.int32)
-            if self.conditional
-            else None
+            None
+            if row_labels is None
+            else np.repeat(row_labels, columns).astype(np.int32)
         )
 
     def generate(self, generator) -> np.ndarray:
@@ -189,11 +213,31 @@ class SampleGrid:
         periodic samples cost one graph execution, not an eager pass.
 
         Returns:
-            float32 [rows * columns, T, H, W, 3].
+            uint8 [rows * columns, T, H, W, 3]; for DVD-GAN-FP
+            [rows * (columns + 1), C + T, H, W, 3]: per row the predictions,
+            then the real clip, conditioning frames marked.
         """
         labels = tf.constant(self.labels) if self.labels is not None else None
-        videos = sampling.inference_fn(generator)(tf.constant(self.z), labels)
-        return np.asarray(videos)
+        if self.real_clips is None:
+            videos = sampling.inference_fn(generator)(
+                tf.constant(self.z), labels
+            )
+            return sampling.to_uint8(videos)
+        context = np.repeat(
+            self.real_clips[:, : self.num_conditioning_frames],
+            self.columns,
+            axis=0,
+        )
+        prediction = sampling.inference_fn(generator)(
+            tf.constant(self.z),
+            labels,
+            tf.constant(sampling.from_uint8(context)),
+        )
+        clips = np.concatenate([context, sampling.to_uint8(prediction)], 1)
+        clips = clips.reshape((self.rows, self.columns) + clips.shape[1:])
+        clips = np.concatenate([clips, self.real_clips[:, None]], axis=1)
+        clips = clips.reshape((-1,) + clips.shape[2:])
+        return sampling.mark_conditioning(clips, self.num_conditioning_frames)
 
     def write(
         self,
@@ -204,14 +248,17 @@ class SampleGrid:
     ) -> None:
         """Generates the grid and writes it as a GIF summary."""
         grid = make_video_grid(self.generate(generator), rows=self.rows)
-        write_gif(
-            tag,
-            grid,
-            step,
-            fps=fps,
-            description=(
+        if self.real_clips is None:
+            description = (
                 f"EMA generator at step {step}: rows are classes "
                 f"0..{self.rows - 1}, columns are {self.columns} fixed z."
-            ),
-        )
+            )
+        else:
+            description = (
+                f"EMA generator at step {step}: rows are fixed real clips; "
+                f"their first {self.num_conditioning_frames} frame(s) (red "
+                f"border) are continued with {self.columns} fixed z; the last "
+                "column is the real continuation."
+            )
+        write_gif(tag, grid, step, fps=fps, description=description)
         logging.info("Wrote sample GIF %s at step %d.", tag, step)

@@ -53,6 +53,7 @@ from dvdgan_tf import controller
 from dvdgan_tf import distribute
 from dvdgan_tf import gan as gan_lib
 from dvdgan_tf import loop_actions
+from dvdgan_tf import sampling
 from dvdgan_tf import summaries
 from dvdgan_tf.data import manifest as manifest_lib
 
@@ -266,6 +267,7 @@ def run(
                 generator.num_frames,
                 generator.resolution,
                 generator.num_classes,
+                sampling.num_conditioning_frames(generator),
             )
             model.compile(
                 generator_optimizer=_make_optimizer(
@@ -306,7 +308,8 @@ def run(
         examples_per_step = global_batch_size * model.num_discriminator_steps
         data_arguments = dict(
             global_batch_size=examples_per_step,
-            num_frames=generator.num_frames,
+            # DVD-GAN-FP reads C conditioning + T frames per clip.
+            num_frames=sampling.clip_frames(generator),
             resolution=generator.resolution,
             frame_stride=frame_stride,
             num_classes=generator.num_classes,
@@ -331,6 +334,9 @@ def run(
             model.latent_dim,
             columns=sample_columns,
             seed=sample_seed,
+            **_prediction_grid_clips(
+                generator, dataset_builder, data_arguments, chief
+            ),
         )
         loop = controller.Controller(
             make_train_loop(strategy, model, jit_compile),
@@ -396,6 +402,25 @@ def run(
         preempted=stop.triggered,
         model_dir=model_dir,
         model=model,
+    )
+
+
+def _prediction_grid_clips(generator, dataset_builder, data_arguments, chief):
+    """DVD-GAN-FP: fixed real clips for the sample GIF (first clips read).
+
+    The grid continues their conditioning frames at every summary step, next
+    to their real continuation. Synthesis models need none ({}).
+    """
+    count = sampling.num_conditioning_frames(generator)
+    if not count or not chief:
+        return {}
+    rows = summaries.MAX_PREDICTION_ROWS
+    arguments = dict(data_arguments, global_batch_size=rows, start_step=0)
+    batch = next(iter(dataset_builder(None, **arguments)))
+    return dict(
+        real_clips=sampling.to_uint8(batch["video"].numpy()),
+        real_labels=batch["label"].numpy(),
+        num_conditioning_frames=count,
     )
 
 

@@ -33,6 +33,9 @@ from tests import tiny_config as tiny
 
 STEP = 5
 FPS = 8.0
+# The tiny DVD-GAN-FP model: 2 real frames -> 2 predicted (a 4-frame clip).
+FP_CONTEXT = 2
+FP_PREDICTED = tiny.FRAMES - FP_CONTEXT
 
 
 def class_names(num_classes: int) -> list[str]:
@@ -60,12 +63,17 @@ class TinyModelDir:
 
 
 def build_tiny_generator(
-    num_classes: int = tiny.NUM_CLASSES, seed: int = 0
+    num_classes: int = tiny.NUM_CLASSES,
+    seed: int = 0,
+    num_conditioning_frames: int = 0,
 ) -> keras.Model:
-    """The tiny generator every export/sampling test uses (built)."""
+    """The tiny generator every export/sampling test uses (built).
+
+    With `num_conditioning_frames` = FP_CONTEXT, the tiny DVD-GAN-FP G.
+    """
     return generator_lib.build_generator(
         resolution=tiny.RESOLUTION,
-        num_frames=tiny.FRAMES,
+        num_frames=tiny.FRAMES - num_conditioning_frames,
         num_classes=num_classes,
         channel_multiplier=tiny.CHANNEL_MULTIPLIER,
         latent_dim=tiny.LATENT_DIM,
@@ -73,15 +81,19 @@ def build_tiny_generator(
         width_preset="B",
         use_attention=False,
         seed=seed,
+        num_conditioning_frames=num_conditioning_frames,
     )
 
 
-def tiny_metadata(num_classes: int = tiny.NUM_CLASSES) -> dict:
+def tiny_metadata(
+    num_classes: int = tiny.NUM_CLASSES, num_conditioning_frames: int = 0
+) -> dict:
     """metadata.json content matching `build_tiny_generator`."""
     return {
         "class_names": class_names(num_classes),
         "fps": FPS,
-        "num_frames": tiny.FRAMES,
+        "num_frames": tiny.FRAMES - num_conditioning_frames,
+        "num_conditioning_frames": num_conditioning_frames,
         "resolution": tiny.RESOLUTION,
         "frame_stride": 1,
         "dataset": "tiny-test",
@@ -89,20 +101,39 @@ def tiny_metadata(num_classes: int = tiny.NUM_CLASSES) -> dict:
 
 
 def write_tiny_model_dir(
-    model_dir: str, num_classes: int = tiny.NUM_CLASSES, seed: int = 0
+    model_dir: str,
+    num_classes: int = tiny.NUM_CLASSES,
+    seed: int = 0,
+    num_conditioning_frames: int = 0,
 ) -> TinyModelDir:
     """Writes a complete tiny training directory; see the module docstring."""
     keras.utils.set_random_seed(seed)
-    generator = build_tiny_generator(num_classes, seed=seed)
-    ema_generator = build_tiny_generator(num_classes, seed=seed + 1)
+    generator = build_tiny_generator(
+        num_classes, seed=seed, num_conditioning_frames=num_conditioning_frames
+    )
+    ema_generator = build_tiny_generator(
+        num_classes,
+        seed=seed + 1,
+        num_conditioning_frames=num_conditioning_frames,
+    )
     z = tf.random.stateless_normal(
         [tiny.BATCH, tiny.LATENT_DIM], seed=[seed, 1]
     )
     labels = None
     if num_classes:
         labels = tf.range(tiny.BATCH, dtype=tf.int32) % num_classes
-    ema_generator(z, labels, training=True)  # moves the BN moving statistics
-    metadata = tiny_metadata(num_classes)
+    extra = {}
+    if num_conditioning_frames:
+        extra["conditioning_frames"] = tf.random.stateless_uniform(
+            [tiny.BATCH, num_conditioning_frames]
+            + [tiny.RESOLUTION, tiny.RESOLUTION, 3],
+            [seed, 2],
+            -1,
+            1,
+        )
+    # Moves the BN moving statistics.
+    ema_generator(z, labels, training=True, **extra)
+    metadata = tiny_metadata(num_classes, num_conditioning_frames)
     checkpointing.write_model_spec(model_dir, generator, metadata)
     checkpointing.write_text_atomic(
         os.path.join(model_dir, checkpointing.OPERATIVE_CONFIG_FILE),

@@ -25,9 +25,11 @@ from tests.evaluation import test_real_clips
 JUDGE_CLIPS = 24
 
 
-def _make_synthetic_model_dir(path, num_frames=tiny_config.FRAMES):
+def _make_synthetic_model_dir(path, num_conditioning_frames=0):
     written = model_dir_fixture.write_tiny_model_dir(
-        path, num_classes=synthetic.NUM_CLASSES
+        path,
+        num_classes=synthetic.NUM_CLASSES,
+        num_conditioning_frames=num_conditioning_frames,
     )
     metadata = dict(
         written.metadata,
@@ -446,3 +448,43 @@ def test_continuous_evaluation_stops_cleanly_on_ctrl_c(
     finally:
         timer.cancel()
     assert steps == []
+
+
+def test_fp_judge_scores_whole_clips_continuing_real_evaluation_clips(
+    judge_dir, tmp_path
+):
+    context = model_dir_fixture.FP_CONTEXT
+    model_dir = str(tmp_path / "fp_model")
+    _make_synthetic_model_dir(model_dir, num_conditioning_frames=context)
+    _, results = evaluate.evaluate_checkpoint(
+        model_dir, None, _settings(judge_dir), output_dir=str(tmp_path / "e")
+    )
+    by_name = {r.name: r for r in results}
+    assert by_name["judge_accuracy"].protocol == f"judge{JUDGE_CLIPS}_fp2"
+    # Independently: the first N real clips of the evaluation set give the
+    # context and the labels; z of clip i = stateless_normal([0, i]).
+    generator, _, metadata = checkpointing.load_generator(model_dir)
+    real, labels = real_clips.load_real_clips(
+        JUDGE_CLIPS,
+        tiny_config.FRAMES,
+        1,
+        tiny_config.RESOLUTION,
+        metadata["dataset"],
+    )
+    z = np.stack(
+        [
+            tf.random.stateless_normal([generator.latent_dim], seed=[0, i])
+            for i in range(JUDGE_CLIPS)
+        ]
+    )
+    prediction = generator(
+        z,
+        labels,
+        conditioning_frames=real[:, :context].astype(np.float32) / 127.5 - 1,
+        training=False,
+    ).numpy()
+    predicted = np.clip(np.round((prediction + 1.0) * 127.5), 0, 255)
+    clips = np.concatenate([real[:, :context], predicted.astype(np.uint8)], 1)
+    probabilities, _ = judge_lib.load_judge(judge_dir).predict(clips)
+    expected = np.mean(np.argmax(probabilities, axis=1) == labels)
+    assert by_name["judge_accuracy"].value == pytest.approx(expected, abs=1e-9)

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import textwrap
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -300,42 +299,145 @@ def test_unconditional_generator_has_no_label_input():
     )
 
 
-class _TinyConditioningEncoder(keras.Model):
-    """Frames -> one ConvGRU initial state per generator group (test only)."""
+# DVD-GAN-FP ------------------------------------------------------------------
 
-    def __init__(self, state_shapes):
-        super().__init__(name="conditioning_encoder")
-        self.state_shapes = state_shapes
-        self.convs = [
-            keras.layers.Conv2D(c, 1, name=f"conv_{i}")
-            for i, (_, _, c) in enumerate(state_shapes)
-        ]
-
-    def call(self, frames, training=False):
-        mean_frame = keras.ops.mean(frames, axis=1)  # [B, H, W, 3]
-        states = []
-        for (h, w, _), conv in zip(self.state_shapes, self.convs):
-            states.append(conv(tf.image.resize(mean_frame, [h, w])))
-        return states
+FP_CONTEXT = model_dir_fixture.FP_CONTEXT
 
 
-def test_conditioning_encoder_adds_conditioning_frames_input():
-    generator = model_dir_fixture.build_tiny_generator()
-    encoder = _TinyConditioningEncoder(generator.initial_state_shapes())
-    frames = tf.random.stateless_uniform(
-        [tiny.BATCH, 2, tiny.RESOLUTION, tiny.RESOLUTION, 3], [0, 1], -1, 1
+@pytest.fixture(scope="module")
+def fp_model_dir(tmp_path_factory):
+    return model_dir_fixture.write_tiny_model_dir(
+        str(tmp_path_factory.mktemp("fp_model_dir")),
+        num_conditioning_frames=FP_CONTEXT,
     )
-    encoder(frames)
-    module = export.GeneratorExportModule(
-        generator, model_dir_fixture.tiny_metadata(), encoder
+
+
+@pytest.fixture(scope="module")
+def fp_exported(fp_model_dir, tmp_path_factory):
+    export_dir = tmp_path_factory.mktemp("fp_export")
+    result = _run(
+        [
+            sys.executable,
+            EXPORT_TOOL,
+            f"--model_dir={fp_model_dir.path}",
+            f"--export_dir={export_dir}",
+        ],
+        cwd=export_dir,
     )
-    serving = module.serving_default
-    assert _input_names(serving) == ["z", "label", "conditioning_frames"]
+    assert result.returncode == 0, result.stderr[-3000:]
+    return str(export_dir / str(model_dir_fixture.STEP))
+
+
+def _conditioning_frames(seed=4):
+    return np.random.default_rng(seed).integers(
+        0,
+        256,
+        (tiny.BATCH, FP_CONTEXT, tiny.RESOLUTION, tiny.RESOLUTION, 3),
+        dtype=np.uint8,
+    )
+
+
+def test_fp_signatures_take_uint8_conditioning_frames(fp_exported):
+    loaded = tf.saved_model.load(fp_exported)
+    serving = loaded.signatures["serving_default"]
+    assert sorted(serving.structured_input_signature[1]) == [
+        "conditioning_frames",
+        "label",
+        "z",
+    ]
+    spec = serving.structured_input_signature[1]["conditioning_frames"]
+    assert spec.dtype == tf.uint8
+    sample = loaded.signatures["sample"]
+    assert "conditioning_frames" in sample.structured_input_signature[1]
+    metadata = loaded.signatures["metadata"]()
+    assert int(metadata["num_conditioning_frames"]) == FP_CONTEXT
+
+
+def test_fp_reloaded_in_fresh_process_matches_the_in_memory_model(
+    fp_exported, fp_model_dir, tmp_path
+):
     z, labels = _inputs()
-    video = serving(z, labels, frames)
-    expected = generator(z, labels, initial_states=encoder(frames))
-    unconditioned = generator(z, labels)
-    np.testing.assert_allclose(
-        video["video_float"].numpy(), expected.numpy(), atol=1e-5
+    frames = _conditioning_frames()
+    for name, value in (("z", z), ("labels", labels), ("frames", frames)):
+        np.save(tmp_path / f"{name}.npy", value)
+    script = textwrap.dedent(
+        f"""
+        import numpy as np, tensorflow as tf
+        model = tf.saved_model.load({fp_exported!r})
+        out = model.signatures["serving_default"](
+            z=tf.constant(np.load("z.npy")),
+            label=tf.constant(np.load("labels.npy")),
+            conditioning_frames=tf.constant(np.load("frames.npy")))
+        np.save("video.npy", out["video"].numpy())
+        np.save("video_float.npy", out["video_float"].numpy())
+        """
     )
-    assert np.abs(expected.numpy() - unconditioned.numpy()).max() > 1e-4
+    result = _run([sys.executable, "-c", script], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    video = np.load(tmp_path / "video.npy")
+    video_float = np.load(tmp_path / "video_float.npy")
+    assert video.shape == (
+        tiny.BATCH,
+        tiny.FRAMES,
+        tiny.RESOLUTION,
+        tiny.RESOLUTION,
+        3,
+    )
+    # The whole clip: the given frames unchanged, then the prediction.
+    np.testing.assert_array_equal(video[:, :FP_CONTEXT], frames)
+    context = frames.astype(np.float32) / 127.5 - 1.0
+    expected = fp_model_dir.ema_generator(
+        z, labels, conditioning_frames=context, training=False
+    ).numpy()
+    np.testing.assert_allclose(video_float[:, FP_CONTEXT:], expected, atol=1e-5)
+    np.testing.assert_allclose(video_float[:, :FP_CONTEXT], context, atol=1e-6)
+
+
+def test_fp_saved_model_cli_run(fp_exported, tmp_path):
+    z, labels = _inputs()
+    np.save(tmp_path / "z.npy", z)
+    np.save(tmp_path / "label.npy", labels)
+    np.save(tmp_path / "frames.npy", _conditioning_frames())
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    result = _run(
+        [
+            cli,
+            "run",
+            "--dir",
+            fp_exported,
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            "serving_default",
+            "--inputs",
+            "z=z.npy;label=label.npy;conditioning_frames=frames.npy",
+            "--outdir",
+            "out",
+        ],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    video = np.load(tmp_path / "out" / "video.npy")
+    assert video.dtype == np.uint8 and video.shape[1] == tiny.FRAMES
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        (tiny.BATCH, FP_CONTEXT + 1, tiny.RESOLUTION, tiny.RESOLUTION, 3),
+        (tiny.BATCH, FP_CONTEXT, 8, 8, 3),
+        (tiny.BATCH + 1, FP_CONTEXT, tiny.RESOLUTION, tiny.RESOLUTION, 3),
+    ],
+    ids=["frame_count", "size", "batch"],
+)
+def test_fp_wrong_conditioning_shape_names_the_expected_one(
+    fp_model_dir, shape
+):
+    module = export.GeneratorExportModule(
+        fp_model_dir.ema_generator, fp_model_dir.metadata
+    )
+    z, labels = _inputs()
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match=r"uint8 \[B, 2, 16, 16, 3\]"
+    ):
+        module.serving_default(z, labels, tf.zeros(shape, tf.uint8))

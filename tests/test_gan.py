@@ -60,6 +60,23 @@ def test_generator_loss_is_minus_sum_of_both_scores_on_fakes():
     assert float(logs["losses/generator"]) == pytest.approx(0.5 + 0.25)
 
 
+@pytest.mark.parametrize("weight", [0.0, 0.5])
+def test_generator_temporal_weight_scales_only_the_d_t_term(weight):
+    model = _toy_gan(generator_temporal_weight=weight)
+    logs = model._generator_step(2, [3, 4], tf.float32)
+    # -(D_S + w * D_T) = 0.5 + w * 0.25: w = 0 is G against D_S only.
+    assert float(logs["losses/generator"]) == pytest.approx(0.5 + weight * 0.25)
+    # G's gradient follows: d/dscale of -(-0.5 s - w 0.25 s) with SGD 0.1.
+    assert float(model.generator.scale) == pytest.approx(
+        1.0 - 0.1 * (0.5 + weight * 0.25)
+    )
+
+
+def test_negative_generator_temporal_weight_is_rejected():
+    with pytest.raises(ValueError, match="generator_temporal_weight"):
+        _toy_gan(generator_temporal_weight=-1.0)
+
+
 def test_non_saturating_generator_loss_sums_both_discriminators():
     model = _toy_gan(loss="non_saturating")
     logs = model._generator_step(2, [3, 4], tf.float32)
@@ -257,16 +274,27 @@ class _ReplicatedNoiseGAN(gan.DVDGAN):
         )
 
 
-def _tiny_gan(cls):
-    generator = tiny_gan.build_generator()
+# DVD-GAN-FP variant of the tiny shapes: 2 conditioning + 2 predicted frames.
+FP_CONTEXT, FP_PREDICTED = 2, 2
+
+
+def _tiny_gan(cls, prediction=False):
+    context = FP_CONTEXT if prediction else 0
+    frames = FP_PREDICTED if prediction else tiny.FRAMES
+
+    def build_generator():
+        return tiny_gan.build_generator(
+            num_conditioning_frames=context, num_frames=frames
+        )
+
     model = cls(
-        generator,
-        # K = T: every frame is sampled, so D_S sees the same frames on one
-        # or two devices whatever the frame-sampling seed.
-        tiny_gan.build_spatial_discriminator(num_sampled_frames=tiny.FRAMES),
+        build_generator(),
+        # K = T: every generated frame is sampled, so D_S sees the same
+        # frames on one or two devices whatever the frame-sampling seed.
+        tiny_gan.build_spatial_discriminator(num_sampled_frames=frames),
         tiny_gan.build_temporal_discriminator(),
         gan.build_dvdgan(
-            tiny_gan.build_generator(),
+            build_generator(),
             tiny_gan.build_spatial_discriminator(),
             tiny_gan.build_temporal_discriminator(),
         ).ema_generator,
@@ -277,6 +305,7 @@ def _tiny_gan(cls):
         ema_start_step=0,
         ema_decay=0.5,
         seed=0,
+        generator_temporal_weight=1.0,
     )
     # Plain SGD: Adam's first step is invariant to the loss scale and would
     # hide a missing division by the number of replicas.
@@ -288,18 +317,19 @@ def _tiny_gan(cls):
 
 
 @pytest.mark.distributed
+@pytest.mark.parametrize("prediction", [False, True], ids=["synthesis", "fp"])
 def test_mirrored_step_matches_single_device_step_on_same_global_batch(
-    logical_cpus,
+    logical_cpus, prediction
 ):
     steps, per_replica = 2, tiny.BATCH
     data = tiny_gan.real_batch(steps * 2 * per_replica, seed=3)
 
-    single = _tiny_gan(_ReplicatedNoiseGAN)
+    single = _tiny_gan(_ReplicatedNoiseGAN, prediction)
     single.train_step({k: tf.constant(v) for k, v in data.items()})
 
     strategy = tf.distribute.MirroredStrategy(logical_cpus)
     with strategy.scope():
-        mirrored = _tiny_gan(gan.DVDGAN)
+        mirrored = _tiny_gan(gan.DVDGAN, prediction)
 
     def replica_data(context):
         # Replica r holds the r-th half of every D step's global batch.

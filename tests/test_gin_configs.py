@@ -53,9 +53,17 @@ def test_the_paper_experiments_exist():
     } <= set(CONFIGS)
 
 
+def _is_prediction_config(name):
+    with open(os.path.join(GIN_DIR, name)) as f:
+        text = f.read()
+    return "num_conditioning_frames" in text or "_fp" in name
+
+
 @pytest.mark.parametrize("name", CONFIGS)
 def test_config_builds_models_with_the_right_shapes(name):
-    _parse(name, SMALL)
+    # FP configs keep their clip length (D_T's frames = C + T is fixed there).
+    bindings = SMALL if not _is_prediction_config(name) else SMALL[::2]
+    _parse(name, bindings)
     resolution, num_classes = _macro("RESOLUTION"), _macro("NUM_CLASSES")
     generator = configurables.build_generator()
     spatial = configurables.build_spatial_discriminator()
@@ -67,13 +75,40 @@ def test_config_builds_models_with_the_right_shapes(name):
         .astype("float32")
     )
     labels = np.array([num_classes - 1 if num_classes else 0], "int32")
-    video = generator(z, labels, training=True)
-    assert tuple(video.shape) == (1, 4, resolution, resolution, 3)
+    count = generator.num_conditioning_frames
+    context = tf.zeros([1, count, resolution, resolution, 3])
+    extra = {"conditioning_frames": context} if count else {}
+    video = generator(z, labels, training=True, **extra)
+    frames = _macro("NUM_FRAMES")
+    assert tuple(video.shape) == (1, frames, resolution, resolution, 3)
     assert float(tf.reduce_max(tf.abs(video))) <= 1.0
     frames = discriminators.sample_frames(video, 2, seed=tf.constant([0, 1]))
     assert tuple(spatial(frames, labels, training=True).shape) == (1,)
-    pooled = discriminators.downsample_video(video)
+    clip = tf.concat([context, video], axis=1)
+    assert temporal.num_frames == clip.shape[1]
+    pooled = discriminators.downsample_video(clip)
     assert tuple(temporal(pooled, labels, training=True).shape) == (1,)
+
+
+def test_prediction_configs_continue_the_paper_frame_counts():
+    expected = {
+        "k600_fp_64.gin": (5, 11, 600, 1),
+        "bair_fp_64.gin": (1, 15, 0, 1),
+        "synthetic_fp.gin": (2, 6, 12, 2),
+    }
+    for name, (context, predicted, classes, stride) in expected.items():
+        _parse(name, SMALL[:1])
+        generator = configurables.build_generator()
+        assert (generator.num_conditioning_frames, generator.num_frames) == (
+            context,
+            predicted,
+        )
+        assert _macro("NUM_CLASSES") == classes
+        assert gin.query_parameter("training.run.frame_stride") == stride
+        assert gin.query_parameter(
+            "discriminators.build_temporal_discriminator.num_frames"
+        ) == (context + predicted)
+        gin.clear_config()
 
 
 def test_model_summary_tool_prints_the_three_models():

@@ -8,13 +8,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from dvdgan_tf import conditioning_input
 from dvdgan_tf import export
 from dvdgan_tf import sample
 from dvdgan_tf import samplers
 from dvdgan_tf import sampling
 from dvdgan_tf import video_io
+from dvdgan_tf.data import synthetic
 from tests import model_dir_fixture
 from tests import tiny_config as tiny
+from tests.data import fixtures
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAMES = list(model_dir_fixture.CLASS_NAMES)
@@ -198,3 +201,154 @@ def test_cli_reports_out_of_range_label_and_fails(
     )
     assert result.returncode == 1
     assert "error: Label 7 is out of range" in result.stderr
+
+
+# DVD-GAN-FP --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fp_model_dir(tmp_path_factory):
+    return model_dir_fixture.write_tiny_model_dir(
+        str(tmp_path_factory.mktemp("fp_model_dir")),
+        num_conditioning_frames=model_dir_fixture.FP_CONTEXT,
+    )
+
+
+def _synthetic_video(path, num_frames, size=24, fps=8.0):
+    videos, _ = synthetic.generate_clips(1, num_frames, size, seed=5)
+    video_io.write_video(str(path), videos[0], fps=fps)
+    return videos[0]
+
+
+def test_fp_sample_from_a_video_file_continues_its_first_frames(
+    fp_model_dir, tmp_path
+):
+    _synthetic_video(tmp_path / "clip.mp4", num_frames=6)
+    output = tmp_path / "samples"
+    result = _run_cli(
+        [
+            f"--model_dir={fp_model_dir.path}",
+            f"--conditioning={tmp_path / 'clip.mp4'}",
+            "--num=2",
+            "--formats=gif,png",
+            f"--output={output}",
+        ]
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    gifs = sorted(output.glob("*.gif"))
+    assert len(gifs) == 2
+    frames = np.asarray(Image.open(tmp_path / "samples" / "grid.png"))
+    # grid: 2 rows x 4 frames (2 conditioning + 2 predicted), 1-px padding.
+    size = tiny.RESOLUTION
+    assert frames.shape[:2] == (2 * (size + 1) - 1, 4 * (size + 1) - 1)
+    # Conditioning frames carry the red border, predicted frames do not.
+    first = frames[:size, :size]
+    assert tuple(first[0, size // 2]) == sampling.CONDITIONING_MARK
+    predicted = frames[:size, 2 * (size + 1) : 2 * (size + 1) + size]
+    assert tuple(predicted[0, size // 2]) != sampling.CONDITIONING_MARK
+    # The interior of a conditioning frame is the resized source frame.
+    expected = conditioning_input.frames_from_video(
+        str(tmp_path / "clip.mp4"), 2, size, model_dir_fixture.FPS
+    )[0, 0]
+    assert (
+        np.abs(first[2:-2, 2:-2].astype(int) - expected[2:-2, 2:-2]).mean() < 12
+    )
+
+
+def test_fp_sample_from_records_uses_their_labels(fp_model_dir, tmp_path):
+    videos, _ = synthetic.generate_clips(3, 6, 16, seed=1)
+    labels = [2, 0, 1]
+    shard = fixtures.write_shard(
+        str(tmp_path / "test-00000-of-00001.tfrecord"),
+        [
+            fixtures.make_clip(v, y, f"c{i}")
+            for i, (v, y) in enumerate(zip(videos, labels))
+        ],
+    )
+    frames, record_labels = conditioning_input.load_conditioning(
+        shard, 2, 16, 1, 8.0, count=3
+    )
+    # Stored as JPEG: close to the source frames, not equal.
+    assert frames.shape == (3, 2, 16, 16, 3)
+    assert np.abs(frames.astype(int) - videos[:, :2]).mean() < 6
+    np.testing.assert_array_equal(record_labels, labels)
+    result = _run_cli(
+        [
+            f"--model_dir={fp_model_dir.path}",
+            f"--conditioning={shard}",
+            "--formats=gif",
+            f"--output={tmp_path / 'out'}",
+        ]
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.gif")) == [
+        "000_class_c_seed0.gif",
+        "001_class_a_seed1.gif",
+        "002_class_b_seed2.gif",
+    ]
+
+
+def test_fp_video_shorter_than_the_context_is_a_clear_error(
+    fp_model_dir, tmp_path
+):
+    videos, _ = synthetic.generate_clips(1, 2, 24, seed=5)
+    video_io.write_video(str(tmp_path / "short.mp4"), videos[0][:1], fps=8.0)
+    result = _run_cli(
+        [
+            f"--model_dir={fp_model_dir.path}",
+            f"--conditioning={tmp_path / 'short.mp4'}",
+            f"--output={tmp_path / 'out'}",
+        ]
+    )
+    assert result.returncode == 1
+    assert "short.mp4" in result.stderr and "Use a longer video" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_fp_model_without_conditioning_flag_is_a_usage_error(
+    fp_model_dir, tmp_path
+):
+    result = _run_cli(
+        [f"--model_dir={fp_model_dir.path}", f"--output={tmp_path / 'o'}"]
+    )
+    assert result.returncode == 2
+    assert "--conditioning" in result.stderr
+
+
+def test_conditioning_for_a_synthesis_model_is_a_usage_error(
+    tiny_model_dir, tmp_path
+):
+    _synthetic_video(tmp_path / "clip.mp4", num_frames=4)
+    result = _run_cli(
+        [
+            f"--model_dir={tiny_model_dir.path}",
+            f"--conditioning={tmp_path / 'clip.mp4'}",
+            f"--output={tmp_path / 'o'}",
+        ]
+    )
+    assert result.returncode == 2
+    assert "num_conditioning_frames=0" in result.stderr
+
+
+def test_fp_saved_model_and_model_dir_give_the_same_clip(
+    fp_model_dir, tmp_path
+):
+    export_path = export.export(fp_model_dir.path, str(tmp_path / "export"))
+    frames = np.random.default_rng(0).integers(
+        0, 256, (2, 2, tiny.RESOLUTION, tiny.RESOLUTION, 3), dtype=np.uint8
+    )
+    seeds, labels = np.array([1, 2]), np.array([0, 2])
+    a = samplers.GeneratorSampler.from_model_dir(fp_model_dir.path).generate(
+        seeds, labels, 1.0, conditioning=frames
+    )
+    b = samplers.SavedModelSampler(export_path).generate(
+        seeds, labels, 1.0, conditioning=frames
+    )
+    assert a.shape == (2, tiny.FRAMES, tiny.RESOLUTION, tiny.RESOLUTION, 3)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    with pytest.raises(ValueError, match=r"uint8 \[2, 2, 16, 16, 3\]"):
+        samplers.SavedModelSampler(export_path).generate(
+            seeds, labels, 1.0, conditioning=frames[:, :1]
+        )

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from dvdgan_tf import sampling
+from tests import model_dir_fixture
 from tests import tiny_config as tiny
 from tests import tiny_gan
 
@@ -96,3 +97,72 @@ def test_given_labels_must_match_the_number_of_clips():
     with pytest.raises(ValueError, match="Expected 4 labels; received 3"):
         sampling.spread_labels(3, 4, [0, 1, 2])
     assert sampling.spread_labels(0, 4) is None
+
+
+# DVD-GAN-FP ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fp_generator():
+    return model_dir_fixture.build_tiny_generator(
+        num_conditioning_frames=model_dir_fixture.FP_CONTEXT
+    )
+
+
+def _context(count=3, frames=model_dir_fixture.FP_CONTEXT, size=16):
+    return np.random.default_rng(1).integers(
+        0, 256, (count, frames, size, size, 3), dtype=np.uint8
+    )
+
+
+def test_fp_generation_returns_the_given_frames_then_the_prediction(
+    fp_generator,
+):
+    context = _context()
+    videos, labels = sampling.generate_videos(
+        fp_generator, 3, seed=0, batch_size=2, conditioning=context
+    )
+    assert videos.shape == (3, 4, 16, 16, 3)
+    np.testing.assert_array_equal(videos[:, :2], context)
+    z = sampling.prior_latents(0, range(3), fp_generator.latent_dim)
+    prediction = fp_generator(
+        z,
+        tf.constant(labels),
+        conditioning_frames=sampling.from_uint8(context),
+        training=False,
+    )
+    np.testing.assert_array_equal(videos[:, 2:], sampling.to_uint8(prediction))
+
+
+@pytest.mark.parametrize(
+    "context, message",
+    [
+        (None, r"continues 2 real frame\(s\)"),
+        (_context(frames=1), r"uint8 \[3, 2, 16, 16, 3\]"),
+        (_context(size=8), r"uint8 \[3, 2, 16, 16, 3\]"),
+        (_context().astype(np.float32), r"received float32"),
+    ],
+    ids=["missing", "frame_count", "size", "dtype"],
+)
+def test_fp_bad_conditioning_names_what_was_expected(
+    fp_generator, context, message
+):
+    with pytest.raises(ValueError, match=message):
+        sampling.generate_videos(fp_generator, 3, seed=0, conditioning=context)
+
+
+def test_conditioning_for_a_synthesis_generator_is_rejected():
+    generator = model_dir_fixture.build_tiny_generator()
+    with pytest.raises(ValueError, match="not a DVD-GAN-FP model"):
+        sampling.generate_videos(generator, 3, seed=0, conditioning=_context())
+
+
+def test_mark_conditioning_frames_only_the_first_frames():
+    clips = np.zeros((2, 4, 8, 8, 3), np.uint8)
+    marked = sampling.mark_conditioning(clips, 2)
+    mark = np.asarray(sampling.CONDITIONING_MARK, np.uint8)
+    for edge in (marked[:, :2, 0], marked[:, :2, -1], marked[:, :2, :, 0]):
+        assert (edge == mark).all()
+    assert (marked[:, :2, 1:-1, 1:-1] == 0).all()
+    assert (marked[:, 2:] == 0).all()
+    assert (clips == 0).all()  # the input is not modified

@@ -1,15 +1,20 @@
 """training.run: resume, non-finite losses, outputs (in-process)."""
 
 import functools
+import glob
+import io
 import os
 import shutil
 
 import numpy as np
+import PIL.Image
+import PIL.ImageSequence
 import pytest
 import tensorflow as tf
 
 from dvdgan_tf import checkpointing
 from dvdgan_tf import gan
+from dvdgan_tf import sampling
 from dvdgan_tf import training
 from tests import tiny_gan
 
@@ -259,3 +264,55 @@ def test_resuming_with_different_models_is_a_clear_error(tmp_path):
     training.run(None, **_in_memory_run_kwargs(model_dir, 1))
     with pytest.raises(ValueError, match="Cannot resume from .*ckpt-1"):
         training.run(None, **tiny_gan.run_kwargs(model_dir, 2))
+
+
+def _gif_summaries(model_dir):
+    gifs = []
+    events = glob.glob(os.path.join(model_dir, "train", "events.out.*"))
+    for path in events:
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                if value.tag == "samples/ema_generator":
+                    gifs.append(tf.make_ndarray(value.tensor)[2])
+    return gifs
+
+
+def test_fp_run_trains_checkpoints_and_writes_the_prediction_grid(
+    tmp_path, eager_functions
+):
+    model_dir = str(tmp_path / "fp")
+    kwargs = tiny_gan.run_kwargs(
+        model_dir,
+        2,
+        generator_builder=functools.partial(
+            tiny_gan.build_generator, num_conditioning_frames=2, num_frames=2
+        ),
+        sample_every=1,
+        sample_columns=2,
+    )
+    result = training.run(None, **kwargs)
+    assert (result.initial_step, result.step) == (0, 2)
+    assert checkpointing.list_checkpoint_steps(model_dir) == [2]
+    metadata = checkpointing.read_metadata(model_dir)
+    assert (metadata["num_frames"], metadata["num_conditioning_frames"]) == (
+        2,
+        2,
+    )
+    generator, _, _ = checkpointing.load_generator(model_dir)
+    assert generator.num_conditioning_frames == 2
+    gifs = _gif_summaries(model_dir)
+    assert gifs
+    image = PIL.Image.open(io.BytesIO(gifs[-1]))
+    frames = np.stack(
+        [
+            np.asarray(f.convert("RGB"))
+            for f in PIL.ImageSequence.Iterator(image)
+        ]
+    )
+    # 6 fixed real clips (rows) x (2 predictions + the real clip), 4 frames.
+    size = 16 + 1
+    assert frames.shape == (4, 6 * size - 1, 3 * size - 1, 3)
+    # Conditioning frames (0, 1) are framed in red, predicted ones are not.
+    mark = np.asarray(sampling.CONDITIONING_MARK)
+    assert np.abs(frames[0, 0, 8].astype(int) - mark).max() <= 40
+    assert np.abs(frames[3, 0, 8].astype(int) - mark).max() > 40

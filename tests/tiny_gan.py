@@ -63,15 +63,23 @@ class MeanPixelTemporalDiscriminator(keras.Model):
         return self.weight * tf.reduce_mean(video, axis=[1, 2, 3, 4])
 
 
-def build_generator(num_classes=tiny.NUM_CLASSES):
+def build_generator(
+    num_classes=tiny.NUM_CLASSES,
+    num_conditioning_frames=0,
+    num_frames=tiny.FRAMES,
+    conditioning_levels="all",
+):
+    """The tiny G; with C > 0 a DVD-GAN-FP G predicting `num_frames`."""
     return generator.build_generator(
         resolution=tiny.RESOLUTION,
-        num_frames=tiny.FRAMES,
+        num_frames=num_frames,
         num_classes=num_classes,
         channel_multiplier=tiny.CHANNEL_MULTIPLIER,
         latent_dim=tiny.LATENT_DIM,
         embedding_dim=tiny.EMBEDDING_DIM,
         seed=0,
+        num_conditioning_frames=num_conditioning_frames,
+        conditioning_levels=conditioning_levels,
     )
 
 

@@ -15,6 +15,15 @@ For a model trained on the built-in synthetic dataset (see
 
 D_T is rebuilt from the run's `operative_config.gin` and restored from the
 checkpoint; G is the EMA generator.
+
+For a DVD-GAN-FP model the generated clips continue the real clips' first C
+frames under their labels (whole clips are scored), and a fourth
+measurement asks whether the prediction follows the conditioning frames:
+the real clips are played backwards (a clip of the twin class,
+`synthetic.reversed_label`) and their first C frames conditioned on, (a)
+with the twin label (a consistent input) and (b) with the original label
+(frames and label disagree); the judge's motion accuracy is scored against
+the twin class, whose motion the reversed frames show.
 """
 
 from __future__ import annotations
@@ -71,19 +80,35 @@ def diagnose(model_dir, judge_dir, step=None, num_clips=240) -> dict:
             f"(dataset {metadata.get('dataset')!r})."
         )
     path, _ = checkpointing.resolve_checkpoint(model_dir, step)
-    num_frames = int(generator.num_frames)
+    num_frames = sampling.clip_frames(generator)
+    context = sampling.num_conditioning_frames(generator)
     resolution = int(generator.resolution)
     stride = int(metadata.get("frame_stride", 1))
     real, real_labels = real_clips.load_real_clips(
         num_clips, num_frames, stride, resolution, "synthetic"
     )
-    fake, fake_labels = sampling.generate_videos(generator, num_clips, seed=0)
+    judge = judge_lib.load_judge(judge_dir)
+    extra = {}
+    if context:
+        fake, fake_labels = sampling.generate_videos(
+            generator,
+            num_clips,
+            seed=0,
+            labels=real_labels,
+            conditioning=real[:, :context],
+        )
+        extra["reversed_conditioning"] = _reversal(
+            generator, judge, real, real_labels, context
+        )
+    else:
+        fake, fake_labels = sampling.generate_videos(
+            generator, num_clips, seed=0
+        )
     temporal = load_temporal_discriminator(model_dir, path)
     probe = motion.temporal_direction_probe(temporal, real, real_labels)
-    judge = judge_lib.load_judge(judge_dir)
     probabilities, _ = judge.predict(fake)
     scores = judge.score_probabilities(probabilities, fake_labels)
-    return {
+    return extra | {
         "model_dir": model_dir,
         "step": int(step),
         "num_clips": int(num_clips),
@@ -98,6 +123,28 @@ def diagnose(model_dir, judge_dir, step=None, num_clips=240) -> dict:
         "motion_confusion": motion.motion_confusion(probabilities, fake_labels),
         "classes": list(synthetic.class_names()),
     }
+
+
+def _reversal(generator, judge, real, labels, context) -> dict:
+    """FP: judge scores of predictions from time-reversed real context."""
+    backwards = np.ascontiguousarray(real[:, ::-1])
+    twins = np.array([synthetic.reversed_label(y) for y in labels], np.int32)
+    result = {}
+    for name, given in (("twin_label", twins), ("original_label", labels)):
+        clips, _ = sampling.generate_videos(
+            generator,
+            len(real),
+            seed=0,
+            labels=given,
+            conditioning=backwards[:, :context],
+        )
+        probabilities, _ = judge.predict(clips)
+        scores = judge.score_probabilities(probabilities, twins)
+        result[name] = {
+            "accuracy": scores.accuracy,
+            "motion_accuracy": scores.motion_accuracy,
+        }
+    return result
 
 
 def main(argv):
@@ -130,6 +177,14 @@ def main(argv):
         f"{confusion['family_accuracy']:.2f}, reversed "
         f"{confusion['reversed_rate']:.2f}"
     )
+    if "reversed_conditioning" in result:
+        for name, scores in result["reversed_conditioning"].items():
+            print(
+                f"reversed context, {name.replace('_', ' ')}: motion "
+                f"accuracy vs the reversed motion "
+                f"{scores['motion_accuracy']:.3f}, class accuracy "
+                f"{scores['accuracy']:.3f}"
+            )
     if FLAGS.json:
         with open(FLAGS.json, "w") as f:
             json.dump(result, f, indent=2)

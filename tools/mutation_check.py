@@ -232,6 +232,31 @@ MUTATIONS = (
         ),
     ),
     Mutation(
+        "fp_generator_sees_the_future",
+        "DVD-GAN-FP conditions G on the last C real frames (the future)",
+        "dvdgan_tf/gan.py",
+        "        context = conditioning_video"
+        "[:, : self.num_conditioning_frames]\n",
+        "        context = conditioning_video"
+        "[:, -self.num_conditioning_frames :]\n",
+        (
+            "tests/models/test_conditioning.py::"
+            "test_fake_clip_is_real_context_then_prediction_and_ignores_the_"
+            "future",
+        ),
+    ),
+    Mutation(
+        "fp_d_s_samples_the_context",
+        "DVD-GAN-FP's D_S samples its frames from the whole clip",
+        "dvdgan_tf/gan.py",
+        "            video[:, self.num_conditioning_frames :],\n",
+        "            video,\n",
+        (
+            "tests/models/test_conditioning.py::"
+            "test_fp_d_s_sees_only_the_continuation_and_d_t_the_whole_clip",
+        ),
+    ),
+    Mutation(
         "one_discriminator_step",
         "one D step per G step instead of num_discriminator_steps",
         "dvdgan_tf/gan.py",

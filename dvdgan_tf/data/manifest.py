@@ -261,8 +261,12 @@ def model_metadata(
     num_frames: int,
     resolution: int,
     num_classes: int,
+    num_conditioning_frames: int = 0,
 ) -> dict:
     """The metadata.json of a model trained on `data_dir`'s `split`.
+
+    `num_frames` is the generator's T; a DVD-GAN-FP model also records its
+    `num_conditioning_frames` C (its clips have C + T frames).
 
     Class names and fps come from the manifest; without a data directory the
     classes get generic names ("0", "1", ...) and fps is unknown.
@@ -274,6 +278,7 @@ def model_metadata(
         "num_frames": int(num_frames),
         "resolution": int(resolution),
         "frame_stride": int(frame_stride),
+        "num_conditioning_frames": int(num_conditioning_frames),
         "class_names": [str(i) for i in range(num_classes)],
         "fps": None,
         "dataset": None,

@@ -20,6 +20,12 @@ have the same shape: fake and real sources in, named values out).
 Generated clips come from `sampling.generate_batches` (z ~ N(0, I), the
 training prior, no truncation); the judge spreads labels over the classes,
 FVD and FID use the real clips' labels, IS spreads them.
+
+DVD-GAN-FP models are scored on the **whole clip**, as in the paper: the
+context continues the first C frames of real evaluation clips (the first M
+clips of the real set, `EvalContext.conditioning_clips`) under those
+clips' labels, and every task sees C real + T generated frames; protocol
+names gain `_fp<C>` (e.g. `fvd2048_16f_fp5`, `judge600_fp2`).
 """
 
 from __future__ import annotations
@@ -105,7 +111,27 @@ class EvalContext:
 
     @property
     def num_frames(self) -> int:
-        return int(self.generator.num_frames)
+        """Frames of the clips it scores: C conditioning + T generated."""
+        return sampling.clip_frames(self.generator)
+
+    @property
+    def num_conditioning_frames(self) -> int:
+        return sampling.num_conditioning_frames(self.generator)
+
+    def protocol_suffix(self) -> str:
+        """'' for synthesis, '_fp<C>' for DVD-GAN-FP."""
+        count = self.num_conditioning_frames
+        return f"_fp{count}" if count else ""
+
+    def conditioning_clips(self, num_videos):
+        """DVD-GAN-FP: the first C frames and labels of M real clips.
+
+        Returns:
+            (uint8 [M, C, H, W, 3], int32 [M]): clips of the real set, in
+            order (the same clips as `real_clips(M, ...)`).
+        """
+        clips, labels = self.real_clips(num_videos, self.num_frames)
+        return clips[:, : self.num_conditioning_frames], labels
 
     @property
     def frame_stride(self) -> int:
@@ -138,8 +164,18 @@ class EvalContext:
             self.progress,
         )
 
+    def _generation_inputs(self, num_videos, labels):
+        """(labels, conditioning): FP continues real clips, their labels."""
+        if not self.num_conditioning_frames:
+            return labels, None
+        conditioning, real_labels = self.conditioning_clips(num_videos)
+        if not self.generator.num_classes:
+            real_labels = None
+        return real_labels, conditioning
+
     def generate_batches(self, num_videos, seed, labels=None, num_frames=None):
         """Generated (uint8 clips cut to `num_frames`, labels) batches."""
+        labels, conditioning = self._generation_inputs(num_videos, labels)
         for videos, batch_labels in sampling.generate_batches(
             self.generator,
             num_videos,
@@ -147,11 +183,13 @@ class EvalContext:
             labels,
             self.batch_size,
             self.progress,
+            conditioning,
         ):
             yield videos[:, :num_frames], batch_labels
 
     def generate(self, num_videos, seed, labels=None):
-        """(uint8 [M, T, H, W, 3], int32 [M] or None), concatenated."""
+        """(uint8 [M, C + T, H, W, 3], int32 [M] or None), concatenated."""
+        labels, conditioning = self._generation_inputs(num_videos, labels)
         return sampling.generate_videos(
             self.generator,
             num_videos,
@@ -159,6 +197,7 @@ class EvalContext:
             labels,
             self.batch_size,
             self.progress,
+            conditioning,
         )
 
 
@@ -289,7 +328,7 @@ class JudgeTask:
     def run(self, context: EvalContext) -> list[MetricResult]:
         judge = judge_lib.load_judge(self.judge_dir)
         self._check(context, judge)
-        protocol = f"judge{self.num_clips}"
+        protocol = f"judge{self.num_clips}{context.protocol_suffix()}"
 
         def compute_real():
             # 2N distinct real clips: the first N are the reference, the
@@ -305,7 +344,9 @@ class JudgeTask:
             }
 
         real = context.cache.get_or_compute(
-            protocol, compute_real, f"-{_judge_id(self.judge_dir)}"
+            f"judge{self.num_clips}",
+            compute_real,
+            f"-{_judge_id(self.judge_dir)}",
         )
 
         def compute_set(seed):
@@ -405,7 +446,10 @@ class FVDTask:
             return {"fvd": _frechet_to(real, logits)}
 
         return over_generated_sets(
-            context, protocol.name, protocol.num_videos, compute_set
+            context,
+            protocol.name + context.protocol_suffix(),
+            protocol.num_videos,
+            compute_set,
         )
 
 

@@ -31,7 +31,13 @@ Choices (not facts from the paper; SPEC decisions table):
   * The class embedding is a plain (not spectrally normalised) linear
     embedding, as BigGAN's shared embedding; orthogonal init everywhere.
   * ConvGRU initial state zeros by default (decision 3); `initial_states`
-    lets DVD-GAN-FP pass encoder features per group (decision 4).
+    lets a caller pass a state per group.
+  * DVD-GAN-FP (decision 4): with num_conditioning_frames = C > 0, G owns a
+    `conditioning.ConditioningEncoder` and takes `conditioning_frames`
+    [B, C, H, W, 3]; the encoder's features initialise the ConvGRUs (every
+    level, or the first only: `conditioning_levels`), and G returns the T =
+    num_frames *predicted* frames (the clip is the C real frames followed by
+    them). Noise and class input stay as in synthesis.
   * Output non-linearity tanh (decision 5).
   * v1 attention (decision 11) is optional, off by default: non-local
     attention after the first ConvGRU and separable (height, width, time)
@@ -62,6 +68,7 @@ from keras import ops
 
 from dvdgan_tf.models import attention
 from dvdgan_tf.models import blocks
+from dvdgan_tf.models import conditioning
 from dvdgan_tf.models import conv_gru
 from dvdgan_tf.models import normalization
 from dvdgan_tf.models import spectral_norm
@@ -163,19 +170,25 @@ class Generator(keras.Model):
         use_attention: add the v1 attention layers.
         seed: int seed of every initializer (each layer derives its own from
             this and its name), or None for keras' global RNG.
+        num_conditioning_frames: C; > 0 makes a DVD-GAN-FP generator.
+        conditioning_levels: "all" or "first" (DVD-GAN-FP only).
 
     Call arguments:
         z: float32 [B, Z].
         labels: int32 [B] in [0, N); None (or ignored) when N = 0.
         initial_states: None, or a list with one entry per group, each None
             (zeros) or float32 [B, h_g, w_g, c_g] (`initial_state_shapes()`).
+            Not with `conditioning_frames`.
+        conditioning_frames: DVD-GAN-FP only (required there): float
+            [B, C, H, W, 3] in [-1, 1], the real frames before the clip.
         training: batch statistics, moving-average and SN updates if True.
 
     Input shape:
         z [B, Z], labels [B].
 
     Output shape:
-        float32 [B, T, H, W, 3], values in [-1, 1].
+        float32 [B, T, H, W, 3], values in [-1, 1] (for DVD-GAN-FP: the T
+        frames after the C conditioning frames).
     """
 
     def __init__(
@@ -189,6 +202,8 @@ class Generator(keras.Model):
         width_preset="B",
         use_attention=False,
         seed=0,
+        num_conditioning_frames=0,
+        conditioning_levels="all",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -208,6 +223,11 @@ class Generator(keras.Model):
         self.width_preset = WidthPreset(width_preset).value
         self.use_attention = bool(use_attention)
         self.seed = seed
+        _positive_int(
+            num_conditioning_frames, "num_conditioning_frames", allow_zero=True
+        )
+        self.num_conditioning_frames = num_conditioning_frames
+        self.conditioning_levels = conditioning_levels
         if self.use_attention and self.widths[0][0] < 8:
             raise ValueError(
                 "Generator: attention needs at least 8 channels in the first "
@@ -290,6 +310,17 @@ class Generator(keras.Model):
             dtype="float32",
             name="final_conv",
         )
+        self.conditioning_encoder = None
+        if num_conditioning_frames:
+            self.conditioning_encoder = conditioning.ConditioningEncoder(
+                resolution,
+                num_conditioning_frames,
+                self.initial_state_shapes(),
+                channel_multiplier=channel_multiplier,
+                levels=conditioning_levels,
+                seed=seed_for("conditioning_encoder"),
+                name="conditioning_encoder",
+            )
 
     def initial_state_shapes(self) -> list[tuple[int, int, int]]:
         """(h_g, w_g, c_g) of each group's ConvGRU state, from 4x4 upwards."""
@@ -327,6 +358,8 @@ class Generator(keras.Model):
         final_shape = (None, self.resolution, self.resolution, in_width)
         self.final_bn.build(final_shape, folded_cond)
         self.final_conv.build(final_shape)
+        if self.conditioning_encoder is not None:
+            self.conditioning_encoder.build()
 
     def _conditioning(self, z, labels, training):
         z = ops.cast(z, self.compute_dtype)
@@ -358,8 +391,34 @@ class Generator(keras.Model):
             )
         return initial_states
 
-    def call(self, z, labels=None, initial_states=None, training=False):
-        initial_states = self._validate_initial_states(initial_states)
+    def _initial_states(self, initial_states, conditioning_frames, training):
+        if self.conditioning_encoder is None:
+            if conditioning_frames is not None:
+                raise ValueError(
+                    "Generator: `conditioning_frames` given to a synthesis "
+                    "generator (num_conditioning_frames=0)"
+                )
+            return self._validate_initial_states(initial_states)
+        if conditioning_frames is None or initial_states is not None:
+            raise ValueError(
+                "Generator: a DVD-GAN-FP generator (num_conditioning_frames="
+                f"{self.num_conditioning_frames}) needs `conditioning_frames` "
+                f"[B, {self.num_conditioning_frames}, {self.resolution}, "
+                f"{self.resolution}, 3] and no `initial_states`"
+            )
+        return self.conditioning_encoder(conditioning_frames, training=training)
+
+    def call(
+        self,
+        z,
+        labels=None,
+        initial_states=None,
+        conditioning_frames=None,
+        training=False,
+    ):
+        initial_states = self._initial_states(
+            initial_states, conditioning_frames, training
+        )
         conditioning = self._conditioning(z, labels, training)
         frames = self.num_frames
         # Batch-major repetition, matching the [B, T] -> [B * T] fold below.
@@ -408,6 +467,8 @@ class Generator(keras.Model):
             "width_preset": self.width_preset,
             "use_attention": self.use_attention,
             "seed": self.seed,
+            "num_conditioning_frames": self.num_conditioning_frames,
+            "conditioning_levels": self.conditioning_levels,
         }
 
     @classmethod
@@ -427,6 +488,8 @@ def build_generator(
     width_preset: str = "B",
     use_attention: bool = False,
     seed: int | None = 0,
+    num_conditioning_frames: int = 0,
+    conditioning_levels: str = "all",
 ) -> Generator:
     """Builds a DVD-GAN generator with all its variables created.
 
@@ -440,6 +503,10 @@ def build_generator(
         width_preset: "B" (compact, default) or "A" (BigGAN widths).
         use_attention: v1 attention layers (off by default).
         seed: initializer seed, or None for keras' global RNG.
+        num_conditioning_frames: C > 0 for DVD-GAN-FP (T is then the number
+            of predicted frames).
+        conditioning_levels: "all" or "first": the ConvGRU levels the
+            DVD-GAN-FP encoder initialises (docs/DESIGN.md D4).
 
     Returns:
         A built `Generator` named "generator".
@@ -454,6 +521,8 @@ def build_generator(
         width_preset=width_preset,
         use_attention=use_attention,
         seed=seed,
+        num_conditioning_frames=num_conditioning_frames,
+        conditioning_levels=conditioning_levels,
         name="generator",
     )
     model.build()

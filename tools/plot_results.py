@@ -1,0 +1,229 @@
+"""Figures for docs/RESULTS.md: learning curves and per-class frame grids.
+
+    python tools/plot_results.py curves --run=main=RUN --run="no D_T"=RUN2 \\
+        --output=docs/images/learning_curves.png
+    python tools/plot_results.py grid --model_dir=RUN \\
+        --output=docs/images/samples.png
+
+`curves` reads each run's `eval/results-<step>.json` (written by
+`python -m dvdgan_tf.evaluate --metrics=judge`, e.g. `--continuous` beside
+training) and plots judge class / appearance / motion accuracy and the
+judge-space Frechet distance against training steps and against minutes of
+training. Minutes come from the run's TensorBoard event files in
+`train/`: each event file is one training process (a resumed run has
+several); its first event is written when the training loop starts, so the
+minutes at step s are the durations of the earlier processes plus the time
+from the start of s's process to its first scalar at step >= s (graph
+tracing included, model building excluded).
+
+`grid` renders, per class, the EMA generator's clip (z from
+`sampling.prior_latents(seed)`) next to a real clip of the same class
+(rendered synthetic data at the model's size and frame stride), one row
+per class, one column per frame. For DVD-GAN-FP models the generated clip
+continues the real clip's first frames (marked in red).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import sys
+
+from absl import app
+from absl import flags
+
+_COMMAND_HELP = "curves | grid"
+flags.DEFINE_multi_string(
+    "run", [], "curves: NAME=MODEL_DIR, repeatable (one line per run)."
+)
+flags.DEFINE_string("model_dir", None, "grid: the training directory.")
+flags.DEFINE_integer("seed", 0, "grid: seed of the generated clips.")
+flags.DEFINE_integer("scale", 3, "grid: pixel upscaling of the frames.")
+flags.DEFINE_string("output", None, "PNG to write.", required=True)
+flags.DEFINE_string("title", "", "Figure title.")
+
+# (metric name, axis label, chance level or None).
+CURVES = (
+    ("judge_accuracy", "class accuracy", 1 / 12),
+    ("judge_appearance_accuracy", "appearance accuracy", 1 / 3),
+    ("judge_motion_accuracy", "motion accuracy", 1 / 4),
+    ("judge_frechet_distance", "judge Frechet distance", None),
+)
+
+
+def read_results(model_dir: str) -> dict[int, dict[str, float]]:
+    """{step: {metric name: value}} from `model_dir/eval/results-*.json`."""
+    results = {}
+    for path in glob.glob(os.path.join(model_dir, "eval", "results-*.json")):
+        with open(path) as f:
+            record = json.load(f)
+        results[int(record["step"])] = {
+            metric["name"]: float(metric["value"])
+            for metric in record["metrics"]
+        }
+    if not results:
+        raise ValueError(
+            f"{model_dir}/eval holds no results-*.json: run python -m "
+            f"dvdgan_tf.evaluate --model_dir={model_dir} --metrics=judge "
+            "--continuous first"
+        )
+    return dict(sorted(results.items()))
+
+
+def training_minutes(model_dir: str) -> dict[int, float]:
+    """{logged step: minutes of training} from the train/ event files."""
+    import tensorflow as tf
+
+    segments = []
+    for path in glob.glob(os.path.join(model_dir, "train", "events.out.*")):
+        start, steps = None, {}
+        for event in tf.compat.v1.train.summary_iterator(path):
+            if start is None:
+                start = event.wall_time
+            if event.summary.value and event.step not in steps:
+                steps[int(event.step)] = event.wall_time
+        if start is not None and steps:
+            segments.append((start, steps))
+    segments.sort(key=lambda segment: segment[0])
+    minutes, before = {}, 0.0
+    for start, steps in segments:
+        for step, wall in steps.items():
+            minutes.setdefault(step, (before + wall - start) / 60.0)
+        before += max(steps.values()) - start
+    return dict(sorted(minutes.items()))
+
+
+def minutes_at(step: int, minutes: dict[int, float]) -> float:
+    """Minutes at the first logged step >= `step` (the checkpoint's)."""
+    later = [s for s in minutes if s >= step]
+    if not later:
+        return float("nan")
+    return minutes[min(later)]
+
+
+def plot_curves(runs: list[tuple[str, str]], output: str, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(2, len(CURVES), figsize=(16, 7.5))
+    for name, model_dir in runs:
+        results = read_results(model_dir)
+        minutes = training_minutes(model_dir)
+        steps = list(results)
+        times = [minutes_at(step, minutes) for step in steps]
+        for column, (metric, label, _) in enumerate(CURVES):
+            values = [results[step].get(metric, float("nan")) for step in steps]
+            for row, xs in enumerate((steps, times)):
+                axes[row, column].plot(xs, values, marker="o", label=name)
+    for column, (metric, label, chance) in enumerate(CURVES):
+        for row, xlabel in enumerate(("training step", "training minutes")):
+            axis = axes[row, column]
+            axis.set_xlabel(xlabel)
+            axis.set_ylabel(label)
+            axis.grid(alpha=0.3)
+            if chance is not None:
+                axis.axhline(
+                    chance, color="grey", linestyle=":", label="chance"
+                )
+                axis.axhline(0.8, color="grey", linestyle="--", linewidth=0.8)
+                axis.set_ylim(0, 1.02)
+            else:
+                axis.set_yscale("log")
+    axes[0, 0].legend(fontsize=8)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    figure.savefig(output, dpi=90)
+    print(f"wrote {output}")
+
+
+def plot_grid(model_dir: str, output: str, seed: int, scale: int, title: str):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from dvdgan_tf import checkpointing
+    from dvdgan_tf import sampling
+    from dvdgan_tf.data import synthetic
+    from dvdgan_tf.evaluation import real_clips
+
+    generator, step, metadata = checkpointing.load_generator(model_dir)
+    num_classes = int(generator.num_classes)
+    frames = sampling.clip_frames(generator)
+    # Plenty of balanced real clips; the first of each class is shown.
+    real, labels = real_clips.load_real_clips(
+        4 * num_classes,
+        frames,
+        int(metadata.get("frame_stride", 1)),
+        int(generator.resolution),
+        metadata.get("dataset", "synthetic"),
+    )
+    rows = [int(np.flatnonzero(labels == y)[0]) for y in range(num_classes)]
+    real, labels = real[rows], labels[rows]
+    context = None
+    count = sampling.num_conditioning_frames(generator)
+    if count:
+        context = real[:, :count]
+    fake, _ = sampling.generate_videos(
+        generator, num_classes, seed, labels=labels, conditioning=context
+    )
+    fake = sampling.mark_conditioning(fake, count)
+    gap = np.full_like(fake[:, :1], 255)
+    tiles = np.concatenate([fake, gap, real], axis=1)  # [N, 2T + 1, H, W, 3]
+    n, t, h, w, _ = tiles.shape
+    pad = 1
+    canvas = np.full((n * (h + pad), t * (w + pad), 3), 255, np.uint8)
+    for i in range(n):
+        for j in range(t):
+            canvas[i * (h + pad) : i * (h + pad) + h, j * (w + pad) :][
+                :, :w
+            ] = tiles[i, j]
+    canvas = np.repeat(np.repeat(canvas, scale, 0), scale, 1)
+    names = metadata.get("class_names") or list(synthetic.class_names())
+    height, width = canvas.shape[:2]
+    figure = plt.figure(figsize=(width / 80 + 1.8, height / 80 + 0.7))
+    axis = figure.add_axes([0.16, 0.02, 0.83, 0.9])
+    axis.imshow(canvas, interpolation="nearest")
+    axis.set_yticks([(i + 0.5) * (h + pad) * scale for i in range(n)])
+    axis.set_yticklabels([names[y] for y in labels], fontsize=8)
+    half = (frames + 0.5) * (w + pad) * scale
+    axis.set_xticks([half / 2, half + half / 2])
+    axis.set_xticklabels(["generated (EMA G)", "real"], fontsize=9)
+    axis.tick_params(length=0)
+    axis.set_title(title or f"{model_dir}, step {step}", fontsize=9)
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    figure.savefig(output, dpi=80)
+    print(f"wrote {output}")
+
+
+def main(argv):
+    if len(argv) != 2 or argv[1] not in ("curves", "grid"):
+        raise app.UsageError(f"Usage: {argv[0]} {_COMMAND_HELP} [flags]")
+    f = flags.FLAGS
+    if argv[1] == "curves":
+        runs = []
+        for spec in f.run:
+            name, sep, model_dir = spec.partition("=")
+            if not sep or not model_dir:
+                raise app.UsageError(
+                    f"--run takes NAME=MODEL_DIR; received {spec!r}"
+                )
+            runs.append((name, model_dir))
+        if not runs:
+            raise app.UsageError("curves needs at least one --run=NAME=DIR")
+        plot_curves(runs, f.output, f.title)
+    else:
+        if not f.model_dir:
+            raise app.UsageError("grid needs --model_dir")
+        plot_grid(f.model_dir, f.output, f.seed, f.scale, f.title)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
+    app.run(main)
