@@ -19,6 +19,7 @@ import pytest
 import tensorflow as tf
 
 from dvdgan_tf import configurables
+from dvdgan_tf import training
 from dvdgan_tf.models import discriminators
 
 GIN_DIR = configurables.GIN_DIR
@@ -156,3 +157,31 @@ def test_paper_scale_parameter_counts(name):
         sum(int(np.prod(w.shape)) for w in m.trainable_weights) for m in models
     )
     assert counts == PAPER_SCALE_PARAMETERS[name]
+
+
+@pytest.mark.parametrize("name", ["synthetic_learn.gin", "k600_64.gin"])
+def test_scoped_adam_bindings_reach_both_optimizers(name):
+    # The references training.run receives, called as training.run calls
+    # them: each scope must get its own learning rate and the shared betas.
+    _parse(name, [])
+    built = {}
+    for role in ("generator", "discriminator"):
+        reference = gin.query_parameter(f"training.run.{role}_optimizer")
+        built[role] = training._make_optimizer(
+            reference.scoped_configurable_fn, role
+        )
+        for key in ("beta_1", "beta_2", "epsilon"):
+            expected = gin.query_parameter(
+                f"{role}/keras.optimizers.Adam.{key}"
+            )
+            assert getattr(built[role], key) == pytest.approx(expected), key
+    expected_rates = {
+        "synthetic_learn.gin": (1e-4, 4e-4),
+        "k600_64.gin": (1e-4, 5e-4),
+    }[name]
+    rates = tuple(
+        float(built[role].learning_rate)
+        for role in ("generator", "discriminator")
+    )
+    assert rates == pytest.approx(expected_rates)
+    assert built["generator"].beta_1 == 0.0 == built["discriminator"].beta_1

@@ -99,6 +99,7 @@ def test_model_metadata_comes_from_the_manifest(tmp_path):
         "num_frames": 8,
         "resolution": 16,
         "frame_stride": 2,
+        "num_conditioning_frames": 0,
         "class_names": ["a", "b", "c"],
         "fps": 25.0,
         "dataset": "toy-s16-25fps-q90",

@@ -5,6 +5,7 @@ Run as ``python -m tests.distributed.mwms_worker --model_dir=D --steps=N
 `training.run` loop and saves its final generator/discriminator weights.
 """
 
+import functools
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -16,6 +17,7 @@ from absl import flags  # noqa: E402
 flags.DEFINE_string("model_dir", None, "shared model directory")
 flags.DEFINE_integer("steps", 2, "training steps")
 flags.DEFINE_string("output", None, "where to save this worker's weights")
+flags.DEFINE_bool("prediction", False, "train the tiny DVD-GAN-FP variant")
 FLAGS = flags.FLAGS
 
 
@@ -27,6 +29,11 @@ def main(argv):
     from tests import tiny_gan
 
     strategy = distribute.make_strategy(strategy="multi_worker")
+    extra = {}
+    if FLAGS.prediction:
+        extra["generator_builder"] = functools.partial(
+            tiny_gan.build_generator, num_conditioning_frames=2, num_frames=2
+        )
     result = training.run(
         strategy,
         **tiny_gan.run_kwargs(
@@ -34,6 +41,7 @@ def main(argv):
             FLAGS.steps,
             global_batch_size=tiny.BATCH * strategy.num_replicas_in_sync,
             steps_per_loop=FLAGS.steps,
+            **extra,
         ),
     )
     weights = {}

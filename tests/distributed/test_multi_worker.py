@@ -30,7 +30,8 @@ def _free_ports(count):
 
 
 @pytest.mark.distributed
-def test_two_workers_train_to_identical_weights(tmp_path):
+@pytest.mark.parametrize("prediction", [False, True], ids=["synthesis", "fp"])
+def test_two_workers_train_to_identical_weights(tmp_path, prediction):
     workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
     model_dir = str(tmp_path / "run")
     processes = []
@@ -52,6 +53,7 @@ def test_two_workers_train_to_identical_weights(tmp_path):
                     f"--model_dir={model_dir}",
                     f"--steps={STEPS}",
                     f"--output={tmp_path / f'worker_{index}.npz'}",
+                    f"--prediction={prediction}",
                 ],
                 cwd=REPO,
                 env=env,
