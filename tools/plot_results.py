@@ -34,14 +34,18 @@ from absl import app
 from absl import flags
 
 _COMMAND_HELP = "curves | grid"
-flags.DEFINE_multi_string(
-    "run", [], "curves: NAME=MODEL_DIR, repeatable (one line per run)."
-)
-flags.DEFINE_string("model_dir", None, "grid: the training directory.")
-flags.DEFINE_integer("seed", 0, "grid: seed of the generated clips.")
-flags.DEFINE_integer("scale", 3, "grid: pixel upscaling of the frames.")
-flags.DEFINE_string("output", None, "PNG to write.", required=True)
-flags.DEFINE_string("title", "", "Figure title.")
+
+
+def _define_flags() -> None:
+    flags.DEFINE_multi_string(
+        "run", [], "curves: NAME=MODEL_DIR, repeatable (one line per run)."
+    )
+    flags.DEFINE_string("model_dir", None, "grid: the training directory.")
+    flags.DEFINE_integer("seed", 0, "grid: seed of the generated clips.")
+    flags.DEFINE_integer("scale", 3, "grid: pixel upscaling of the frames.")
+    flags.DEFINE_string("output", None, "PNG to write.", required=True)
+    flags.DEFINE_string("title", "", "Figure title.")
+
 
 # (metric name, axis label, chance level or None).
 CURVES = (
@@ -226,4 +230,5 @@ def main(argv):
 
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
+    _define_flags()
     app.run(main)

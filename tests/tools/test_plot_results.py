@@ -1,0 +1,94 @@
+"""Tests of `tools/plot_results.py` (the figures of docs/RESULTS.md)."""
+
+import importlib.util
+import json
+import os
+
+import pytest
+import tensorflow as tf
+from tensorflow.core.framework import summary_pb2
+from tensorflow.core.util import event_pb2
+
+_TOOL = os.path.join(
+    os.path.dirname(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    ),
+    "tools",
+    "plot_results.py",
+)
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("plot_results", _TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _write_segment(directory, name, start, steps):
+    """One process's event file: first event at `start`, then {step: time}."""
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"events.out.tfevents.{name}")
+    with tf.io.TFRecordWriter(path) as writer:
+        writer.write(
+            event_pb2.Event(
+                wall_time=start, file_version="brain.Event:2"
+            ).SerializeToString()
+        )
+        for step, wall_time in steps.items():
+            summary = summary_pb2.Summary(
+                value=[summary_pb2.Summary.Value(tag="loss", simple_value=1.0)]
+            )
+            writer.write(
+                event_pb2.Event(
+                    wall_time=wall_time, step=step, summary=summary
+                ).SerializeToString()
+            )
+
+
+def _write_results(model_dir, step, accuracy):
+    os.makedirs(os.path.join(model_dir, "eval"), exist_ok=True)
+    record = {
+        "step": step,
+        "metrics": [
+            {"name": "judge_accuracy", "value": accuracy},
+            {"name": "judge_motion_accuracy", "value": accuracy / 2},
+        ],
+    }
+    with open(
+        os.path.join(model_dir, "eval", f"results-{step}.json"), "w"
+    ) as f:
+        json.dump(record, f)
+
+
+def test_minutes_add_up_over_resumed_processes(tmp_path):
+    tool = _tool()
+    train = str(tmp_path / "train")
+    # Process 1 runs from t = 1000 s to 1120 s; process 2 (resumed) starts
+    # at 5000 s: the gap is not training time.
+    _write_segment(train, "1", 1000.0, {10: 1060.0, 20: 1120.0})
+    _write_segment(train, "2", 5000.0, {30: 5030.0, 40: 5090.0})
+    minutes = tool.training_minutes(str(tmp_path))
+    assert minutes == pytest.approx({10: 1.0, 20: 2.0, 30: 2.5, 40: 3.5})
+    assert tool.minutes_at(15, minutes) == pytest.approx(2.0)
+
+
+def test_results_are_read_by_step_and_curves_are_written(tmp_path):
+    tool = _tool()
+    model_dir = str(tmp_path / "run")
+    _write_segment(
+        os.path.join(model_dir, "train"), "1", 0.0, {100: 60.0, 200: 120.0}
+    )
+    _write_results(model_dir, 200, 0.5)
+    _write_results(model_dir, 100, 0.25)
+    results = tool.read_results(model_dir)
+    assert list(results) == [100, 200]
+    assert results[200]["judge_motion_accuracy"] == 0.25
+    output = str(tmp_path / "curves.png")
+    tool.plot_curves([("a run", model_dir)], output, "title")
+    assert os.path.getsize(output) > 10_000
+
+
+def test_a_run_without_results_says_how_to_make_them(tmp_path):
+    with pytest.raises(ValueError, match="dvdgan_tf.evaluate"):
+        _tool().read_results(str(tmp_path))
