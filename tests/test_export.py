@@ -28,15 +28,13 @@ def _run(args, cwd):
     )
 
 
-@pytest.fixture(scope="module")
-def exported(tiny_model_dir, tmp_path_factory):
-    """Exported by the command-line tool, in its own process."""
-    export_dir = tmp_path_factory.mktemp("export")
+def _export_with_tool(model_dir, export_dir):
+    """Exports with the command-line tool, in its own process."""
     result = _run(
         [
             sys.executable,
             EXPORT_TOOL,
-            f"--model_dir={tiny_model_dir.path}",
+            f"--model_dir={model_dir}",
             f"--export_dir={export_dir}",
         ],
         cwd=export_dir,
@@ -44,6 +42,13 @@ def exported(tiny_model_dir, tmp_path_factory):
     assert result.returncode == 0, result.stderr[-3000:]
     assert os.listdir(export_dir) == [str(model_dir_fixture.STEP)]
     return str(export_dir / str(model_dir_fixture.STEP))
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_model_dir, tmp_path_factory):
+    return _export_with_tool(
+        tiny_model_dir.path, tmp_path_factory.mktemp("export")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -314,18 +319,9 @@ def fp_model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def fp_exported(fp_model_dir, tmp_path_factory):
-    export_dir = tmp_path_factory.mktemp("fp_export")
-    result = _run(
-        [
-            sys.executable,
-            EXPORT_TOOL,
-            f"--model_dir={fp_model_dir.path}",
-            f"--export_dir={export_dir}",
-        ],
-        cwd=export_dir,
+    return _export_with_tool(
+        fp_model_dir.path, tmp_path_factory.mktemp("fp_export")
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return str(export_dir / str(model_dir_fixture.STEP))
 
 
 def _conditioning_frames(seed=4):

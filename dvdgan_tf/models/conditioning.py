@@ -30,7 +30,6 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from dvdgan_tf.models import blocks
 from dvdgan_tf.models import discriminators
 from dvdgan_tf.models import spectral_norm
 
@@ -92,16 +91,7 @@ class ConditioningEncoder(keras.layers.Layer):
         self.layout = tuple(
             discriminators.block_layout(self.resolution, channel_multiplier)
         )
-        self.blocks = [
-            blocks.DBlock(
-                width,
-                pool_size=(2, 2) if down else None,
-                preactivation=index > 0,
-                seed=spectral_norm.derive_seed(seed, f"block_{index + 1}"),
-                name=f"block_{index + 1}",
-            )
-            for index, (width, down) in enumerate(self.layout)
-        ]
+        self.blocks = discriminators.frame_blocks(self.layout, seed)
         # Output size of every block, to pick each level's feature map: the
         # last block whose output has the level's size.
         size, self._block_sizes = self.resolution, []

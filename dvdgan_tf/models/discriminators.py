@@ -78,6 +78,30 @@ def block_layout(
     return [(w * channel_multiplier, d) for w, d in zip(widths, downsample)]
 
 
+def frame_blocks(layout, seed) -> list:
+    """The 2-D D blocks of a per-frame network (D_S, the FP encoder).
+
+    Args:
+        layout: `block_layout` rows (output channels, downsamples).
+        seed: the owner's seed; block i gets `derive_seed(seed, "block_i")`.
+
+    Returns:
+        DBlocks named block_1, block_2, ...; the first without
+        pre-activation (its input is the image), 2x2 average pooling where
+        the layout downsamples.
+    """
+    return [
+        blocks.DBlock(
+            width,
+            pool_size=(2, 2) if down else None,
+            preactivation=index > 0,
+            seed=spectral_norm.derive_seed(seed, f"block_{index + 1}"),
+            name=f"block_{index + 1}",
+        )
+        for index, (width, down) in enumerate(layout)
+    ]
+
+
 def sample_frames(
     video, num_sampled_frames: int, seed, share_indices: bool = False
 ):
@@ -290,16 +314,7 @@ class SpatialDiscriminator(keras.Model):
         self.channel_multiplier = channel_multiplier
         self.num_sampled_frames = num_sampled_frames
         self.seed = seed
-        self.blocks = [
-            blocks.DBlock(
-                width,
-                pool_size=(2, 2) if down else None,
-                preactivation=index > 0,
-                seed=spectral_norm.derive_seed(seed, f"block_{index + 1}"),
-                name=f"block_{index + 1}",
-            )
-            for index, (width, down) in enumerate(self.layout)
-        ]
+        self.blocks = frame_blocks(self.layout, seed)
         self.head = ProjectionHead(
             num_classes,
             seed=spectral_norm.derive_seed(seed, "head"),
