@@ -126,7 +126,10 @@ class GeneratorSampler:
             float32 [B, T, H, W, 3] in [-1, 1]; FP: [B, C + T, ...].
         """
         conditioning = sampling.check_conditioning(
-            self._generator, conditioning, len(seeds)
+            conditioning,
+            len(seeds),
+            self.info.num_conditioning_frames,
+            self.info.resolution,
         )
         z = sampling.latents_from_seeds(seeds, self.info.latent_dim, truncation)
         if labels is not None:
@@ -233,21 +236,13 @@ class SavedModelSampler:
         }
         if labels is not None:
             inputs["label"] = tf.constant(labels, tf.int32)
-        count = self.info.num_conditioning_frames
-        if count or conditioning is not None:
-            size = self.info.resolution
-            expected = (len(seeds), count, size, size, 3)
-            conditioning = np.asarray(conditioning)
-            if (
-                not count
-                or conditioning.dtype != np.uint8
-                or conditioning.shape != expected
-            ):
-                raise ValueError(
-                    f"Expected conditioning frames uint8 {list(expected)}; "
-                    f"received {conditioning.dtype} "
-                    f"{list(conditioning.shape)}"
-                )
+        conditioning = sampling.check_conditioning(
+            conditioning,
+            len(seeds),
+            self.info.num_conditioning_frames,
+            self.info.resolution,
+        )
+        if conditioning is not None:
             inputs["conditioning_frames"] = tf.constant(conditioning)
         return self._sample(**inputs)["video_float"].numpy()
 

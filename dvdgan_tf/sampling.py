@@ -211,8 +211,16 @@ def from_uint8(video) -> np.ndarray:
     return np.asarray(video, np.float32) / 127.5 - 1.0
 
 
-def check_conditioning(generator, conditioning, num_videos: int):
-    """Validates uint8 [M, C, H, W, 3] conditioning frames for a generator.
+def check_conditioning(
+    conditioning, num_videos: int, count: int, resolution: int
+):
+    """Validates uint8 [M, C, H, W, 3] conditioning frames for a model.
+
+    Args:
+        conditioning: the frames, or None.
+        num_videos: M.
+        count: the model's C (`num_conditioning_frames`; 0 = synthesis).
+        resolution: the model's H = W.
 
     Returns:
         The frames as a uint8 array, or None for a synthesis generator.
@@ -222,7 +230,7 @@ def check_conditioning(generator, conditioning, num_videos: int):
             one, or of the wrong shape or dtype (the message names the
             expected shape).
     """
-    count = num_conditioning_frames(generator)
+    count = int(count)
     if not count:
         if conditioning is not None:
             raise ValueError(
@@ -230,7 +238,7 @@ def check_conditioning(generator, conditioning, num_videos: int):
                 "DVD-GAN-FP model (num_conditioning_frames=0)"
             )
         return None
-    size = int(generator.resolution)
+    size = int(resolution)
     expected = (int(num_videos), count, size, size, 3)
     if conditioning is None:
         raise ValueError(
@@ -328,7 +336,12 @@ def generate_batches(
         for synthesis, else the given frames come first.
     """
     labels = spread_labels(generator.num_classes, num_videos, labels)
-    conditioning = check_conditioning(generator, conditioning, num_videos)
+    conditioning = check_conditioning(
+        conditioning,
+        num_videos,
+        num_conditioning_frames(generator),
+        generator.resolution,
+    )
     sample = inference_fn(generator)
     with tqdm.tqdm(
         total=num_videos, unit="clip", disable=not progress, desc="generating"

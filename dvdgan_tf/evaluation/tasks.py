@@ -100,6 +100,9 @@ class EvalContext:
     progress: bool
     real_file_pattern: str
     cache: stats_cache.StatsCache
+    # DVD-GAN-FP: conditioning clips by M, read once per evaluation (every
+    # generated set and task continues the same real clips).
+    _conditioning: dict = dataclasses.field(default_factory=dict, repr=False)
 
     @property
     def dataset(self) -> str:
@@ -130,8 +133,13 @@ class EvalContext:
             (uint8 [M, C, H, W, 3], int32 [M]): clips of the real set, in
             order (the same clips as `real_clips(M, ...)`).
         """
-        clips, labels = self.real_clips(num_videos, self.num_frames)
-        return clips[:, : self.num_conditioning_frames], labels
+        if num_videos not in self._conditioning:
+            clips, labels = self.real_clips(num_videos, self.num_frames)
+            self._conditioning[num_videos] = (
+                clips[:, : self.num_conditioning_frames],
+                labels,
+            )
+        return self._conditioning[num_videos]
 
     @property
     def frame_stride(self) -> int:
