@@ -1,9 +1,16 @@
-"""Figures for docs/RESULTS.md: learning curves and per-class frame grids.
+"""Figures and tables for docs/RESULTS.md: learning curves, per-class frame
+grids, judge results by step.
 
     python tools/plot_results.py curves --run=main=RUN --run="no D_T"=RUN2 \\
         --output=docs/images/learning_curves.png
     python tools/plot_results.py grid --model_dir=RUN \\
         --output=docs/images/samples.png
+    python tools/plot_results.py table --run=main=RUN     # to stdout
+
+`table` prints, per run, one row per evaluated step: minutes of training
+and the judge's class / appearance / motion accuracy and Frechet distance
+(what `make demo` prints at its end). `--eval_subdir=eval_live` reads the
+results of `evaluate --use_ema=false --output_dir=RUN/eval_live` instead.
 
 `curves` reads each run's `eval/results-<step>.json` (written by
 `python -m dvdgan_tf.evaluate --metrics=judge`, e.g. `--continuous` beside
@@ -33,17 +40,20 @@ import sys
 from absl import app
 from absl import flags
 
-_COMMAND_HELP = "curves | grid"
+_COMMAND = ("curves", "grid", "table")
 
 
 def _define_flags() -> None:
     flags.DEFINE_multi_string(
-        "run", [], "curves: NAME=MODEL_DIR, repeatable (one line per run)."
+        "run", [], "curves, table: NAME=MODEL_DIR, repeatable (one per run)."
+    )
+    flags.DEFINE_string(
+        "eval_subdir", "eval", "curves, table: results folder in MODEL_DIR."
     )
     flags.DEFINE_string("model_dir", None, "grid: the training directory.")
     flags.DEFINE_integer("seed", 0, "grid: seed of the generated clips.")
     flags.DEFINE_integer("scale", 3, "grid: pixel upscaling of the frames.")
-    flags.DEFINE_string("output", None, "PNG to write.", required=True)
+    flags.DEFINE_string("output", None, "curves, grid: PNG to write.")
     flags.DEFINE_string("title", "", "Figure title.")
 
 
@@ -56,10 +66,13 @@ CURVES = (
 )
 
 
-def read_results(model_dir: str) -> dict[int, dict[str, float]]:
+def read_results(
+    model_dir: str, eval_subdir: str = "eval"
+) -> dict[int, dict[str, float]]:
     """{step: {metric name: value}} from `model_dir/eval/results-*.json`."""
     results = {}
-    for path in glob.glob(os.path.join(model_dir, "eval", "results-*.json")):
+    pattern = os.path.join(model_dir, eval_subdir, "results-*.json")
+    for path in glob.glob(pattern):
         with open(path) as f:
             record = json.load(f)
         results[int(record["step"])] = {
@@ -68,7 +81,7 @@ def read_results(model_dir: str) -> dict[int, dict[str, float]]:
         }
     if not results:
         raise ValueError(
-            f"{model_dir}/eval holds no results-*.json: run python -m "
+            f"{model_dir}/{eval_subdir} holds no results-*.json: run python -m "
             f"dvdgan_tf.evaluate --model_dir={model_dir} --metrics=judge "
             "--continuous first"
         )
@@ -106,7 +119,35 @@ def minutes_at(step: int, minutes: dict[int, float]) -> float:
     return minutes[min(later)]
 
 
-def plot_curves(runs: list[tuple[str, str]], output: str, title: str) -> None:
+def format_table(runs: list[tuple[str, str]], eval_subdir: str = "eval"):
+    """Judge results of each run by step, as Markdown table lines."""
+    lines = []
+    for name, model_dir in runs:
+        results = read_results(model_dir, eval_subdir)
+        minutes = training_minutes(model_dir)
+        lines += [
+            f"{name} ({model_dir}/{eval_subdir}; chance: class 0.083, "
+            "appearance 0.33, motion 0.25)",
+            "",
+            "| step | minutes | " + " | ".join(c[1] for c in CURVES) + " |",
+            "|---" * (2 + len(CURVES)) + "|",
+        ]
+        for step, values in results.items():
+            cells = [str(step), f"{minutes_at(step, minutes):.1f}"]
+            for metric, _, chance in CURVES:
+                value = values.get(metric, float("nan"))
+                cells.append(f"{value:.3f}" if chance else f"{value:,.0f}")
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
+def plot_curves(
+    runs: list[tuple[str, str]],
+    output: str,
+    title: str,
+    eval_subdir: str = "eval",
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -114,7 +155,7 @@ def plot_curves(runs: list[tuple[str, str]], output: str, title: str) -> None:
 
     figure, axes = plt.subplots(2, len(CURVES), figsize=(16, 7.5))
     for name, model_dir in runs:
-        results = read_results(model_dir)
+        results = read_results(model_dir, eval_subdir)
         minutes = training_minutes(model_dir)
         steps = list(results)
         times = [minutes_at(step, minutes) for step in steps]
@@ -207,10 +248,12 @@ def plot_grid(model_dir: str, output: str, seed: int, scale: int, title: str):
 
 
 def main(argv):
-    if len(argv) != 2 or argv[1] not in ("curves", "grid"):
-        raise app.UsageError(f"Usage: {argv[0]} {_COMMAND_HELP} [flags]")
+    if len(argv) != 2 or argv[1] not in _COMMAND:
+        raise app.UsageError(f"Usage: {argv[0]} {' | '.join(_COMMAND)} [flags]")
     f = flags.FLAGS
-    if argv[1] == "curves":
+    if argv[1] in ("curves", "grid") and not f.output:
+        raise app.UsageError(f"{argv[1]} needs --output=PNG")
+    if argv[1] in ("curves", "table"):
         runs = []
         for spec in f.run:
             name, sep, model_dir = spec.partition("=")
@@ -220,8 +263,11 @@ def main(argv):
                 )
             runs.append((name, model_dir))
         if not runs:
-            raise app.UsageError("curves needs at least one --run=NAME=DIR")
-        plot_curves(runs, f.output, f.title)
+            raise app.UsageError(f"{argv[1]} needs at least one --run=NAME=DIR")
+        if argv[1] == "table":
+            print("\n".join(format_table(runs, f.eval_subdir)))
+        else:
+            plot_curves(runs, f.output, f.title, f.eval_subdir)
     else:
         if not f.model_dir:
             raise app.UsageError("grid needs --model_dir")

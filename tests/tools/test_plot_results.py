@@ -92,3 +92,35 @@ def test_results_are_read_by_step_and_curves_are_written(tmp_path):
 def test_a_run_without_results_says_how_to_make_them(tmp_path):
     with pytest.raises(ValueError, match="dvdgan_tf.evaluate"):
         _tool().read_results(str(tmp_path))
+
+
+def test_table_lists_each_step_with_minutes_and_values(tmp_path):
+    tool = _tool()
+    model_dir = str(tmp_path / "run")
+    _write_segment(
+        os.path.join(model_dir, "train"), "1", 0.0, {100: 60.0, 200: 150.0}
+    )
+    _write_results(model_dir, 200, 0.5)
+    _write_results(model_dir, 100, 0.25)
+    lines = tool.format_table([("demo", model_dir)])
+    rows = [
+        line
+        for line in lines
+        if line.startswith("| 1") or line.startswith("| 2")
+    ]
+    # step, minutes, class, appearance (absent: nan), motion, FD (absent).
+    assert rows[0].startswith("| 100 | 1.0 | 0.250 | nan | 0.125 |")
+    assert rows[1].startswith("| 200 | 2.5 | 0.500 | nan | 0.250 |")
+
+
+def test_table_reads_another_results_folder(tmp_path):
+    tool = _tool()
+    model_dir = str(tmp_path / "run")
+    _write_results(model_dir, 100, 0.25)
+    os.rename(
+        os.path.join(model_dir, "eval"), os.path.join(model_dir, "eval_live")
+    )
+    with pytest.raises(ValueError, match="run/eval holds no"):
+        tool.format_table([("demo", model_dir)])
+    lines = tool.format_table([("demo", model_dir)], "eval_live")
+    assert any(line.startswith("| 100 | nan | 0.250") for line in lines)
