@@ -7,6 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_DIR ?= runs/demo
+JUDGE_DIR ?= runs/judge
 DATA_DIR ?= data/synthetic
 PYTEST_ARGS ?=
 
@@ -25,14 +26,22 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt setup.cf
 	touch $(STAMP)
 
 # Main job: write the synthetic TFRecords (resumable: finished shards are
-# skipped), train with gin/demo_cpu.gin, leave TensorBoard logs, checkpoints and
-# sample videos in $(DEMO_DIR). Re-running resumes from the last checkpoint.
+# skipped), train the synthetic-data judge (once), train with
+# gin/demo_cpu.gin, score the final EMA generator with the judge, write
+# sample videos, and print where everything is and the accuracies reached.
+# Re-running resumes from the last checkpoint.
 demo: $(STAMP)
 	$(PY) tools/make_tfrecords.py synthetic --output_dir=$(DATA_DIR)
+	test -f $(JUDGE_DIR)/judge.json || \
+	  $(PY) tools/train_judge.py --judge_dir=$(JUDGE_DIR) --gin_file=gin/demo_cpu.gin
 	$(PY) -m dvdgan_tf.train --gin_file=gin/demo_cpu.gin \
 	  --gin_param="training.run.model_dir='$(DEMO_DIR)'" \
 	  --gin_param="DATA_DIR='$(DATA_DIR)'"
+	$(PY) -m dvdgan_tf.evaluate --model_dir=$(DEMO_DIR) --metrics=judge \
+	  --judge_dir=$(JUDGE_DIR)
 	$(PY) -m dvdgan_tf.sample --model_dir=$(DEMO_DIR) --num=12 --output=$(DEMO_DIR)/samples
+	@$(PY) tools/plot_results.py table --run=demo=$(DEMO_DIR)
+	@echo "Samples (one MP4 + GIF per class, PNG grid): $(DEMO_DIR)/samples"
 	@echo "TensorBoard: $(VENV)/bin/tensorboard --logdir $(DEMO_DIR)"
 
 # Style (ruff, configured in pyproject.toml): `make fmt` fixes what `lint` finds.

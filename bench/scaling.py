@@ -3,8 +3,8 @@
     .venv/bin/python bench/scaling.py [--steps=5] [--out_dir=bench/results]
 
 Runs `bench/train_step.py` once per point, each in a fresh process (so the
-peak RSS is that configuration's), on the demo config (gin/demo_cpu.gin:
-32x32, T = 8, ch = 8, B = 4) with one factor changed at a time:
+peak RSS is that configuration's), on gin/bench_cpu.gin (the first demo
+config: 32x32, T = 8, ch = 8, B = 4) with one factor changed at a time:
 
   * T: 8, 12, 48 frames;
   * resolution: 32, 64, 128;
@@ -52,7 +52,7 @@ def run_point(binding: str, value: int, steps: int) -> dict:
         command = [
             sys.executable,
             os.path.join(REPO, "bench", "train_step.py"),
-            "--gin_file=gin/demo_cpu.gin",
+            "--gin_file=gin/bench_cpu.gin",
             f"--gin_param={binding} = {value}",
             f"--steps={steps}",
             "--warmup=1",
@@ -103,7 +103,7 @@ def plot(factor: str, label: str, values, results, path: str) -> None:
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7)
     figure.suptitle(
-        f"DVD-GAN step vs {label} (demo config otherwise; 2-core CPU, fp32)"
+        f"DVD-GAN step vs {label} (bench_cpu.gin otherwise; 2-core CPU, fp32)"
     )
     figure.tight_layout()
     figure.savefig(path, dpi=110)

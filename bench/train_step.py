@@ -1,7 +1,7 @@
 """Training-step bench: seconds per DVD-GAN step, FLOPs and utilisation.
 
-    .venv/bin/python bench/train_step.py --gin_file=gin/demo_cpu.gin
-    .venv/bin/python bench/train_step.py --gin_file=gin/demo_cpu.gin \\
+    .venv/bin/python bench/train_step.py --gin_file=gin/bench_cpu.gin
+    .venv/bin/python bench/train_step.py --gin_file=gin/bench_cpu.gin \\
         --gin_param="RESOLUTION = 64" --gin_param="NUM_FRAMES = 12" \\
         --gin_param="CHANNEL_MULTIPLIER = 16" [--jit] \\
         [--precision=mixed_bfloat16] [--strategy=mirrored] [--data_dir=DIR] \\
@@ -58,7 +58,7 @@ from dvdgan_tf import training  # noqa: E402
 from dvdgan_tf.data import manifest as manifest_lib  # noqa: E402
 from dvdgan_tf.models import discriminators  # noqa: E402
 
-flags.DEFINE_multi_string("gin_file", ["gin/demo_cpu.gin"], "Gin files.")
+flags.DEFINE_multi_string("gin_file", ["gin/bench_cpu.gin"], "Gin files.")
 flags.DEFINE_multi_string("gin_param", [], "Gin bindings.")
 flags.DEFINE_bool("jit", False, "XLA-compile the per-replica step.")
 flags.DEFINE_enum(

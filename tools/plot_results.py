@@ -91,11 +91,13 @@ def read_results(
 def training_minutes(model_dir: str) -> dict[int, float]:
     """{logged step: minutes of training} from the train/ event files."""
     import tensorflow as tf
+    from tensorflow.core.util import event_pb2
 
     segments = []
     for path in glob.glob(os.path.join(model_dir, "train", "events.out.*")):
         start, steps = None, {}
-        for event in tf.compat.v1.train.summary_iterator(path):
+        for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
+            event = event_pb2.Event.FromString(record)
             if start is None:
                 start = event.wall_time
             if event.summary.value and event.step not in steps:
