@@ -69,7 +69,8 @@ CURVES = (
 def read_results(
     model_dir: str, eval_subdir: str = "eval"
 ) -> dict[int, dict[str, float]]:
-    """{step: {metric name: value}} from `model_dir/eval/results-*.json`."""
+    """{step: {metric name: value}} from the run's results files,
+    `model_dir/<eval_subdir>/results-*.json`."""
     results = {}
     pattern = os.path.join(model_dir, eval_subdir, "results-*.json")
     for path in glob.glob(pattern):
@@ -127,9 +128,13 @@ def format_table(runs: list[tuple[str, str]], eval_subdir: str = "eval"):
     for name, model_dir in runs:
         results = read_results(model_dir, eval_subdir)
         minutes = training_minutes(model_dir)
+        chance = ", ".join(
+            f"{label.split()[0]} {level:.2g}"
+            for _, label, level in CURVES
+            if level is not None
+        )
         lines += [
-            f"{name} ({model_dir}/{eval_subdir}; chance: class 0.083, "
-            "appearance 0.33, motion 0.25)",
+            f"{name} ({model_dir}/{eval_subdir}; chance: {chance})",
             "",
             "| step | minutes | " + " | ".join(c[1] for c in CURVES) + " |",
             "|---" * (2 + len(CURVES)) + "|",

@@ -61,6 +61,21 @@ def _write_results(model_dir, step, accuracy):
         json.dump(record, f)
 
 
+def _two_step_run(tmp_path, wall_time_at_200):
+    """A run dir: one process logging steps 100 (60 s) and 200, results of
+    both steps written out of order (class accuracy 0.25 and 0.5)."""
+    model_dir = str(tmp_path / "run")
+    _write_segment(
+        os.path.join(model_dir, "train"),
+        "1",
+        0.0,
+        {100: 60.0, 200: wall_time_at_200},
+    )
+    _write_results(model_dir, 200, 0.5)
+    _write_results(model_dir, 100, 0.25)
+    return model_dir
+
+
 def test_minutes_add_up_over_resumed_processes(tmp_path):
     tool = _tool()
     train = str(tmp_path / "train")
@@ -75,12 +90,7 @@ def test_minutes_add_up_over_resumed_processes(tmp_path):
 
 def test_results_are_read_by_step_and_curves_are_written(tmp_path):
     tool = _tool()
-    model_dir = str(tmp_path / "run")
-    _write_segment(
-        os.path.join(model_dir, "train"), "1", 0.0, {100: 60.0, 200: 120.0}
-    )
-    _write_results(model_dir, 200, 0.5)
-    _write_results(model_dir, 100, 0.25)
+    model_dir = _two_step_run(tmp_path, 120.0)
     results = tool.read_results(model_dir)
     assert list(results) == [100, 200]
     assert results[200]["judge_motion_accuracy"] == 0.25
@@ -96,18 +106,16 @@ def test_a_run_without_results_says_how_to_make_them(tmp_path):
 
 def test_table_lists_each_step_with_minutes_and_values(tmp_path):
     tool = _tool()
-    model_dir = str(tmp_path / "run")
-    _write_segment(
-        os.path.join(model_dir, "train"), "1", 0.0, {100: 60.0, 200: 150.0}
-    )
-    _write_results(model_dir, 200, 0.5)
-    _write_results(model_dir, 100, 0.25)
+    model_dir = _two_step_run(tmp_path, 150.0)
     lines = tool.format_table([("demo", model_dir)])
     rows = [
         line
         for line in lines
         if line.startswith("| 1") or line.startswith("| 2")
     ]
+    assert lines[0].endswith(
+        "chance: class 0.083, appearance 0.33, motion 0.25)"
+    )
     # step, minutes, class, appearance (absent: nan), motion, FD (absent).
     assert rows[0].startswith("| 100 | 1.0 | 0.250 | nan | 0.125 |")
     assert rows[1].startswith("| 200 | 2.5 | 0.500 | nan | 0.250 |")
