@@ -27,7 +27,11 @@ tracing included, model building excluded).
 `sampling.prior_latents(seed)`) next to a real clip of the same class
 (rendered synthetic data at the model's size and frame stride), one row
 per class, one column per frame. For DVD-GAN-FP models the generated clip
-continues the real clip's first frames (marked in red).
+continues the real clip's first frames (marked in red). With an `--output`
+ending in `.gif` it writes an animated GIF instead, one clip per cell, and
+for DVD-GAN-FP models two more columns: the prediction from the reversed
+real clip's first frames under the twin label, and that reversed clip
+(`grid_panels`).
 """
 
 from __future__ import annotations
@@ -53,7 +57,9 @@ def _define_flags() -> None:
     flags.DEFINE_string("model_dir", None, "grid: the training directory.")
     flags.DEFINE_integer("seed", 0, "grid: seed of the generated clips.")
     flags.DEFINE_integer("scale", 3, "grid: pixel upscaling of the frames.")
-    flags.DEFINE_string("output", None, "curves, grid: PNG to write.")
+    flags.DEFINE_string(
+        "output", None, "curves, grid: PNG (or, for grid, GIF) to write."
+    )
     flags.DEFINE_string("title", "", "Figure title.")
 
 
@@ -193,11 +199,20 @@ def plot_curves(
     print(f"wrote {output}")
 
 
-def plot_grid(model_dir: str, output: str, seed: int, scale: int, title: str):
-    import matplotlib
+def grid_panels(model_dir: str, seed: int):
+    """The clips `grid` shows, one row per class.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Returns:
+        (panels, names, step): panels a list of (title, uint8 [N, T, H, W,
+        3]) with N the number of classes, T the whole clip: the EMA
+        generator's clip of each class (z from `sampling.prior_latents(seed)`)
+        and a real clip of that class. For DVD-GAN-FP models the generated
+        clip continues the real clip's first C frames (marked in red), and
+        two more panels show the reversal check: the same generator and z
+        given the first C frames of the time-reversed real clip under the
+        twin label (`synthetic.reversed_label`), and that reversed real clip.
+        names: the class name of each row; step: the checkpoint's step.
+    """
     import numpy as np
 
     from dvdgan_tf import checkpointing
@@ -218,39 +233,106 @@ def plot_grid(model_dir: str, output: str, seed: int, scale: int, title: str):
     )
     rows = [int(np.flatnonzero(labels == y)[0]) for y in range(num_classes)]
     real, labels = real[rows], labels[rows]
-    context = None
     count = sampling.num_conditioning_frames(generator)
+
+    def generate(clips, given):
+        context = clips[:, :count] if count else None
+        fake, _ = sampling.generate_videos(
+            generator, num_classes, seed, labels=given, conditioning=context
+        )
+        return sampling.mark_conditioning(fake, count)
+
+    panels = [("generated (EMA G)", generate(real, labels)), ("real", real)]
     if count:
-        context = real[:, :count]
-    fake, _ = sampling.generate_videos(
-        generator, num_classes, seed, labels=labels, conditioning=context
-    )
-    fake = sampling.mark_conditioning(fake, count)
-    gap = np.full_like(fake[:, :1], 255)
-    tiles = np.concatenate([fake, gap, real], axis=1)  # [N, 2T + 1, H, W, 3]
-    n, t, h, w, _ = tiles.shape
-    pad = 1
-    canvas = np.full((n * (h + pad), t * (w + pad), 3), 255, np.uint8)
-    for i in range(n):
-        for j in range(t):
-            canvas[i * (h + pad) : i * (h + pad) + h, j * (w + pad) :][
-                :, :w
-            ] = tiles[i, j]
-    canvas = np.repeat(np.repeat(canvas, scale, 0), scale, 1)
+        backwards = np.ascontiguousarray(real[:, ::-1])
+        twins = np.array([synthetic.reversed_label(y) for y in labels])
+        panels += [
+            ("reversed context, twin label", generate(backwards, twins)),
+            ("real, reversed", backwards),
+        ]
     names = metadata.get("class_names") or list(synthetic.class_names())
+    return panels, [names[y] for y in labels], step
+
+
+def _tile(images, pad: int = 1):
+    """uint8 [R, C, H, W, 3] -> one [R (H + pad), C (W + pad), 3] image."""
+    import numpy as np
+
+    r, c, h, w, _ = images.shape
+    canvas = np.full((r * (h + pad), c * (w + pad), 3), 255, np.uint8)
+    for i in range(r):
+        for j in range(c):
+            y, x = i * (h + pad), j * (w + pad)
+            canvas[y : y + h, x : x + w] = images[i, j]
+    return canvas
+
+
+def _figure(canvas, row_names, column_titles, title, scale, centres=None):
+    """A labelled matplotlib figure of `canvas`: equal rows, and columns
+    titled at `centres` (fractions of the width; default equal columns)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    canvas = np.repeat(np.repeat(canvas, scale, 0), scale, 1)
     height, width = canvas.shape[:2]
-    figure = plt.figure(figsize=(width / 80 + 1.8, height / 80 + 0.7))
+    figure = plt.figure(figsize=(width / 80 + 1.8, height / 80 + 0.7), dpi=80)
     axis = figure.add_axes([0.16, 0.02, 0.83, 0.9])
     axis.imshow(canvas, interpolation="nearest")
-    axis.set_yticks([(i + 0.5) * (h + pad) * scale for i in range(n)])
-    axis.set_yticklabels([names[y] for y in labels], fontsize=8)
-    half = (frames + 0.5) * (w + pad) * scale
-    axis.set_xticks([half / 2, half + half / 2])
-    axis.set_xticklabels(["generated (EMA G)", "real"], fontsize=9)
+    row = height / len(row_names)
+    axis.set_yticks([(i + 0.5) * row for i in range(len(row_names))])
+    axis.set_yticklabels(row_names, fontsize=8)
+    if centres is None:
+        centres = [
+            (i + 0.5) / len(column_titles) for i in range(len(column_titles))
+        ]
+    axis.set_xticks([c * width for c in centres])
+    axis.set_xticklabels(column_titles, fontsize=7)
     axis.tick_params(length=0)
-    axis.set_title(title or f"{model_dir}, step {step}", fontsize=9)
+    axis.set_title(title, fontsize=9)
+    return figure
+
+
+def plot_grid(model_dir: str, output: str, seed: int, scale: int, title: str):
+    """PNG: per row the panels' frames side by side, one column per frame
+    (the first two panels). GIF: every panel, one clip per cell, animated
+    over the frames."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from dvdgan_tf import video_io
+
+    panels, names, step = grid_panels(model_dir, seed)
+    title = title or f"{model_dir}, step {step}"
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    figure.savefig(output, dpi=80)
+    if output.lower().endswith(".gif"):
+        titles = [name for name, _ in panels]
+        clips = np.stack([clips for _, clips in panels], axis=1)
+        images = []  # clips: [N, panels, T, H, W, 3]
+        for t in range(clips.shape[2]):
+            figure = _figure(_tile(clips[:, :, t]), names, titles, title, scale)
+            figure.canvas.draw()
+            images.append(np.asarray(figure.canvas.buffer_rgba())[..., :3])
+            plt.close(figure)
+        video_io.write_gif(output, np.stack(images), fps=4.0)
+    else:
+        fake, real = panels[0][1], panels[1][1]
+        gap = np.full_like(fake[:, :1], 255)
+        tiles = np.concatenate([fake, gap, real], axis=1)  # [N, 2T + 1, ...]
+        frames = fake.shape[1]
+        centres = [frames / 2, frames + 1 + frames / 2]
+        figure = _figure(
+            _tile(tiles),
+            names,
+            [panels[0][0], panels[1][0]],
+            title,
+            scale,
+            centres=[c / (2 * frames + 1) for c in centres],
+        )
+        figure.savefig(output, dpi=80)
+        plt.close(figure)
     print(f"wrote {output}")
 
 

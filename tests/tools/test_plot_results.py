@@ -4,10 +4,13 @@ import importlib.util
 import json
 import os
 
+import numpy as np
 import pytest
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 from tensorflow.core.util import event_pb2
+
+from tests import model_dir_fixture
 
 _TOOL = os.path.join(
     os.path.dirname(
@@ -132,3 +135,62 @@ def test_table_reads_another_results_folder(tmp_path):
         tool.format_table([("demo", model_dir)])
     lines = tool.format_table([("demo", model_dir)], "eval_live")
     assert any(line.startswith("| 100 | nan | 0.250") for line in lines)
+
+
+def _synthetic_fp_model_dir(path):
+    from tests import test_evaluate
+
+    test_evaluate._make_synthetic_model_dir(
+        path, num_conditioning_frames=model_dir_fixture.FP_CONTEXT
+    )
+    return path
+
+
+def test_grid_panels_of_an_fp_model_show_the_reversal_check(tmp_path):
+    from dvdgan_tf import sampling
+    from dvdgan_tf.data import synthetic
+
+    model_dir = _synthetic_fp_model_dir(str(tmp_path / "fp"))
+    panels, names, step = _tool().grid_panels(model_dir, seed=0)
+    titles = [title for title, _ in panels]
+    assert titles == [
+        "generated (EMA G)",
+        "real",
+        "reversed context, twin label",
+        "real, reversed",
+    ]
+    (_, fake), (_, real), (_, fake_back), (_, back) = panels
+    assert step == model_dir_fixture.STEP
+    assert names == list(synthetic.class_names())  # one row per class
+    assert real.shape == (synthetic.NUM_CLASSES, 4, 16, 16, 3)
+    assert all(clips.shape == real.shape for _, clips in panels)
+    np.testing.assert_array_equal(back, real[:, ::-1])
+    context = model_dir_fixture.FP_CONTEXT
+    np.testing.assert_array_equal(
+        fake[:, :context],
+        sampling.mark_conditioning(real, context)[:, :context],
+    )
+    np.testing.assert_array_equal(
+        fake_back[:, :context],
+        sampling.mark_conditioning(back, context)[:, :context],
+    )
+    # Same z, other context and label: another prediction.
+    assert (
+        np.abs(
+            fake_back[:, context:].astype(int) - fake[:, context:].astype(int)
+        ).mean()
+        > 1
+    )
+
+
+def test_grid_gif_has_one_image_per_frame(tmp_path):
+    from PIL import Image
+
+    model_dir = _synthetic_fp_model_dir(str(tmp_path / "fp"))
+    output = str(tmp_path / "grid.gif")
+    _tool().plot_grid(model_dir, output, seed=0, scale=2, title="t")
+    with Image.open(output) as gif:
+        assert gif.format == "GIF"
+        assert gif.n_frames == 4
+        # 12 rows of 16 + 1 pixels, upscaled 2x, fit in the image.
+        assert gif.size[1] > 12 * 17 * 2
