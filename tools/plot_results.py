@@ -40,6 +40,7 @@ import glob
 import json
 import os
 import sys
+import textwrap
 
 from absl import app
 from absl import flags
@@ -278,8 +279,11 @@ def _figure(canvas, row_names, column_titles, title, scale, centres=None):
 
     canvas = np.repeat(np.repeat(canvas, scale, 0), scale, 1)
     height, width = canvas.shape[:2]
-    figure = plt.figure(figsize=(width / 80 + 1.8, height / 80 + 0.7), dpi=80)
-    axis = figure.add_axes([0.16, 0.02, 0.83, 0.9])
+    lines = max(title.count("\n") + 1 for title in column_titles)
+    inches = height / 80 + 0.5 + 0.15 * lines
+    figure = plt.figure(figsize=(width / 80 + 1.8, inches), dpi=80)
+    bottom = 0.15 * lines / inches
+    axis = figure.add_axes([0.16, bottom, 0.83, height / 80 / inches])
     axis.imshow(canvas, interpolation="nearest")
     row = height / len(row_names)
     axis.set_yticks([(i + 0.5) * row for i in range(len(row_names))])
@@ -308,7 +312,7 @@ def plot_grid(model_dir: str, output: str, seed: int, scale: int, title: str):
     title = title or f"{model_dir}, step {step}"
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     if output.lower().endswith(".gif"):
-        titles = [name for name, _ in panels]
+        titles = [textwrap.fill(name, 12) for name, _ in panels]
         clips = np.stack([clips for _, clips in panels], axis=1)
         images = []  # clips: [N, panels, T, H, W, 3]
         for t in range(clips.shape[2]):
