@@ -80,6 +80,26 @@ def write_gif(path: str, frames: np.ndarray, fps: float = 8.0) -> None:
     atomic_files.write_bytes(path, encode_gif(frames, fps))
 
 
+def tile_grid(images: np.ndarray, pad: int = 1, fill: int = 0) -> np.ndarray:
+    """Tiles uint8 [R, C, H, W, 3] into one image, row i / column j holding
+    images[i, j], `pad` pixels of value `fill` between tiles.
+
+    Returns:
+        uint8 [R H + (R - 1) pad, C W + (C - 1) pad, 3].
+    """
+    r, c, h, w, channels = images.shape
+    grid = np.full(
+        (r * h + (r - 1) * pad, c * w + (c - 1) * pad, channels),
+        fill,
+        dtype=np.uint8,
+    )
+    for i in range(r):
+        for j in range(c):
+            y, x = i * (h + pad), j * (w + pad)
+            grid[y : y + h, x : x + w] = images[i, j]
+    return grid
+
+
 def write_png_grid(path: str, videos: np.ndarray, pad: int = 1) -> None:
     """Writes a PNG with one row per video and one column per frame.
 
@@ -94,16 +114,8 @@ def write_png_grid(path: str, videos: np.ndarray, pad: int = 1) -> None:
             "Expected uint8 videos of shape [N, T, H, W, 3]; received: "
             f"dtype={videos.dtype}, shape={videos.shape}"
         )
-    n, t, h, w, c = videos.shape
-    grid = np.zeros(
-        (n * h + (n - 1) * pad, t * w + (t - 1) * pad, c), dtype=np.uint8
-    )
-    for i in range(n):
-        for j in range(t):
-            y, x = i * (h + pad), j * (w + pad)
-            grid[y : y + h, x : x + w] = videos[i, j]
     buffer = io.BytesIO()
-    Image.fromarray(grid).save(buffer, format="PNG")
+    Image.fromarray(tile_grid(videos, pad)).save(buffer, format="PNG")
     atomic_files.write_bytes(path, buffer.getvalue())
 
 

@@ -255,19 +255,6 @@ def grid_panels(model_dir: str, seed: int):
     return panels, [names[y] for y in labels], step
 
 
-def _tile(images, pad: int = 1):
-    """uint8 [R, C, H, W, 3] -> one [R (H + pad), C (W + pad), 3] image."""
-    import numpy as np
-
-    r, c, h, w, _ = images.shape
-    canvas = np.full((r * (h + pad), c * (w + pad), 3), 255, np.uint8)
-    for i in range(r):
-        for j in range(c):
-            y, x = i * (h + pad), j * (w + pad)
-            canvas[y : y + h, x : x + w] = images[i, j]
-    return canvas
-
-
 def _figure(canvas, row_names, column_titles, title, scale, centres=None):
     """A labelled matplotlib figure of `canvas`: equal rows, and columns
     titled at `centres` (fractions of the width; default equal columns)."""
@@ -279,7 +266,7 @@ def _figure(canvas, row_names, column_titles, title, scale, centres=None):
 
     canvas = np.repeat(np.repeat(canvas, scale, 0), scale, 1)
     height, width = canvas.shape[:2]
-    lines = max(title.count("\n") + 1 for title in column_titles)
+    lines = max(name.count("\n") + 1 for name in column_titles)
     inches = height / 80 + 0.5 + 0.15 * lines
     figure = plt.figure(figsize=(width / 80 + 1.8, inches), dpi=80)
     bottom = 0.15 * lines / inches
@@ -308,6 +295,9 @@ def plot_grid(model_dir: str, output: str, seed: int, scale: int, title: str):
 
     from dvdgan_tf import video_io
 
+    def grid(images):  # white, 1 px apart
+        return video_io.tile_grid(images, pad=1, fill=255)
+
     panels, names, step = grid_panels(model_dir, seed)
     title = title or f"{model_dir}, step {step}"
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
@@ -316,7 +306,7 @@ def plot_grid(model_dir: str, output: str, seed: int, scale: int, title: str):
         clips = np.stack([clips for _, clips in panels], axis=1)
         images = []  # clips: [N, panels, T, H, W, 3]
         for t in range(clips.shape[2]):
-            figure = _figure(_tile(clips[:, :, t]), names, titles, title, scale)
+            figure = _figure(grid(clips[:, :, t]), names, titles, title, scale)
             figure.canvas.draw()
             images.append(np.asarray(figure.canvas.buffer_rgba())[..., :3])
             plt.close(figure)
@@ -328,7 +318,7 @@ def plot_grid(model_dir: str, output: str, seed: int, scale: int, title: str):
         frames = fake.shape[1]
         centres = [frames / 2, frames + 1 + frames / 2]
         figure = _figure(
-            _tile(tiles),
+            grid(tiles),
             names,
             [panels[0][0], panels[1][0]],
             title,
