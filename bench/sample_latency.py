@@ -61,7 +61,7 @@ def main(argv):
     sys.path.insert(0, repo_root)
     import tensorflow as tf
 
-    from dvdgan_tf import export
+    from dvdgan_tf.inference import export
     from dvdgan_tf.models import generator as generator_lib
 
     f = flags.FLAGS

@@ -53,10 +53,10 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
 from dvdgan_tf import configurables  # noqa: E402
-from dvdgan_tf import distribute  # noqa: E402
-from dvdgan_tf import training  # noqa: E402
 from dvdgan_tf.data import manifest as manifest_lib  # noqa: E402
 from dvdgan_tf.models import discriminators  # noqa: E402
+from dvdgan_tf.training import strategies  # noqa: E402
+from dvdgan_tf.training import trainer as training  # noqa: E402
 
 flags.DEFINE_multi_string("gin_file", ["gin/bench_cpu.gin"], "Gin files.")
 flags.DEFINE_multi_string("gin_param", [], "Gin bindings.")
@@ -367,7 +367,7 @@ def main(argv):
             [tf.config.LogicalDeviceConfiguration()] * FLAGS.logical_cpus,
         )
         devices = [f"/cpu:{i}" for i in range(FLAGS.logical_cpus)]
-    strategy = distribute.make_strategy(
+    strategy = strategies.make_strategy(
         strategy=FLAGS.strategy, devices=devices
     )
     model = build(strategy)
@@ -384,7 +384,7 @@ def main(argv):
             generator.resolution,
             generator.num_classes,
         )
-    iterator = iter(distribute.distribute_dataset(strategy, dataset_fn))
+    iterator = iter(strategies.distribute_dataset(strategy, dataset_fn))
     train_loop = training.make_train_loop(strategy, model, FLAGS.jit)
     one = tf.constant(1, tf.int32)
 

@@ -23,15 +23,15 @@ from __future__ import annotations
 
 import functools
 import os
-import re
-import signal
 import sys
-import threading
 import traceback
 from typing import Callable
 
 from absl import app
 from absl import logging
+
+from dvdgan_tf.util.errors import describe  # noqa: F401  (cli.describe)
+from dvdgan_tf.util.preemption import StopRequest  # noqa: F401  (cli.StopRequest)
 
 TRACEBACK_ENV = "DVDGAN_TF_TRACEBACK"
 USAGE_EXIT = 2
@@ -47,47 +47,6 @@ def _show_traceback() -> bool:
     return os.environ.get(TRACEBACK_ENV, "") not in ("", "0") or (
         logging.level_debug()
     )
-
-
-def describe(error: BaseException) -> str:
-    """One line for an exception: its message, or its type and message.
-
-    ValueError / FileNotFoundError messages are ours and stand alone; other
-    types are prefixed with their name. For TensorFlow errors only the line
-    that says what failed is kept (`_tf_error_line`); gin's "In call to
-    configurable" suffix is dropped.
-    """
-    text = getattr(error, "message", None) or str(error)
-    message = text.split("\n  In call to configurable")[0].strip()
-    # TF op errors start with "{{function_node ...}}".
-    message = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", message)
-    if not message:
-        message = type(error).__name__
-    if type(error).__module__.startswith("tensorflow"):
-        message = _tf_error_line(message)
-    if not isinstance(error, (ValueError, FileNotFoundError)):
-        message = f"{type(error).__name__}: {message}"
-    return " ".join(message.split())
-
-
-def _tf_error_line(message: str) -> str:
-    """The line of a TF error that says what failed.
-
-    Graph-mode errors read "Graph execution error: / Detected at node ... /
-    <stack> / <the op's message> / [[{{node ...}}]]"; an assertion's own
-    message sits after "assertion failed:".
-    """
-    lines = [line.strip() for line in message.splitlines() if line.strip()]
-    if "assertion failed:" in message:
-        text = message.split("assertion failed:", 1)[1]
-        return text.split("\n")[0].strip()
-    useful = [
-        line
-        for line in lines
-        if not line.startswith(("Graph execution error", "Detected at node"))
-        and not line.startswith(("<stack", "[[", "File "))
-    ]
-    return useful[0] if useful else (lines[0] if lines else "")
 
 
 def fail(error: BaseException, status: int) -> None:
@@ -162,45 +121,3 @@ def check_output_dir(path: str | None, flag: str, create: bool = True) -> str:
     if create:
         os.makedirs(path, exist_ok=True)
     return path
-
-
-class StopRequest:
-    """SIGTERM or a first Ctrl-C become a flag; a second Ctrl-C aborts.
-
-    Use as a context manager around a loop that polls ``triggered`` at safe
-    points (the training loop saves a checkpoint, the converter finishes its
-    shard, the evaluation job its checkpoint). Handlers are installed only
-    in the main thread and restored on exit.
-
-    Args:
-        what: what the loop does when stopped, for the log line (e.g.
-            "saving a checkpoint and exiting").
-    """
-
-    def __init__(self, what: str = "stopping at the next safe point"):
-        self.triggered = False
-        self.signal_name = None
-        self._what = what
-        self._previous = {}
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if signum == signal.SIGINT and self.triggered:
-            raise KeyboardInterrupt  # Second Ctrl-C: abort now.
-        self.triggered = True
-        self.signal_name = signal.Signals(signum).name
-        hint = " (Ctrl-C again to abort now)" if signum == signal.SIGINT else ""
-        logging.warning(
-            "%s received: %s%s.", self.signal_name, self._what, hint
-        )
-
-    def __exit__(self, *exc_info):
-        for signum, previous in self._previous.items():
-            signal.signal(signum, previous)
-        self._previous = {}
-        return False

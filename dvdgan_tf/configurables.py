@@ -12,13 +12,13 @@ import os
 import gin
 import keras
 
-from dvdgan_tf import gan
-from dvdgan_tf import losses
-from dvdgan_tf import training  # noqa: F401  (registers training.run)
 from dvdgan_tf.data import pipeline
+from dvdgan_tf.gan import dvdgan as gan
+from dvdgan_tf.gan import losses
 from dvdgan_tf.metrics import classifier
 from dvdgan_tf.models import discriminators
 from dvdgan_tf.models import generator
+from dvdgan_tf.training import trainer as training  # noqa: F401  (registers training.run)
 
 # --- models ---
 # The returned wrappers read their bindings; tools call these, not the

@@ -60,7 +60,6 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from dvdgan_tf import checkpointing
 from dvdgan_tf import cli
 from dvdgan_tf import configurables
 from dvdgan_tf.evaluation import real_clips
@@ -68,6 +67,7 @@ from dvdgan_tf.evaluation import stats_cache
 from dvdgan_tf.evaluation import tasks as tasks_lib
 from dvdgan_tf.metrics import classifier as classifier_lib
 from dvdgan_tf.metrics import inception_score
+from dvdgan_tf.store import checkpointing
 
 METRICS = ("fvd", "judge", "is", "fid")
 EVAL_SUBDIR = "eval"

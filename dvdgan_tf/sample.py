@@ -38,7 +38,7 @@ DVD-GAN-FP models (`--conditioning=PATH`, required for them): PATH is a
 video file (its first C frames at the model's frame rate, centre-cropped and
 resized to the model's size) or TFRecord shards (the first C frames of their
 first clips, with their labels unless `--label` is given); see
-`dvdgan_tf.conditioning_input`. Video i continues conditioning clip
+`dvdgan_tf.inference.context_frames`. Video i continues conditioning clip
 i mod M. Each output is the whole clip, the C real frames (marked by a red
 border) followed by the prediction.
 
@@ -63,10 +63,11 @@ from absl import flags
 from absl import logging
 
 from dvdgan_tf import cli
-from dvdgan_tf import conditioning_input
-from dvdgan_tf import samplers
-from dvdgan_tf import sampling
 from dvdgan_tf import video_io
+from dvdgan_tf.inference import context_frames
+from dvdgan_tf.inference import generation
+from dvdgan_tf.inference import samplers
+from dvdgan_tf.util import pixels
 
 FORMATS = ("mp4", "gif", "png")
 DEFAULT_NUM = 8
@@ -130,7 +131,7 @@ def _write_clips(
 ) -> list[str]:
     written = []
     if videos.dtype != np.uint8:
-        videos = sampling.to_uint8(videos)
+        videos = pixels.to_uint8(videos)
     for stem, video in zip(stems, videos):
         if "mp4" in formats:
             written.append(os.path.join(output_dir, f"{stem}.mp4"))
@@ -194,8 +195,9 @@ def write_samples(
             videos = sampler.generate(
                 seeds[start:stop], batch_labels, truncation, **extra
             )
-            videos = sampling.mark_conditioning(
-                sampling.to_uint8(videos), sampler.info.num_conditioning_frames
+            videos = generation.mark_conditioning(
+                pixels.to_uint8(videos),
+                sampler.info.num_conditioning_frames,
             )
             written += _write_clips(
                 output_dir, stems[start:stop], videos, formats, fps
@@ -245,7 +247,7 @@ def write_interpolation(
     )
     if "png" in formats:
         written.append(os.path.join(output_dir, f"{stem}.png"))
-        video_io.write_png_grid(written[-1], sampling.to_uint8(videos))
+        video_io.write_png_grid(written[-1], pixels.to_uint8(videos))
     return written
 
 
@@ -372,7 +374,7 @@ def _conditioning(f, info):
             f"This DVD-GAN-FP model continues {count} real frame(s): pass "
             "--conditioning=VIDEO_FILE or --conditioning=SHARD.tfrecord"
         )
-    frames, labels = conditioning_input.load_conditioning(
+    frames, labels = context_frames.load_conditioning(
         f.conditioning,
         count,
         info.resolution,

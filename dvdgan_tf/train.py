@@ -1,6 +1,7 @@
 r"""Trains DVD-GAN: ``python -m dvdgan_tf.train --gin_file=... [flags]``.
 
-flags -> gin -> strategy -> `dvdgan_tf.training.run` (the single gin root).
+flags -> gin -> strategy -> `dvdgan_tf.training.trainer.run` (the single gin
+root).
 Everything but the flags below is configured in gin; see gin/base.gin for
 the defaults and gin/demo_cpu.gin for a CPU-sized example:
 
@@ -26,8 +27,8 @@ from absl import logging  # noqa: E402
 
 from dvdgan_tf import cli  # noqa: E402
 from dvdgan_tf import configurables  # noqa: E402
-from dvdgan_tf import distribute  # noqa: E402
-from dvdgan_tf import training  # noqa: E402
+from dvdgan_tf.training import strategies  # noqa: E402
+from dvdgan_tf.training import trainer as training  # noqa: E402
 
 FLAGS = flags.FLAGS
 GIN_DIR = os.path.join(
@@ -154,7 +155,7 @@ def main(argv) -> None:
     # The strategy before any variable or op: TPU initialisation and the
     # multi-worker collectives must come first.
     try:
-        strategy = distribute.make_strategy(
+        strategy = strategies.make_strategy(
             tpu=FLAGS.tpu, strategy=FLAGS.strategy, devices=FLAGS.devices
         )
     except ValueError as error:

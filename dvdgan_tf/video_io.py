@@ -6,7 +6,7 @@ sampler's MP4/GIF/PNG files and the tests' fixtures. Decoding *datasets*
 `dvdgan_tf.data.decode`'s job, which uses PyAV directly; the converters in
 `dvdgan_tf.data` use Pillow for JPEG frames.
 
-All frames here are uint8 [T, H, W, 3] RGB arrays; `sampling.to_uint8`
+All frames here are uint8 [T, H, W, 3] RGB arrays; `util.pixels.to_uint8`
 converts the model's float [-1, 1] videos.
 """
 
@@ -20,7 +20,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from dvdgan_tf import atomic_files
+from dvdgan_tf.util import atomic_files
 
 # Container suffix -> PyAV encoder. H.264 in MP4 for people; MPEG-4 Part 2 in
 # AVI because that is what UCF-101's .avi files hold (used by test fixtures).

@@ -27,8 +27,8 @@ import keras
 import pytest
 import tensorflow as tf
 
-from dvdgan_tf import checkpointing
 from dvdgan_tf.models import generator as generator_lib
+from dvdgan_tf.store import checkpointing
 from tests import tiny_config as tiny
 
 STEP = 5

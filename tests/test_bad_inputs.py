@@ -19,13 +19,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dvdgan_tf import checkpointing
-from dvdgan_tf import training
 from dvdgan_tf.data import convert
 from dvdgan_tf.data import decode
 from dvdgan_tf.data import manifest as manifest_lib
 from dvdgan_tf.data import pipeline
 from dvdgan_tf.data import writer
+from dvdgan_tf.store import checkpointing
+from dvdgan_tf.training import trainer as training
 from tests import cli_process
 from tests import model_dir_fixture
 from tests import tiny_gan

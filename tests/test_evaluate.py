@@ -11,13 +11,13 @@ import pytest
 import scipy.linalg
 import tensorflow as tf
 
-from dvdgan_tf import checkpointing
 from dvdgan_tf import evaluate
 from dvdgan_tf.data import synthetic
 from dvdgan_tf.evaluation import real_clips
 from dvdgan_tf.metrics import classifier as classifier_lib
 from dvdgan_tf.metrics import fvd
 from dvdgan_tf.metrics import judge as judge_lib
+from dvdgan_tf.store import checkpointing
 from tests import model_dir_fixture
 from tests import tiny_config
 from tests.evaluation import test_real_clips

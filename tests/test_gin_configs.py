@@ -19,8 +19,8 @@ import pytest
 import tensorflow as tf
 
 from dvdgan_tf import configurables
-from dvdgan_tf import training
 from dvdgan_tf.models import discriminators
+from dvdgan_tf.training import trainer as training
 
 GIN_DIR = configurables.GIN_DIR
 CONFIGS = sorted(

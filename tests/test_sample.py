@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dvdgan_tf import conditioning_input
-from dvdgan_tf import export
 from dvdgan_tf import sample
-from dvdgan_tf import samplers
-from dvdgan_tf import sampling
 from dvdgan_tf import video_io
 from dvdgan_tf.data import synthetic
+from dvdgan_tf.inference import context_frames
+from dvdgan_tf.inference import export
+from dvdgan_tf.inference import generation
+from dvdgan_tf.inference import samplers
+from dvdgan_tf.util import pixels
 from tests import model_dir_fixture
 from tests import tiny_config as tiny
 from tests.data import fixtures
@@ -42,7 +43,7 @@ def test_mp4_decodes_to_generated_frame_count_and_size(sampler, tmp_path):
     frames, fps = video_io.read_video(written[0])
     assert frames.shape == (tiny.FRAMES, tiny.RESOLUTION, tiny.RESOLUTION, 3)
     assert fps == pytest.approx(model_dir_fixture.FPS)
-    expected = sampling.to_uint8(sampler.generate(np.array([3]), [1], 1.0))[0]
+    expected = pixels.to_uint8(sampler.generate(np.array([3]), [1], 1.0))[0]
     # H.264 (crf 18, yuv420p) on a 16x16 clip: close, not exact.
     assert np.abs(frames.astype(int) - expected).mean() < 20
 
@@ -243,11 +244,11 @@ def test_fp_sample_from_a_video_file_continues_its_first_frames(
     assert frames.shape[:2] == (2 * (size + 1) - 1, 4 * (size + 1) - 1)
     # Conditioning frames carry the red border, predicted frames do not.
     first = frames[:size, :size]
-    assert tuple(first[0, size // 2]) == sampling.CONDITIONING_MARK
+    assert tuple(first[0, size // 2]) == generation.CONDITIONING_MARK
     predicted = frames[:size, 2 * (size + 1) : 2 * (size + 1) + size]
-    assert tuple(predicted[0, size // 2]) != sampling.CONDITIONING_MARK
+    assert tuple(predicted[0, size // 2]) != generation.CONDITIONING_MARK
     # The interior of a conditioning frame is the resized source frame.
-    expected = conditioning_input.frames_from_video(
+    expected = context_frames.frames_from_video(
         str(tmp_path / "clip.mp4"), 2, size, model_dir_fixture.FPS
     )[0, 0]
     assert (
@@ -265,7 +266,7 @@ def test_fp_sample_from_records_uses_their_labels(fp_model_dir, tmp_path):
             for i, (v, y) in enumerate(zip(videos, labels))
         ],
     )
-    frames, record_labels = conditioning_input.load_conditioning(
+    frames, record_labels = context_frames.load_conditioning(
         shard, 2, 16, 1, 8.0, count=3
     )
     # Stored as JPEG: close to the source frames, not equal.

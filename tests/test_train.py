@@ -19,12 +19,12 @@ import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
-from dvdgan_tf import checkpointing
-from dvdgan_tf import losses
 from dvdgan_tf import train
-from dvdgan_tf import training
 from dvdgan_tf.data import convert
 from dvdgan_tf.data import synthetic
+from dvdgan_tf.gan import losses
+from dvdgan_tf.store import checkpointing
+from dvdgan_tf.training import trainer as training
 from tests import cli_process
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

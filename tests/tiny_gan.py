@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dvdgan_tf import gan
+from dvdgan_tf.gan import dvdgan as gan
 from dvdgan_tf.models import discriminators
 from dvdgan_tf.models import generator
 from tests import tiny_config as tiny

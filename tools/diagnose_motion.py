@@ -39,14 +39,14 @@ import numpy as np  # noqa: E402
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
-from dvdgan_tf import checkpointing  # noqa: E402
 from dvdgan_tf import cli  # noqa: E402
 from dvdgan_tf import configurables  # noqa: E402
-from dvdgan_tf import sampling  # noqa: E402
 from dvdgan_tf.data import synthetic  # noqa: E402
 from dvdgan_tf.evaluation import motion  # noqa: E402
 from dvdgan_tf.evaluation import real_clips  # noqa: E402
+from dvdgan_tf.inference import generation  # noqa: E402
 from dvdgan_tf.metrics import judge as judge_lib  # noqa: E402
+from dvdgan_tf.store import checkpointing  # noqa: E402
 
 flags.DEFINE_string("model_dir", None, "Training directory.")
 flags.DEFINE_string("judge_dir", os.path.join("runs", "judge"), "Judge.")
@@ -80,8 +80,8 @@ def diagnose(model_dir, judge_dir, step=None, num_clips=240) -> dict:
             f"(dataset {metadata.get('dataset')!r})."
         )
     path, _ = checkpointing.resolve_checkpoint(model_dir, step)
-    num_frames = sampling.clip_frames(generator)
-    context = sampling.num_conditioning_frames(generator)
+    num_frames = generation.clip_frames(generator)
+    context = generation.num_conditioning_frames(generator)
     resolution = int(generator.resolution)
     stride = int(metadata.get("frame_stride", 1))
     real, real_labels = real_clips.load_real_clips(
@@ -90,7 +90,7 @@ def diagnose(model_dir, judge_dir, step=None, num_clips=240) -> dict:
     judge = judge_lib.load_judge(judge_dir)
     extra = {}
     if context:
-        fake, fake_labels = sampling.generate_videos(
+        fake, fake_labels = generation.generate_videos(
             generator,
             num_clips,
             seed=0,
@@ -101,7 +101,7 @@ def diagnose(model_dir, judge_dir, step=None, num_clips=240) -> dict:
             generator, judge, real, real_labels, context
         )
     else:
-        fake, fake_labels = sampling.generate_videos(
+        fake, fake_labels = generation.generate_videos(
             generator, num_clips, seed=0
         )
     temporal = load_temporal_discriminator(model_dir, path)
@@ -131,7 +131,7 @@ def _reversal(generator, judge, real, labels, context) -> dict:
     twins = np.array([synthetic.reversed_label(y) for y in labels], np.int32)
     result = {}
     for name, given in (("twin_label", twins), ("original_label", labels)):
-        clips, _ = sampling.generate_videos(
+        clips, _ = generation.generate_videos(
             generator,
             len(real),
             seed=0,

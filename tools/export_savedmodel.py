@@ -5,7 +5,8 @@
 
 Writes EXPORT_DIR/<version>/ (TF Serving layout; version = the step unless
 taken) with signatures `serving_default` (z, label -> video), `sample`
-(seed, label, truncation -> video) and `metadata`; see dvdgan_tf/export.py.
+(seed, label, truncation -> video) and `metadata`; see
+dvdgan_tf/inference/export.py.
 Inspect with `saved_model_cli show --all --dir EXPORT_DIR/<version>`.
 """
 
@@ -20,7 +21,7 @@ from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
 
 from dvdgan_tf import cli  # noqa: E402
-from dvdgan_tf import export  # noqa: E402
+from dvdgan_tf.inference import export  # noqa: E402
 
 flags.DEFINE_string("model_dir", None, "Training directory.", required=True)
 flags.DEFINE_string("export_dir", None, "TF Serving base path.", required=True)

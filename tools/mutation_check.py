@@ -71,7 +71,7 @@ MUTATIONS = (
     Mutation(
         "preemption_save_removed",
         "SIGTERM stops the loop but the preemption checkpoint is not saved",
-        "dvdgan_tf/training.py",
+        "dvdgan_tf/training/trainer.py",
         "                path = saver.save_if_unsaved(step)\n",
         "                path = None\n",
         (
@@ -82,7 +82,7 @@ MUTATIONS = (
     Mutation(
         "restore_skipped",
         "a restart never restores the latest checkpoint",
-        "dvdgan_tf/checkpointing.py",
+        "dvdgan_tf/store/checkpointing.py",
         "    steps = list_checkpoint_steps(model_dir)\n    damaged = []\n",
         "    steps = []\n    damaged = []\n",
         (
@@ -94,7 +94,7 @@ MUTATIONS = (
     Mutation(
         "steps_per_loop_ignored",
         "every host call runs one step whatever steps_per_loop says",
-        "dvdgan_tf/controller.py",
+        "dvdgan_tf/training/controller.py",
         "        stops = [self.train_steps, step + self.steps_per_loop]\n",
         "        stops = [self.train_steps, step + 1]\n",
         (
@@ -181,7 +181,7 @@ MUTATIONS = (
         "loss_not_divided_by_global_batch",
         "per-example losses averaged per replica instead of divided by the "
         "global batch",
-        "dvdgan_tf/distribute.py",
+        "dvdgan_tf/training/strategies.py",
         "    return tf.nn.compute_average_loss(\n"
         "        tf.cast(per_example_loss, tf.float32),\n"
         "        global_batch_size=global_batch_size,\n    )\n",
@@ -196,7 +196,7 @@ MUTATIONS = (
     Mutation(
         "ema_before_start_step",
         "the EMA averages before its start step",
-        "dvdgan_tf/ema.py",
+        "dvdgan_tf/gan/ema.py",
         "        step >= tf.cast(start_step, tf.int64),\n",
         "        step >= tf.cast(0, tf.int64),\n",
         (
@@ -221,7 +221,7 @@ MUTATIONS = (
     Mutation(
         "replicas_share_noise",
         "every replica draws the same z, classes and frame indices",
-        "dvdgan_tf/gan.py",
+        "dvdgan_tf/gan/dvdgan.py",
         "        return self.sample_generator_inputs(\n"
         "            distribute.replica_seed(step_seed), batch_size\n"
         "        )\n",
@@ -234,7 +234,7 @@ MUTATIONS = (
     Mutation(
         "fp_generator_sees_the_future",
         "DVD-GAN-FP conditions G on the last C real frames (the future)",
-        "dvdgan_tf/gan.py",
+        "dvdgan_tf/gan/dvdgan.py",
         "        context = conditioning_video"
         "[:, : self.num_conditioning_frames]\n",
         "        context = conditioning_video"
@@ -248,7 +248,7 @@ MUTATIONS = (
     Mutation(
         "fp_d_s_samples_the_context",
         "DVD-GAN-FP's D_S samples its frames from the whole clip",
-        "dvdgan_tf/gan.py",
+        "dvdgan_tf/gan/dvdgan.py",
         "            video[:, self.num_conditioning_frames :],\n",
         "            video,\n",
         (
@@ -259,7 +259,7 @@ MUTATIONS = (
     Mutation(
         "one_discriminator_step",
         "one D step per G step instead of num_discriminator_steps",
-        "dvdgan_tf/gan.py",
+        "dvdgan_tf/gan/dvdgan.py",
         "        for index in range(steps):\n",
         "        for index in range(1):\n",
         ("tests/test_gan.py::test_two_discriminator_steps_per_generator_step",),
@@ -267,7 +267,7 @@ MUTATIONS = (
     Mutation(
         "r1_without_half",
         "R1 penalty without its 1/2",
-        "dvdgan_tf/losses.py",
+        "dvdgan_tf/gan/losses.py",
         "    return 0.5 * gamma * tf.reduce_sum(",
         "    return gamma * tf.reduce_sum(",
         (

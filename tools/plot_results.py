@@ -216,14 +216,14 @@ def grid_panels(model_dir: str, seed: int):
     """
     import numpy as np
 
-    from dvdgan_tf import checkpointing
-    from dvdgan_tf import sampling
     from dvdgan_tf.data import synthetic
     from dvdgan_tf.evaluation import real_clips
+    from dvdgan_tf.inference import generation
+    from dvdgan_tf.store import checkpointing
 
     generator, step, metadata = checkpointing.load_generator(model_dir)
     num_classes = int(generator.num_classes)
-    frames = sampling.clip_frames(generator)
+    frames = generation.clip_frames(generator)
     # Plenty of balanced real clips; the first of each class is shown.
     real, labels = real_clips.load_real_clips(
         4 * num_classes,
@@ -234,14 +234,14 @@ def grid_panels(model_dir: str, seed: int):
     )
     rows = [int(np.flatnonzero(labels == y)[0]) for y in range(num_classes)]
     real, labels = real[rows], labels[rows]
-    count = sampling.num_conditioning_frames(generator)
+    count = generation.num_conditioning_frames(generator)
 
     def generate(clips, given):
         context = clips[:, :count] if count else None
-        fake, _ = sampling.generate_videos(
+        fake, _ = generation.generate_videos(
             generator, num_classes, seed, labels=given, conditioning=context
         )
-        return sampling.mark_conditioning(fake, count)
+        return generation.mark_conditioning(fake, count)
 
     panels = [("generated (EMA G)", generate(real, labels)), ("real", real)]
     if count:

@@ -60,9 +60,10 @@ class ConvertOptions:
         keep_truncated: keep the frames that decode from a video that breaks
             off (skipped as "truncated" by default); the clip still needs
             `min_frames` frames.
-        should_stop: polled between shards (e.g. `cli.StopRequest`); when it
-            returns True the conversion stops with `ConversionInterrupted`
-            and keeps the finished shards.
+        should_stop: polled between shards (e.g.
+            `util.preemption.StopRequest`); when it returns True the
+            conversion stops with `ConversionInterrupted` and keeps the
+            finished shards.
     """
 
     fps: float = 25.0

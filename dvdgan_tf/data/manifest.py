@@ -20,7 +20,7 @@ import os
 
 import tensorflow as tf
 
-from dvdgan_tf import atomic_files
+from dvdgan_tf.util import atomic_files
 
 MANIFEST_NAME = "manifest.json"
 CONVERTER_VERSION = "1.0"

@@ -12,6 +12,8 @@ import enum
 
 import tensorflow as tf
 
+from dvdgan_tf.util import pixels
+
 
 class ShortClipPolicy(enum.Enum):
     """What the reader does with a clip shorter than the window it needs.
@@ -137,11 +139,11 @@ def random_flip_left_right(video: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
 
 
 def normalize_to_unit_range(video: tf.Tensor) -> tf.Tensor:
-    """Maps pixel values [0, 255] to float32 [-1, 1], x / 127.5 - 1.
+    """Maps pixel values [0, 255] to float32 [-1, 1] (`util.pixels`).
 
     uint8 input goes through one `Dequantize` op (quint8, MIN_COMBINED over
-    [-1, 1]: -1 + x * 2 / 255), bit-identical to cast-multiply-subtract for
-    all 256 values but a single pass over the clip: the three-op version
+    [-1, 1]: -1 + x * 2 / 255), bit-identical to `pixels.from_uint8_tensor`
+    for all 256 values but a single pass over the clip: the three-op version
     took about half of the reader's time at 16x128x128 (measured with
     bench/data_throughput.py). Float input (from `resize_square`) takes the
     plain arithmetic.
@@ -156,4 +158,4 @@ def normalize_to_unit_range(video: tf.Tensor) -> tf.Tensor:
         return tf.quantization.dequantize(
             tf.bitcast(video, tf.quint8), -1.0, 1.0, mode="MIN_COMBINED"
         )
-    return tf.cast(video, tf.float32) * (1.0 / 127.5) - 1.0
+    return pixels.from_uint8_tensor(video)

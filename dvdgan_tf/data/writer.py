@@ -43,9 +43,9 @@ import tensorflow as tf
 import tqdm
 from absl import logging
 
-from dvdgan_tf import atomic_files
 from dvdgan_tf.data import manifest as manifest_lib
 from dvdgan_tf.data import records
+from dvdgan_tf.util import atomic_files
 
 PROGRESS_DIR = ".progress"
 _ESTIMATE_CLIPS = 8

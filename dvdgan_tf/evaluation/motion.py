@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from dvdgan_tf.data import synthetic
 from dvdgan_tf.models import discriminators
+from dvdgan_tf.util import pixels
 
 
 def motion_energy(videos) -> np.ndarray:
@@ -79,8 +80,7 @@ def temporal_direction_probe(
     def scores(clips, clip_labels):
         out = []
         for start in range(0, len(clips), batch_size):
-            video = tf.constant(clips[start : start + batch_size], tf.float32)
-            video = video / 127.5 - 1.0
+            video = pixels.from_uint8_tensor(clips[start : start + batch_size])
             pooled = discriminators.downsample_video(video)
             out.append(
                 temporal_discriminator(

@@ -15,9 +15,9 @@ from __future__ import annotations
 import numpy as np
 import tqdm
 
-from dvdgan_tf import sampling
 from dvdgan_tf.data import pipeline
 from dvdgan_tf.data import synthetic
+from dvdgan_tf.util import pixels
 
 SYNTHETIC = "synthetic"
 # Seed of the real synthetic clips; far from the judge's training (0) and
@@ -76,7 +76,7 @@ def _record_batches(
     )
     videos, labels, count = [], [], 0
     for element in records:
-        videos.append(sampling.to_uint8(element["video"]))
+        videos.append(pixels.to_uint8(element["video"]))
         labels.append(element["label"].numpy())
         count += 1
         if len(videos) == batch_size or count == num_clips:

@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from dvdgan_tf import atomic_files
+from dvdgan_tf.util import atomic_files
 
 
 class StatsCache:

@@ -40,10 +40,10 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from dvdgan_tf import sampling
 from dvdgan_tf.data import synthetic
 from dvdgan_tf.evaluation import real_clips
 from dvdgan_tf.evaluation import stats_cache
+from dvdgan_tf.inference import generation
 from dvdgan_tf.metrics import classifier as classifier_lib
 from dvdgan_tf.metrics import frechet
 from dvdgan_tf.metrics import fvd
@@ -115,11 +115,11 @@ class EvalContext:
     @property
     def num_frames(self) -> int:
         """Frames of the clips it scores: C conditioning + T generated."""
-        return sampling.clip_frames(self.generator)
+        return generation.clip_frames(self.generator)
 
     @property
     def num_conditioning_frames(self) -> int:
-        return sampling.num_conditioning_frames(self.generator)
+        return generation.num_conditioning_frames(self.generator)
 
     def protocol_suffix(self) -> str:
         """'' for synthesis, '_fp<C>' for DVD-GAN-FP."""
@@ -184,7 +184,7 @@ class EvalContext:
     def generate_batches(self, num_videos, seed, labels=None, num_frames=None):
         """Generated (uint8 clips cut to `num_frames`, labels) batches."""
         labels, conditioning = self._generation_inputs(num_videos, labels)
-        for videos, batch_labels in sampling.generate_batches(
+        for videos, batch_labels in generation.generate_batches(
             self.generator,
             num_videos,
             seed,
@@ -198,7 +198,7 @@ class EvalContext:
     def generate(self, num_videos, seed, labels=None):
         """(uint8 [M, C + T, H, W, 3], int32 [M] or None), concatenated."""
         labels, conditioning = self._generation_inputs(num_videos, labels)
-        return sampling.generate_videos(
+        return generation.generate_videos(
             self.generator,
             num_videos,
             seed,

@@ -225,7 +225,8 @@ def _check_videos(videos, where):
         raise ValueError(
             f"{where} expects uint8 videos [N, T, H, W, 3]; received: "
             f"dtype={videos.dtype}, shape={videos.shape}. Convert generator "
-            "output in [-1, 1] with `dvdgan_tf.sampling.to_uint8` first."
+            "output in [-1, 1] with `dvdgan_tf.util.pixels.to_uint8` "
+            "first."
         )
     return videos
 

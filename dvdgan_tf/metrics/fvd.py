@@ -107,7 +107,7 @@ def _check_videos(videos, what: str = "videos"):
         raise ValueError(
             f"Expected `{what}` as uint8 in [0, 255] (FVD maps 0..255 to "
             f"[-1, 1] itself; convert model outputs with "
-            f"sampling.to_uint8); received: dtype={videos.dtype}"
+            f"pixels.to_uint8); received: dtype={videos.dtype}"
         )
     if shape[1] < i3d.MIN_FRAMES:
         raise ValueError(

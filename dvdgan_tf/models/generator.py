@@ -527,3 +527,33 @@ def build_generator(
     )
     model.build()
     return model
+
+
+def whole_clip(generator, z, labels=None, context=None, training=False):
+    """The clip a generator makes, as a discriminator or a viewer sees it.
+
+    The one place the DVD-GAN-FP clip is assembled: training (the clip D_S
+    and D_T judge), the sample grid, the samplers, the SavedModel and
+    evaluation all call this.
+
+    Args:
+        generator: a `Generator`.
+        z: float32 [B, Z].
+        labels: int32 [B], or None when unconditional.
+        context: DVD-GAN-FP only (required there, None otherwise): float
+            [B, C, H, W, 3] in [-1, 1], the real frames the prediction
+            continues.
+        training: Keras training flag.
+
+    Returns:
+        Synthesis: G's video [B, T, H, W, 3]. DVD-GAN-FP: the whole clip
+        [B, C + T, H, W, 3], the C context frames unchanged followed by the
+        T predicted ones (cast to the context's dtype).
+    """
+    if context is None:  # Synthesis (an FP generator raises: no context).
+        return generator(z, labels, training=training)
+    prediction = generator(
+        z, labels, conditioning_frames=context, training=training
+    )
+    dtype = keras.backend.standardize_dtype(context.dtype)
+    return ops.concatenate([context, ops.cast(prediction, dtype)], axis=1)

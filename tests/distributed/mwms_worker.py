@@ -23,12 +23,12 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    from dvdgan_tf import distribute
-    from dvdgan_tf import training
+    from dvdgan_tf.training import strategies
+    from dvdgan_tf.training import trainer as training
     from tests import tiny_config as tiny
     from tests import tiny_gan
 
-    strategy = distribute.make_strategy(strategy="multi_worker")
+    strategy = strategies.make_strategy(strategy="multi_worker")
     extra = {}
     if FLAGS.prediction:
         extra["generator_builder"] = functools.partial(

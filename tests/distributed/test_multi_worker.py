@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from dvdgan_tf import checkpointing
+from dvdgan_tf.store import checkpointing
 
 REPO = os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -128,7 +128,7 @@ def test_prepare_input_rejects_wrong_frame_count():
 
 
 def test_float_videos_are_rejected_with_a_hint():
-    with pytest.raises(ValueError, match="sampling.to_uint8"):
+    with pytest.raises(ValueError, match="pixels.to_uint8"):
         classifier_lib.resize_videos(
             np.zeros((1, 2, 4, 4, 3), np.float32), 4, 4, "tganv2"
         )

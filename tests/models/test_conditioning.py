@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dvdgan_tf import gan
+from dvdgan_tf.gan import dvdgan as gan
 from dvdgan_tf.models import conditioning
 from dvdgan_tf.models import generator
 from tests import tiny_config as tiny

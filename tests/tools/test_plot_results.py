@@ -147,8 +147,8 @@ def _synthetic_fp_model_dir(path):
 
 
 def test_grid_panels_of_an_fp_model_show_the_reversal_check(tmp_path):
-    from dvdgan_tf import sampling
     from dvdgan_tf.data import synthetic
+    from dvdgan_tf.inference import generation
 
     model_dir = _synthetic_fp_model_dir(str(tmp_path / "fp"))
     panels, names, step = _tool().grid_panels(model_dir, seed=0)
@@ -168,11 +168,11 @@ def test_grid_panels_of_an_fp_model_show_the_reversal_check(tmp_path):
     context = model_dir_fixture.FP_CONTEXT
     np.testing.assert_array_equal(
         fake[:, :context],
-        sampling.mark_conditioning(real, context)[:, :context],
+        generation.mark_conditioning(real, context)[:, :context],
     )
     np.testing.assert_array_equal(
         fake_back[:, :context],
-        sampling.mark_conditioning(back, context)[:, :context],
+        generation.mark_conditioning(back, context)[:, :context],
     )
     # Same z, other context and label: another prediction.
     assert (

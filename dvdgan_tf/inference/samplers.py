@@ -1,0 +1,303 @@
+"""A trained generator to sample from: a training directory or a SavedModel.
+
+`load_sampler(saved_model=..., model_dir=...)` returns either sampler; both
+have ``info`` (`ModelInfo`: class names, Z, playback fps, step) and
+``generate(seeds, labels, truncation) -> float32 [B, T, H, W, 3]`` in
+[-1, 1], with z from `sampling.latents_from_seeds`, so the same seeds give
+the same videos from either source. DVD-GAN-FP models also take
+``conditioning`` (uint8 [B, C, H, W, 3]) and return the whole clip
+[B, C + T, H, W, 3], the given frames first:
+
+* `GeneratorSampler`: the EMA generator restored from a model_dir
+  (`checkpointing.load_generator`), run through `sampling.inference_fn`;
+  it also interpolates the class embedding (`interpolate`);
+* `SavedModelSampler`: the `sample` signature of an exported SavedModel.
+
+`parse_label` turns a class index or name into an index (with close matches
+for a typo). The sampling CLI is `dvdgan_tf.sample`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from dvdgan_tf.inference import export
+from dvdgan_tf.inference import generation
+from dvdgan_tf.models import generator as generator_lib
+from dvdgan_tf.store import checkpointing
+from dvdgan_tf.util import pixels
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInfo:
+    """What the sampler needs to know about a model.
+
+    Attributes:
+        class_names: N names (empty when unconditional).
+        latent_dim: Z.
+        fps: playback frame rate of the generated clips.
+        step: training step of the weights.
+        resolution: frame H = W.
+        num_conditioning_frames: C real frames a DVD-GAN-FP model
+            continues; 0 for synthesis.
+        frame_stride: stored frames between the model's frames.
+    """
+
+    class_names: tuple[str, ...]
+    latent_dim: int
+    fps: float
+    step: int
+    resolution: int = 0
+    num_conditioning_frames: int = 0
+    frame_stride: int = 1
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+def playback_fps(metadata: dict) -> float:
+    """Frame rate of generated clips: stored fps / frame stride (default 8)."""
+    fps = float(metadata.get("fps") or 0.0)
+    stride = int(metadata.get("frame_stride") or 1)
+    return fps / stride if fps > 0 else 8.0
+
+
+class GeneratorSampler:
+    """Samples from an in-memory (EMA) Keras generator.
+
+    Args:
+        generator: a built `Generator`.
+        metadata: the model_dir's metadata (class_names, fps, frame_stride).
+        step: training step of the weights.
+    """
+
+    def __init__(self, generator, metadata: dict, step: int):
+        self._generator = generator
+        num_classes = int(generator.num_classes)
+        class_names = tuple(metadata.get("class_names") or ())
+        if not class_names:
+            # Names are optional for sampling; indices still work.
+            class_names = tuple(f"class_{i}" for i in range(num_classes))
+        if len(class_names) != num_classes:
+            raise ValueError(
+                f"The generator has num_classes={num_classes} but the "
+                f"metadata lists {len(class_names)} class_names; fix "
+                "metadata.json of the model_dir."
+            )
+        self.info = ModelInfo(
+            class_names=class_names,
+            latent_dim=int(generator.latent_dim),
+            fps=playback_fps(metadata),
+            step=int(step),
+            resolution=int(generator.resolution),
+            num_conditioning_frames=generation.num_conditioning_frames(
+                generator
+            ),
+            frame_stride=int(metadata.get("frame_stride") or 1),
+        )
+        self._call = generation.inference_fn(generator)
+
+    @classmethod
+    def from_model_dir(cls, model_dir: str, step: int | None = None):
+        """Restores the EMA generator of a training directory."""
+        generator, step, metadata = checkpointing.load_generator(
+            model_dir, step=step, use_ema=True
+        )
+        return cls(generator, metadata, step)
+
+    def generate(
+        self,
+        seeds: np.ndarray,
+        labels: np.ndarray | None,
+        truncation: float,
+        conditioning: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Videos for int64 seeds [B] and labels [B] (None if N = 0).
+
+        Args:
+            conditioning: DVD-GAN-FP only: uint8 [B, C, H, W, 3].
+
+        Returns:
+            float32 [B, T, H, W, 3] in [-1, 1]; FP: [B, C + T, ...].
+        """
+        conditioning = generation.check_conditioning(
+            conditioning,
+            len(seeds),
+            self.info.num_conditioning_frames,
+            self.info.resolution,
+        )
+        z = generation.latents_from_seeds(
+            seeds, self.info.latent_dim, truncation
+        )
+        if labels is not None:
+            labels = tf.constant(labels, tf.int32)
+        context = None
+        if conditioning is not None:
+            context = tf.constant(pixels.from_uint8(conditioning))
+        return self._call(z, labels, context).numpy()
+
+    def interpolate(
+        self,
+        seed: int,
+        label_a: int,
+        label_b: int,
+        steps: int,
+        truncation: float,
+    ) -> np.ndarray:
+        """Videos for one z and class embeddings mixed from A to B.
+
+        Returns:
+            float32 [steps, T, H, W, 3]; row 0 is class A, the last class B.
+
+        Raises:
+            ValueError: steps < 2, a label outside [0, N), or an
+                unconditional generator.
+        """
+        if steps < 2:
+            raise ValueError(f"--steps must be >= 2; received steps={steps}")
+        source = self._generator
+        if source.class_embedding is None:
+            raise ValueError(
+                "Class interpolation needs a class-conditional generator; "
+                "this one is unconditional (num_classes=0)."
+            )
+        for label in (label_a, label_b):
+            parse_label(str(label), self.info.class_names)  # range check
+        config = dict(source.get_config(), num_classes=steps)
+        mixer = generator_lib.Generator.from_config(config)
+        table = source.class_embedding.embeddings.numpy()
+        alphas = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
+        mixed = (1.0 - alphas) * table[label_a] + alphas * table[label_b]
+        source_variables = checkpointing.model_variables(source)
+        table_path = mixer.class_embedding.embeddings.path
+        for key, variable in checkpointing.model_variables(mixer).items():
+            if variable.path == table_path:
+                variable.assign(mixed)
+            else:
+                variable.assign(source_variables[key])
+        z = generation.latents_from_seeds(
+            np.full([steps], seed, np.int64), self.info.latent_dim, truncation
+        )
+        labels = tf.range(steps, dtype=tf.int32)
+        return mixer(z, labels, training=False).numpy()
+
+
+class SavedModelSampler:
+    """Samples through the `sample` signature of an exported SavedModel."""
+
+    def __init__(self, saved_model_dir: str):
+        graph = os.path.join(saved_model_dir, "saved_model.pb")
+        if not tf.io.gfile.exists(graph):
+            raise ValueError(
+                f"--saved_model={saved_model_dir} holds no saved_model.pb; "
+                "pass "
+                "a version directory written by tools/export_savedmodel.py "
+                "(EXPORT_DIR/<version>)."
+            )
+        metadata = export.read_export_metadata(saved_model_dir)
+        # Keep the loaded object alive: its signatures reference its
+        # variables (docs/DESIGN.md K12).
+        self._loaded = tf.saved_model.load(saved_model_dir)
+        self._sample = self._loaded.signatures[export.SAMPLE_SIGNATURE]
+        self.info = ModelInfo(
+            class_names=tuple(metadata.get("class_names") or ()),
+            latent_dim=int(metadata["latent_dim"]),
+            fps=playback_fps(metadata),
+            step=int(metadata.get("step", -1)),
+            resolution=int(metadata.get("resolution", 0)),
+            num_conditioning_frames=int(
+                metadata.get("num_conditioning_frames", 0)
+            ),
+            frame_stride=int(metadata.get("frame_stride") or 1),
+        )
+
+    def generate(
+        self,
+        seeds: np.ndarray,
+        labels: np.ndarray | None,
+        truncation: float,
+        conditioning: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Videos for int64 seeds [B] and labels [B] (None if N = 0).
+
+        Args:
+            conditioning: DVD-GAN-FP only: uint8 [B, C, H, W, 3].
+
+        Returns:
+            float32 [B, T, H, W, 3] in [-1, 1]; FP: [B, C + T, ...].
+        """
+        inputs = {
+            "seed": tf.constant(seeds, tf.int64),
+            "truncation": tf.constant(truncation, tf.float32),
+        }
+        if labels is not None:
+            inputs["label"] = tf.constant(labels, tf.int32)
+        conditioning = generation.check_conditioning(
+            conditioning,
+            len(seeds),
+            self.info.num_conditioning_frames,
+            self.info.resolution,
+        )
+        if conditioning is not None:
+            inputs["conditioning_frames"] = tf.constant(conditioning)
+        return self._sample(**inputs)["video_float"].numpy()
+
+
+def parse_label(token: str, class_names: Sequence[str]) -> int:
+    """A class index from an index or a class name.
+
+    Raises:
+        ValueError: unknown name (with close matches) or index out of range.
+    """
+    if token in class_names:
+        return list(class_names).index(token)
+    num_classes = len(class_names)
+    if re.fullmatch(r"-?\d+", token):
+        label = int(token)
+        if not 0 <= label < num_classes:
+            raise ValueError(
+                f"Label {label} is out of range: the model has "
+                f"num_classes={num_classes} (valid indices 0.."
+                f"{num_classes - 1})."
+            )
+        return label
+    close = difflib.get_close_matches(token, list(class_names), n=3)
+    hint = f" Did you mean {close}?" if close else ""
+    raise ValueError(
+        f"Unknown class name {token!r}: not one of the model's "
+        f"{num_classes} class names and not an index.{hint}"
+    )
+
+
+def load_sampler(
+    saved_model: str | None = None,
+    model_dir: str | None = None,
+    step: int | None = None,
+):
+    """A `SavedModelSampler` or `GeneratorSampler`; exactly one source.
+
+    Raises:
+        ValueError: neither or both sources, or `step` with a SavedModel.
+        checkpointing.CheckpointError: a bad model_dir or checkpoint.
+    """
+    if bool(saved_model) == bool(model_dir):
+        raise ValueError(
+            "Pass exactly one of --saved_model or --model_dir; received "
+            f"saved_model={saved_model!r}, model_dir={model_dir!r}."
+        )
+    if saved_model:
+        if step is not None:
+            raise ValueError(
+                "--step selects a checkpoint of --model_dir; a SavedModel "
+                f"holds one step (received step={step})."
+            )
+        return SavedModelSampler(saved_model)
+    return GeneratorSampler.from_model_dir(model_dir, step=step)

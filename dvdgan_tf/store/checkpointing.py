@@ -1,0 +1,440 @@
+"""Training state on disk: the `model_dir` layout, checkpoints, and restoring G.
+
+Layout of a model directory (docs/ARCHITECTURE.md):
+
+  model_dir/
+    checkpoints/ckpt-<step>.{index,data-*}   tf.train.CheckpointManager; the
+                                             checkpoint number is the step
+    generator_config.json                    Generator.get_config()
+    metadata.json                            class names, fps, frames, ...
+    operative_config.gin                     gin's operative config
+    train/, eval/                            TensorBoard events
+
+Checkpoint object names are fixed here (`OBJECT_NAMES`) because export,
+sampling and evaluation restore a subset of them by name.
+
+Every file written here is written atomically (temp file + rename), so a
+`kill -9` at any moment leaves either the old or the new file, never half of
+one. TF checkpoints are atomic per save by construction (the `checkpoint`
+index file is replaced only after the data files are complete).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import tensorflow as tf
+from absl import logging
+
+from dvdgan_tf.util import atomic_files
+
+CHECKPOINT_SUBDIR = "checkpoints"
+GENERATOR_CONFIG_FILE = "generator_config.json"
+METADATA_FILE = "metadata.json"
+OPERATIVE_CONFIG_FILE = "operative_config.gin"
+
+# Names of the objects in a training checkpoint.
+OBJECT_NAMES = (
+    "step",
+    "generator",
+    "spatial_discriminator",
+    "temporal_discriminator",
+    "ema_generator",
+    "generator_optimizer",
+    "discriminator_optimizer",
+    "rng",
+)
+
+_CKPT_RE = re.compile(r"ckpt-(\d+)$")
+
+
+class CheckpointError(ValueError):
+    """A model directory or checkpoint is missing, partial or does not match."""
+
+
+def checkpoint_dir(model_dir: str) -> str:
+    return os.path.join(model_dir, CHECKPOINT_SUBDIR)
+
+
+# The model_dir files are written with these (`dvdgan_tf.util.atomic_files`).
+write_text_atomic = atomic_files.write_text
+write_json_atomic = atomic_files.write_json
+
+
+def read_json(path: str, what: str) -> dict:
+    if not tf.io.gfile.exists(path):
+        raise CheckpointError(
+            f"Missing {what}: {path} does not exist. Is this a model_dir "
+            "written by `python -m dvdgan_tf.train`?"
+        )
+    with tf.io.gfile.GFile(path, "r") as f:
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as e:
+            raise CheckpointError(
+                f"{what} {path} is not valid JSON: {e}"
+            ) from e
+
+
+def write_model_spec(model_dir: str, generator, metadata: dict) -> None:
+    """Writes generator_config.json and metadata.json into `model_dir`.
+
+    Args:
+        model_dir: the training directory (created if needed).
+        generator: a built `Generator`; its `get_config()` is stored so the
+            architecture can be rebuilt without gin.
+        metadata: JSON-serialisable facts about the data the model was trained
+            on: `class_names`, `fps`, `num_frames`, `resolution`,
+            `frame_stride`, `dataset` (others are kept as given).
+    """
+    tf.io.gfile.makedirs(model_dir)
+    write_json_atomic(
+        os.path.join(model_dir, GENERATOR_CONFIG_FILE), generator.get_config()
+    )
+    write_json_atomic(os.path.join(model_dir, METADATA_FILE), dict(metadata))
+
+
+def read_metadata(model_dir: str) -> dict:
+    return read_json(os.path.join(model_dir, METADATA_FILE), "metadata")
+
+
+def read_generator_config(model_dir: str) -> dict:
+    return read_json(
+        os.path.join(model_dir, GENERATOR_CONFIG_FILE), "generator config"
+    )
+
+
+def model_variables(model) -> dict:
+    """A Keras model's variables keyed by their path below the model.
+
+    Keras 3 does not expose layers kept in Python lists to TF's object-graph
+    checkpointing (a `self.blocks = [...]` attribute is silently left out of
+    `tf.train.Checkpoint(model=...)`; observed with keras 3.15.1). Checkpoints
+    here therefore key every variable by its Keras path with the model's own
+    name stripped (`block_1/conv_1/kernel`), which is stable as long as layer
+    `name=`s are (docs/DESIGN.md K9: checkpoints depend on them),
+    independent of how layers are held, and identical for the live and the
+    EMA generator.
+
+    Raises:
+        ValueError: two variables share a path (a layer without an explicit,
+            unique name).
+    """
+    variables = {}
+    for variable in model.variables:
+        parts = variable.path.split("/", 1)
+        key = parts[1] if len(parts) == 2 else parts[0]
+        if key in variables:
+            raise ValueError(
+                f"Two variables of model {model.name!r} share the path "
+                f"{variable.path!r}; give every layer a unique `name=` so "
+                "checkpoints can tell them apart."
+            )
+        variables[key] = variable
+    return variables
+
+
+def _trackable(obj):
+    import keras  # Local: keep this module importable without building Keras.
+
+    if isinstance(obj, keras.layers.Layer):
+        return tf.train.Checkpoint(**model_variables(obj))
+    return obj
+
+
+def build_checkpoint(**objects) -> tf.train.Checkpoint:
+    """A tf.train.Checkpoint over the training objects, checked by name.
+
+    Keras models/layers are stored variable by variable under their paths
+    (see `model_variables`); other objects (optimizers, tf.Variables) as they
+    are.
+
+    Raises:
+        ValueError: a name outside `OBJECT_NAMES` (a typo would silently write
+            an object that export/evaluation never find).
+    """
+    unknown = sorted(set(objects) - set(OBJECT_NAMES))
+    if unknown:
+        raise ValueError(
+            f"Unknown checkpoint object names {unknown}; expected a subset of "
+            f"{list(OBJECT_NAMES)}."
+        )
+    return tf.train.Checkpoint(
+        **{name: _trackable(obj) for name, obj in objects.items()}
+    )
+
+
+def make_manager(
+    checkpoint: tf.train.Checkpoint, model_dir: str, max_to_keep: int = 5
+) -> tf.train.CheckpointManager:
+    """CheckpointManager writing `model_dir/checkpoints/ckpt-<step>`.
+
+    Save with `manager.save(checkpoint_number=step)` so `--step N` finds
+    `ckpt-N`.
+    """
+    return tf.train.CheckpointManager(
+        checkpoint, checkpoint_dir(model_dir), max_to_keep=max_to_keep
+    )
+
+
+# What reading a truncated or damaged checkpoint raises (TF 2.21): a short
+# data file gives IndexError("Read less bytes than requested"), a corrupt
+# index DataLossError, a deleted data file NotFoundError.
+DAMAGE_ERRORS = (
+    tf.errors.DataLossError,
+    tf.errors.OutOfRangeError,
+    tf.errors.NotFoundError,
+    IndexError,
+    EOFError,
+)
+
+
+def describe_checkpoint_files(path: str) -> str:
+    """'ckpt-5.index (1234 bytes), ckpt-5.data-00000-of-00001 (...)'."""
+    files = []
+    for name in sorted(tf.io.gfile.glob(path + ".*")):
+        size = tf.io.gfile.stat(name).length
+        files.append(f"{os.path.basename(name)} ({size} bytes)")
+    return ", ".join(files) or "no files"
+
+
+def damaged_checkpoint_error(path: str, error: BaseException) -> str:
+    """One line naming a damaged checkpoint, its files and the error."""
+    return (
+        f"Checkpoint {path} is damaged ({type(error).__name__}: "
+        f"{str(error).splitlines()[0] if str(error) else ''}); its files: "
+        f"{describe_checkpoint_files(path)}"
+    )
+
+
+def _damaged_for_loading(path: str, error: BaseException) -> CheckpointError:
+    return CheckpointError(
+        damaged_checkpoint_error(path, error)
+        + ". Use another --step (an earlier checkpoint) or restore the files."
+    )
+
+
+def restore_latest(checkpoint: tf.train.Checkpoint, model_dir: str):
+    """Restores the newest readable checkpoint of `model_dir`.
+
+    Restarting training with the same command resumes through this. A
+    damaged checkpoint (truncated or corrupt files, e.g. a disk that filled
+    up) is skipped with a warning naming it and its files, and the next
+    older one is tried. Without the `checkpoint` index file, the `ckpt-N`
+    files on disk are used.
+
+    Returns:
+        The restored checkpoint's path, or None when there is none yet.
+
+    Raises:
+        ValueError: the checkpoint does not match the objects in
+            `checkpoint` (models or optimizers built from another config).
+        CheckpointError: checkpoints exist but every one is damaged.
+    """
+    directory = checkpoint_dir(model_dir)
+    steps = list_checkpoint_steps(model_dir)
+    damaged = []
+    for step in reversed(steps):
+        path = os.path.join(directory, f"ckpt-{step}")
+        try:
+            # expect_partial: the manager's `save_counter` is not restored.
+            checkpoint.read(
+                path
+            ).assert_existing_objects_matched().expect_partial()
+        except DAMAGE_ERRORS as error:
+            message = damaged_checkpoint_error(path, error)
+            logging.warning("%s. Trying the previous checkpoint.", message)
+            damaged.append(message)
+            continue
+        except (AssertionError, ValueError, tf.errors.OpError) as error:
+            raise ValueError(
+                f"Cannot resume from {path}: it does not match the models "
+                "and optimizers built from the current gin config (was the "
+                "config changed since it was written?). Use a new model_dir "
+                f"or the original config. Details: {error}"
+            ) from error
+        if damaged:
+            logging.warning(
+                "Resuming from %s, the newest complete checkpoint.", path
+            )
+        return path
+    if damaged:
+        raise CheckpointError(
+            f"Every checkpoint in {directory} is damaged: "
+            + " | ".join(damaged)
+            + ". Restore the files or start a new model_dir."
+        )
+    return None
+
+
+def list_checkpoint_steps(model_dir: str) -> list[int]:
+    """Steps of the checkpoints in `model_dir` whose .index exists, ascending.
+
+    From the `checkpoint` index file when there is one; without it (deleted
+    or never written), from the `ckpt-N.index` files on disk, so that
+    checkpoints are never silently ignored.
+    """
+    directory = checkpoint_dir(model_dir)
+    state = tf.train.get_checkpoint_state(directory)
+    if state is None:
+        paths = [
+            name[: -len(".index")]
+            for name in tf.io.gfile.glob(os.path.join(directory, "ckpt-*"))
+            if name.endswith(".index")
+        ]
+        if paths:
+            logging.warning(
+                "%s has no `checkpoint` index file; using the ckpt-N files "
+                "on disk.",
+                directory,
+            )
+    else:
+        paths = list(state.all_model_checkpoint_paths)
+    steps = []
+    for path in paths:
+        match = _CKPT_RE.search(path)
+        if match and tf.io.gfile.exists(path + ".index"):
+            steps.append(int(match.group(1)))
+    return sorted(set(steps))
+
+
+def resolve_checkpoint(
+    model_dir: str, step: int | None = None
+) -> tuple[str, int]:
+    """Path prefix and step of the latest checkpoint, or of `step`.
+
+    Raises:
+        CheckpointError: no checkpoint at all, or none for `step` (the message
+            lists the steps that exist).
+    """
+    if not tf.io.gfile.isdir(model_dir):
+        raise CheckpointError(f"model_dir does not exist: {model_dir}")
+    steps = list_checkpoint_steps(model_dir)
+    if not steps:
+        raise CheckpointError(
+            f"No checkpoint in {checkpoint_dir(model_dir)}. Train first "
+            "(python -m dvdgan_tf.train ...) or point --model_dir at a "
+            "training directory."
+        )
+    if step is None:
+        step = steps[-1]
+    elif step not in steps:
+        raise CheckpointError(
+            f"No checkpoint for step {step} in {checkpoint_dir(model_dir)}; "
+            f"available steps: {steps}."
+        )
+    path = os.path.join(checkpoint_dir(model_dir), f"ckpt-{step}")
+    if not tf.io.gfile.glob(path + ".data-*"):
+        raise CheckpointError(
+            f"Checkpoint {path} is partial: its .index exists but no .data "
+            "file. The save was interrupted; use an earlier --step."
+        )
+    return path, step
+
+
+def restore_objects(path: str, **models) -> None:
+    """Restores Keras models from a checkpoint, strictly.
+
+    Every variable of every given model must be in the checkpoint under the
+    same name with the same shape; other objects in the checkpoint
+    (optimizers, discriminators) are ignored.
+
+    Raises:
+        CheckpointError: naming the checkpoint and each variable that is
+            missing, unexpected or of another shape.
+    """
+    try:
+        saved = tf.train.load_checkpoint(path).get_variable_to_shape_map()
+    except DAMAGE_ERRORS as error:
+        raise _damaged_for_loading(path, error) from None
+    problems = []
+    for name, model in models.items():
+        in_checkpoint = {}
+        prefix = name + "/"
+        for key, shape in saved.items():
+            if key.startswith(prefix) and key.endswith(_VALUE_SUFFIX):
+                local = key[len(prefix) : -len(_VALUE_SUFFIX)]
+                in_checkpoint[_unescape(local)] = shape
+        expected = model_variables(model)
+        if not in_checkpoint:
+            problems.append(f"the checkpoint has no `{name}` object")
+            continue
+        for key, variable in sorted(expected.items()):
+            if key not in in_checkpoint:
+                problems.append(f"{name}/{key}: missing from the checkpoint")
+            elif list(in_checkpoint[key]) != list(variable.shape):
+                problems.append(
+                    f"{name}/{key}: shape {list(in_checkpoint[key])} in the "
+                    f"checkpoint, {list(variable.shape)} in the model"
+                )
+        for key in sorted(set(in_checkpoint) - set(expected)):
+            problems.append(
+                f"{name}/{key}: in the checkpoint, not in the model"
+            )
+    if problems:
+        shown = "\n  ".join(problems[:20])
+        more = (
+            f"\n  ... and {len(problems) - 20} more"
+            if len(problems) > 20
+            else ""
+        )
+        raise CheckpointError(
+            f"Checkpoint {path} does not match the model built from "
+            f"generator_config.json ({len(problems)} problems):\n  {shown}"
+            f"{more}\nThe config next to the checkpoints must be the one the "
+            "checkpoint was trained with."
+        )
+    try:
+        status = build_checkpoint(**models).read(path)
+    except DAMAGE_ERRORS as error:
+        raise _damaged_for_loading(path, error) from None
+    status.expect_partial()
+    status.assert_existing_objects_matched()
+
+
+_VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+def _unescape(name: str) -> str:
+    """Inverse of TF's checkpoint key escaping ('/' -> '.S', '.' -> '..')."""
+    return re.sub(
+        r"\.(\.|S)", lambda m: "." if m.group(1) == "." else "/", name
+    )
+
+
+def load_generator(
+    model_dir: str, step: int | None = None, use_ema: bool = True
+):
+    """Rebuilds the generator from `model_dir` and restores its weights.
+
+    Args:
+        model_dir: a training directory.
+        step: checkpoint step; None -> latest.
+        use_ema: restore the EMA generator (what export and evaluation use)
+            rather than the live one.
+
+    Returns:
+        (generator, step, metadata dict).
+
+    Raises:
+        CheckpointError: missing files or checkpoint, or a mismatch between
+            the checkpoint and generator_config.json.
+    """
+    # Imported here so that reading metadata does not build Keras models.
+    from dvdgan_tf.models import generator as generator_lib
+
+    path, step = resolve_checkpoint(model_dir, step)
+    config = read_generator_config(model_dir)
+    metadata = read_metadata(model_dir)
+    try:
+        generator = generator_lib.Generator.from_config(config)  # built
+    except (TypeError, ValueError, KeyError) as e:
+        raise CheckpointError(
+            f"{os.path.join(model_dir, GENERATOR_CONFIG_FILE)} does not "
+            f"describe a Generator this version can build: {e}"
+        ) from e
+    name = "ema_generator" if use_ema else "generator"
+    restore_objects(path, **{name: generator})
+    return generator, step, metadata
