@@ -45,9 +45,11 @@ demo: $(STAMP)
 	@echo "TensorBoard: $(VENV)/bin/tensorboard --logdir $(DEMO_DIR)"
 
 # Style (ruff, configured in pyproject.toml): `make fmt` fixes what `lint` finds.
+# Then the package's dependency rules (import-linter contracts, pyproject.toml).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 fmt: $(STAMP)
 	$(VENV)/bin/ruff check --fix .

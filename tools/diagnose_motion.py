@@ -127,8 +127,7 @@ def diagnose(model_dir, judge_dir, step=None, num_clips=240) -> dict:
 
 def _reversal(generator, judge, real, labels, context) -> dict:
     """FP: judge scores of predictions from time-reversed real context."""
-    backwards = np.ascontiguousarray(real[:, ::-1])
-    twins = np.array([synthetic.reversed_label(y) for y in labels], np.int32)
+    backwards, twins = synthetic.time_reversed(real, labels)
     result = {}
     for name, given in (("twin_label", twins), ("original_label", labels)):
         clips, _ = generation.generate_videos(

@@ -245,8 +245,7 @@ def grid_panels(model_dir: str, seed: int):
 
     panels = [("generated (EMA G)", generate(real, labels)), ("real", real)]
     if count:
-        backwards = np.ascontiguousarray(real[:, ::-1])
-        twins = np.array([synthetic.reversed_label(y) for y in labels])
+        backwards, twins = synthetic.time_reversed(real, labels)
         panels += [
             ("reversed context, twin label", generate(backwards, twins)),
             ("real, reversed", backwards),

@@ -75,7 +75,8 @@ def temporal_direction_probe(
         batch_size: clips per call.
     """
     labels = np.asarray(labels).astype(np.int32)
-    twins = np.array([synthetic.reversed_label(int(y)) for y in labels])
+    videos = np.asarray(videos)
+    backwards, twins = synthetic.time_reversed(videos, labels)
 
     def scores(clips, clip_labels):
         out = []
@@ -91,9 +92,8 @@ def temporal_direction_probe(
             )
         return np.concatenate(out).astype(np.float64)
 
-    videos = np.asarray(videos)
     forward = scores(videos, labels)
-    backward = scores(videos[:, ::-1], labels)
+    backward = scores(backwards, labels)
     twin = scores(videos, twins)
     return DirectionProbe(
         forward_minus_reversed=float(np.mean(forward - backward)),

@@ -366,9 +366,9 @@ def measure_controls(judge: Judge, num_clips: int, seed: int) -> JudgeControls:
     videos, labels = synthetic.generate_clips(
         num_clips, judge.settings.num_frames, judge.settings.size, seed
     )
-    twins = np.array([synthetic.reversed_label(label) for label in labels])
+    backwards, twins = synthetic.time_reversed(videos, labels)
     probabilities, _ = judge.predict(videos)
-    reversed_probabilities, _ = judge.predict(videos[:, ::-1])
+    reversed_probabilities, _ = judge.predict(backwards)
     static = np.repeat(videos[:, :1], judge.settings.num_frames, axis=1)
     static_probabilities, _ = judge.predict(static)
     return JudgeControls(

@@ -60,6 +60,20 @@ def test_time_reversed_clip_is_exactly_the_twin_class_clip():
     np.testing.assert_array_equal(videos[:, ::-1], twin_videos)
 
 
+def test_time_reversed_gives_backwards_clips_and_twin_labels():
+    labels = np.array([0, 5, 11, 5])
+    videos = np.arange(4 * 3, dtype=np.uint8).reshape(4, 3, 1, 1, 1)
+    backwards, twins = synthetic.time_reversed(videos, labels)
+    assert backwards.flags.c_contiguous and backwards.dtype == np.uint8
+    np.testing.assert_array_equal(backwards[1, :, 0, 0, 0], [5, 4, 3])
+    assert twins.dtype == np.int32
+    assert twins.tolist() == [synthetic.reversed_label(y) for y in labels]
+    # Reversing twice is the identity: clips and labels come back.
+    again, back = synthetic.time_reversed(backwards, twins)
+    np.testing.assert_array_equal(again, videos)
+    np.testing.assert_array_equal(back, labels)
+
+
 def test_generate_clips_is_deterministic_given_seed():
     a, la = synthetic.generate_clips(6, _T, 16, seed=3)
     b, lb = synthetic.generate_clips(6, _T, 16, seed=3)
