@@ -213,9 +213,9 @@ def evaluate_checkpoint(
         real_file_pattern=settings.real_file_pattern,
         cache=stats_cache.StatsCache(
             settings.cache_dir or os.path.join(output_dir, CACHE_SUBDIR),
-            metadata.get("dataset", "unknown"),
+            metadata.dataset_or_unknown,
             generator.resolution,
-            metadata.get("frame_stride", 1),
+            metadata.frame_stride,
             settings.real_file_pattern,
         ),
     )
@@ -463,9 +463,7 @@ def main(argv):
     if not metrics:
         metadata = checkpointing.read_metadata(FLAGS.model_dir)
         metrics = (
-            ["judge"]
-            if real_clips.is_synthetic(metadata.get("dataset"))
-            else ["fvd"]
+            ["judge"] if real_clips.is_synthetic(metadata.dataset) else ["fvd"]
         )
     try:
         settings = _settings_from_flags(metrics)

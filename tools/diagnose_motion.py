@@ -74,16 +74,16 @@ def load_temporal_discriminator(model_dir: str, path: str):
 
 def diagnose(model_dir, judge_dir, step=None, num_clips=240) -> dict:
     generator, step, metadata = checkpointing.load_generator(model_dir, step)
-    if not real_clips.is_synthetic(metadata.get("dataset")):
+    if not real_clips.is_synthetic(metadata.dataset):
         raise ValueError(
             f"{model_dir} was not trained on the synthetic dataset "
-            f"(dataset {metadata.get('dataset')!r})."
+            f"(dataset {metadata.dataset!r})."
         )
     path, _ = checkpointing.resolve_checkpoint(model_dir, step)
     num_frames = generation.clip_frames(generator)
     context = generation.num_conditioning_frames(generator)
     resolution = int(generator.resolution)
-    stride = int(metadata.get("frame_stride", 1))
+    stride = metadata.frame_stride
     real, real_labels = real_clips.load_real_clips(
         num_clips, num_frames, stride, resolution, "synthetic"
     )

@@ -228,9 +228,9 @@ def grid_panels(model_dir: str, seed: int):
     real, labels = real_clips.load_real_clips(
         4 * num_classes,
         frames,
-        int(metadata.get("frame_stride", 1)),
+        metadata.frame_stride,
         int(generator.resolution),
-        metadata.get("dataset", "synthetic"),
+        metadata.dataset_or_unknown,
     )
     rows = [int(np.flatnonzero(labels == y)[0]) for y in range(num_classes)]
     real, labels = real[rows], labels[rows]
@@ -250,7 +250,7 @@ def grid_panels(model_dir: str, seed: int):
             ("reversed context, twin label", generate(backwards, twins)),
             ("real, reversed", backwards),
         ]
-    names = metadata.get("class_names") or list(synthetic.class_names())
+    names = metadata.class_names or synthetic.class_names()
     return panels, [names[y] for y in labels], step
 
 

@@ -106,7 +106,7 @@ class EvalContext:
 
     @property
     def dataset(self) -> str:
-        return self.metadata.get("dataset", "unknown")
+        return self.metadata.dataset_or_unknown
 
     @property
     def resolution(self) -> int:
@@ -143,7 +143,7 @@ class EvalContext:
 
     @property
     def frame_stride(self) -> int:
-        return int(self.metadata.get("frame_stride", 1))
+        return self.metadata.frame_stride
 
     def real_batches(self, num_clips, num_frames, seed=real_clips.REAL_SEED):
         """uint8 real batches (`real_clips.real_clip_batches`)."""
@@ -306,7 +306,7 @@ class JudgeTask:
                 f"this model's dataset is {context.dataset!r}. Use "
                 "--metrics=fvd."
             )
-        model_classes = tuple(context.metadata.get("class_names", ()))
+        model_classes = context.metadata.class_names
         if tuple(judge.class_names) != tuple(synthetic.class_names()) or (
             model_classes != tuple(judge.class_names)
         ):

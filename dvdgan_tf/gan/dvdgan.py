@@ -203,6 +203,18 @@ class DVDGAN(keras.Model):
             + self.temporal_discriminator.trainable_variables
         )
 
+    def real_clips_per_step(self, global_batch_size: int) -> int:
+        """Real clips one training step reads, over all replicas.
+
+        The one place the batch arithmetic lives: each of the
+        ``num_discriminator_steps`` D steps reads `global_batch_size` real
+        clips (and scores as many generated ones), so the dataset yields
+        ``global_batch_size * num_discriminator_steps`` clips per step and
+        `train_step` splits its per-replica share back into the D steps'
+        batches. The G step generates `global_batch_size` clips.
+        """
+        return int(global_batch_size) * self.num_discriminator_steps
+
     def call(self, z, labels=None, training=False):
         """Samples from the EMA generator: float32 [B, T, H, W, 3]."""
         return self.ema_generator(z, labels, training=training)

@@ -60,6 +60,7 @@ import os
 import tempfile
 import time
 from typing import Callable
+from typing import Mapping
 from typing import Sequence
 
 import tensorflow as tf
@@ -69,6 +70,7 @@ import dvdgan_tf
 from dvdgan_tf.inference import generation
 from dvdgan_tf.models import generator as generator_lib
 from dvdgan_tf.store import checkpointing
+from dvdgan_tf.store import metadata as metadata_lib
 from dvdgan_tf.util import pixels
 
 SERVING_SIGNATURE = "serving_default"
@@ -124,7 +126,7 @@ class GeneratorExportModule(tf.Module):
     def __init__(
         self,
         generator,
-        metadata: dict,
+        metadata: metadata_lib.RunMetadata | Mapping,
     ):
         super().__init__(name="generator_export")
         # The Keras models are kept out of the SavedModel's object graph and
@@ -142,7 +144,8 @@ class GeneratorExportModule(tf.Module):
         self._latent_dim = int(generator.latent_dim)
         self._num_conditioning = generation.num_conditioning_frames(generator)
         self._num_classes = int(generator.num_classes)
-        class_names = list(metadata.get("class_names") or [])
+        metadata = metadata_lib.RunMetadata.from_dict(metadata)
+        class_names = list(metadata.class_names)
         if self._num_classes and len(class_names) != self._num_classes:
             raise ValueError(
                 f"The generator has num_classes={self._num_classes} but the "
@@ -151,7 +154,7 @@ class GeneratorExportModule(tf.Module):
             )
         # Only the JSON string is kept: a dict attribute of a tf.Module
         # becomes a trackable wrapper that `json` cannot serialise.
-        self._metadata_json = json.dumps(dict(metadata), sort_keys=True)
+        self._metadata_json = json.dumps(metadata.to_dict(), sort_keys=True)
 
         specs = {
             "z": tf.TensorSpec([None, self._latent_dim], tf.float32, "z"),
@@ -273,25 +276,22 @@ class GeneratorExportModule(tf.Module):
         return self._generate(z, label, conditioning_frames)
 
     def _metadata_tensors(self) -> dict:
-        metadata = json.loads(self._metadata_json)
+        metadata = metadata_lib.RunMetadata.from_dict(
+            json.loads(self._metadata_json)
+        )
+        step = -1 if metadata.step is None else metadata.step
         return {
             "metadata_json": tf.constant(self._metadata_json),
-            "class_names": tf.constant(
-                list(metadata.get("class_names") or []), tf.string
-            ),
-            "fps": tf.constant(float(metadata.get("fps", 0.0)), tf.float32),
-            "num_frames": tf.constant(
-                int(metadata.get("num_frames", 0)), tf.int64
-            ),
-            "resolution": tf.constant(
-                int(metadata.get("resolution", 0)), tf.int64
-            ),
+            "class_names": tf.constant(list(metadata.class_names), tf.string),
+            "fps": tf.constant(metadata.fps or 0.0, tf.float32),
+            "num_frames": tf.constant(metadata.num_frames, tf.int64),
+            "resolution": tf.constant(metadata.resolution, tf.int64),
             "latent_dim": tf.constant(self._latent_dim, tf.int64),
             "num_classes": tf.constant(self._num_classes, tf.int64),
             "num_conditioning_frames": tf.constant(
                 self._num_conditioning, tf.int64
             ),
-            "step": tf.constant(int(metadata.get("step", -1)), tf.int64),
+            "step": tf.constant(step, tf.int64),
         }
 
 
@@ -345,13 +345,17 @@ def choose_version(export_dir: str, step: int, version: int | None) -> int:
 
 
 def _write_assets(
-    directory: str, model_dir: str, metadata: dict, generator
+    directory: str,
+    model_dir: str,
+    metadata: metadata_lib.RunMetadata,
+    generator,
 ) -> list[tf.saved_model.Asset]:
     """Writes the asset files into `directory`; returns them as Assets."""
     paths = {
-        METADATA_ASSET: json.dumps(metadata, indent=2, sort_keys=True) + "\n",
+        METADATA_ASSET: json.dumps(metadata.to_dict(), indent=2, sort_keys=True)
+        + "\n",
         CLASS_NAMES_ASSET: "".join(
-            f"{name}\n" for name in metadata.get("class_names") or []
+            f"{name}\n" for name in metadata.class_names
         ),
         checkpointing.GENERATOR_CONFIG_FILE: json.dumps(
             generator.get_config(), indent=2, sort_keys=True
@@ -402,13 +406,7 @@ def export(
     generator, step, metadata = checkpointing.load_generator(
         model_dir, step=step, use_ema=use_ema
     )
-    metadata = dict(metadata)
-    metadata.update(
-        step=int(step),
-        latent_dim=int(generator.latent_dim),
-        num_classes=int(generator.num_classes),
-        generator="ema_generator" if use_ema else "generator",
-        dvdgan_tf_version=dvdgan_tf.__version__,
+    metadata = export_metadata(generator, metadata, step, use_ema).replace(
         exported_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         source_model_dir=os.path.abspath(model_dir),
     )
@@ -425,8 +423,26 @@ def export(
     return final
 
 
-def read_export_metadata(saved_model_dir: str) -> dict:
-    """The `metadata.json` asset of an exported SavedModel, as a dict."""
+def export_metadata(
+    generator, metadata, step: int, use_ema: bool = True
+) -> metadata_lib.RunMetadata:
+    """A model_dir's `RunMetadata` with the facts of one generator added.
+
+    What a SavedModel's metadata holds (bar when and from where it was
+    exported); the in-memory sampler describes its model with it too.
+    """
+    return metadata_lib.RunMetadata.from_dict(metadata).replace(
+        step=int(step),
+        latent_dim=int(generator.latent_dim),
+        num_classes=int(generator.num_classes),
+        num_conditioning_frames=generation.num_conditioning_frames(generator),
+        generator="ema_generator" if use_ema else "generator",
+        dvdgan_tf_version=dvdgan_tf.__version__,
+    )
+
+
+def read_export_metadata(saved_model_dir: str) -> metadata_lib.RunMetadata:
+    """The `metadata.json` asset of an exported SavedModel."""
     path = os.path.join(saved_model_dir, "assets", METADATA_ASSET)
     if not tf.io.gfile.exists(path):
         raise ValueError(
@@ -434,4 +450,4 @@ def read_export_metadata(saved_model_dir: str) -> dict:
             "SavedModel written by dvdgan_tf.inference.export?"
         )
     with tf.io.gfile.GFile(path) as f:
-        return json.load(f)
+        return metadata_lib.RunMetadata.from_dict(json.load(f))

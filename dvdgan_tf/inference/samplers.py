@@ -23,6 +23,7 @@ import dataclasses
 import difflib
 import os
 import re
+from typing import Mapping
 from typing import Sequence
 
 import numpy as np
@@ -32,6 +33,7 @@ from dvdgan_tf.inference import export
 from dvdgan_tf.inference import generation
 from dvdgan_tf.models import generator as generator_lib
 from dvdgan_tf.store import checkpointing
+from dvdgan_tf.store import metadata as metadata_lib
 from dvdgan_tf.util import pixels
 
 
@@ -62,12 +64,18 @@ class ModelInfo:
     def num_classes(self) -> int:
         return len(self.class_names)
 
-
-def playback_fps(metadata: dict) -> float:
-    """Frame rate of generated clips: stored fps / frame stride (default 8)."""
-    fps = float(metadata.get("fps") or 0.0)
-    stride = int(metadata.get("frame_stride") or 1)
-    return fps / stride if fps > 0 else 8.0
+    @classmethod
+    def from_metadata(cls, metadata: metadata_lib.RunMetadata) -> ModelInfo:
+        """From a generator's export metadata (`export.export_metadata`)."""
+        return cls(
+            class_names=metadata.class_names,
+            latent_dim=int(metadata.latent_dim),
+            fps=metadata.playback_fps,
+            step=-1 if metadata.step is None else metadata.step,
+            resolution=metadata.resolution,
+            num_conditioning_frames=metadata.num_conditioning_frames,
+            frame_stride=metadata.frame_stride,
+        )
 
 
 class GeneratorSampler:
@@ -79,10 +87,16 @@ class GeneratorSampler:
         step: training step of the weights.
     """
 
-    def __init__(self, generator, metadata: dict, step: int):
+    def __init__(
+        self,
+        generator,
+        metadata: metadata_lib.RunMetadata | Mapping,
+        step: int,
+    ):
         self._generator = generator
         num_classes = int(generator.num_classes)
-        class_names = tuple(metadata.get("class_names") or ())
+        metadata = export.export_metadata(generator, metadata, step)
+        class_names = metadata.class_names
         if not class_names:
             # Names are optional for sampling; indices still work.
             class_names = tuple(f"class_{i}" for i in range(num_classes))
@@ -92,16 +106,11 @@ class GeneratorSampler:
                 f"metadata lists {len(class_names)} class_names; fix "
                 "metadata.json of the model_dir."
             )
-        self.info = ModelInfo(
-            class_names=class_names,
-            latent_dim=int(generator.latent_dim),
-            fps=playback_fps(metadata),
-            step=int(step),
-            resolution=int(generator.resolution),
-            num_conditioning_frames=generation.num_conditioning_frames(
-                generator
-            ),
-            frame_stride=int(metadata.get("frame_stride") or 1),
+        self.info = ModelInfo.from_metadata(
+            metadata.replace(
+                class_names=class_names,
+                resolution=int(generator.resolution),
+            )
         )
         self._call = generation.inference_fn(generator)
 
@@ -207,17 +216,7 @@ class SavedModelSampler:
         # variables (docs/DESIGN.md K12).
         self._loaded = tf.saved_model.load(saved_model_dir)
         self._sample = self._loaded.signatures[export.SAMPLE_SIGNATURE]
-        self.info = ModelInfo(
-            class_names=tuple(metadata.get("class_names") or ()),
-            latent_dim=int(metadata["latent_dim"]),
-            fps=playback_fps(metadata),
-            step=int(metadata.get("step", -1)),
-            resolution=int(metadata.get("resolution", 0)),
-            num_conditioning_frames=int(
-                metadata.get("num_conditioning_frames", 0)
-            ),
-            frame_stride=int(metadata.get("frame_stride") or 1),
-        )
+        self.info = ModelInfo.from_metadata(metadata)
 
     def generate(
         self,

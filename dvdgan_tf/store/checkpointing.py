@@ -24,10 +24,12 @@ from __future__ import annotations
 import json
 import os
 import re
+from typing import Mapping
 
 import tensorflow as tf
 from absl import logging
 
+from dvdgan_tf.store import metadata as metadata_lib
 from dvdgan_tf.util import atomic_files
 
 CHECKPOINT_SUBDIR = "checkpoints"
@@ -78,26 +80,41 @@ def read_json(path: str, what: str) -> dict:
             ) from e
 
 
-def write_model_spec(model_dir: str, generator, metadata: dict) -> None:
+def write_model_spec(
+    model_dir: str, generator, metadata: metadata_lib.RunMetadata | Mapping
+) -> None:
     """Writes generator_config.json and metadata.json into `model_dir`.
 
     Args:
         model_dir: the training directory (created if needed).
         generator: a built `Generator`; its `get_config()` is stored so the
             architecture can be rebuilt without gin.
-        metadata: JSON-serialisable facts about the data the model was trained
-            on: `class_names`, `fps`, `num_frames`, `resolution`,
-            `frame_stride`, `dataset` (others are kept as given).
+        metadata: a `RunMetadata` (or its JSON form): the data the model
+            was trained on and the clip it makes.
     """
+    metadata = metadata_lib.RunMetadata.from_dict(metadata)
     tf.io.gfile.makedirs(model_dir)
     write_json_atomic(
         os.path.join(model_dir, GENERATOR_CONFIG_FILE), generator.get_config()
     )
-    write_json_atomic(os.path.join(model_dir, METADATA_FILE), dict(metadata))
+    write_json_atomic(
+        os.path.join(model_dir, METADATA_FILE), metadata.to_dict()
+    )
 
 
-def read_metadata(model_dir: str) -> dict:
-    return read_json(os.path.join(model_dir, METADATA_FILE), "metadata")
+def read_metadata(model_dir: str) -> metadata_lib.RunMetadata:
+    """`model_dir`/metadata.json as a `RunMetadata`.
+
+    Raises:
+        CheckpointError: missing, not JSON, or a field of the wrong kind.
+    """
+    path = os.path.join(model_dir, METADATA_FILE)
+    try:
+        return metadata_lib.RunMetadata.from_dict(read_json(path, "metadata"))
+    except CheckpointError:
+        raise
+    except ValueError as e:
+        raise CheckpointError(f"{path}: {e}") from e
 
 
 def read_generator_config(model_dir: str) -> dict:
@@ -416,7 +433,7 @@ def load_generator(
             rather than the live one.
 
     Returns:
-        (generator, step, metadata dict).
+        (generator, step, `RunMetadata`).
 
     Raises:
         CheckpointError: missing files or checkpoint, or a mismatch between

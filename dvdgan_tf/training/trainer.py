@@ -2,7 +2,8 @@
 
 What `run` does, in order (docs/ARCHITECTURE.md "Training state on disk"):
 
-1. sets the Keras dtype policy (``float32`` or ``mixed_bfloat16``);
+1. sets the Keras dtype policy (`training.precision`: ``float32``,
+   ``mixed_bfloat16``, or ``auto``);
 2. checks the data directory (manifest) before any model is built;
 3. inside ``strategy.scope()``: builds G, D_S, D_T through the gin-configured
    builders, the `gan.DVDGAN` (with its EMA generator) and both optimizers
@@ -51,15 +52,16 @@ from dvdgan_tf.data import manifest as manifest_lib
 from dvdgan_tf.gan import dvdgan as gan_lib
 from dvdgan_tf.inference import generation
 from dvdgan_tf.store import checkpointing
+from dvdgan_tf.store import metadata as metadata_lib
 from dvdgan_tf.training import controller
 from dvdgan_tf.training import loop_actions
+from dvdgan_tf.training import precision as precision_lib
 from dvdgan_tf.training import strategies
 from dvdgan_tf.training import summaries
 from dvdgan_tf.util import errors
 from dvdgan_tf.util import pixels
 from dvdgan_tf.util import preemption
 
-PRECISION_POLICIES = ("float32", "mixed_bfloat16")
 NonFiniteLossError = loop_actions.NonFiniteLossError
 
 
@@ -216,7 +218,8 @@ def run(
             ``resolution`` are the generator's, so data and model always
             agree.
         jit_compile: XLA-compile the per-replica step.
-        precision: "float32" or "mixed_bfloat16".
+        precision: "float32", "mixed_bfloat16" or "auto" (bfloat16 where
+            the devices compute it natively; `training.precision`).
         sample_columns: latent vectors per row of the sample GIF.
         sample_seed: seed of the fixed sample latents.
         sample_fps: playback rate of the sample GIF.
@@ -241,35 +244,20 @@ def run(
         sample_every=sample_every,
         checkpoint_every=checkpoint_every,
         keep_checkpoints=keep_checkpoints,
+        frame_stride=frame_stride,
     )
-    if precision not in PRECISION_POLICIES:
-        raise ValueError(
-            f"Expected training.run.precision in {PRECISION_POLICIES}; "
-            f"received: precision={precision!r}"
-        )
     strategy = strategy or tf.distribute.get_strategy()
+    policy = precision_lib.resolve(precision, strategy)
     strategies.per_replica_batch_size(strategy, global_batch_size)
-    _check_positive(frame_stride=frame_stride)
     file_pattern = None
     if data_dir is not None:
         file_pattern = manifest_lib.check_training_data(data_dir, split)
-    with _dtype_policy(precision):
-        chief = strategies.is_chief(strategy)
+    with _dtype_policy(policy):
         with strategy.scope():
-            generator = generator_builder()
             model = gan_builder(
-                generator,
+                generator_builder(),
                 spatial_discriminator_builder(),
                 temporal_discriminator_builder(),
-            )
-            metadata = manifest_lib.model_metadata(
-                data_dir,
-                split,
-                frame_stride,
-                generator.num_frames,
-                generator.resolution,
-                generator.num_classes,
-                generation.num_conditioning_frames(generator),
             )
             model.compile(
                 generator_optimizer=_make_optimizer(
@@ -279,154 +267,233 @@ def run(
                     discriminator_optimizer, "discriminator_optimizer"
                 ),
             )
-            checkpoint = checkpointing.build_checkpoint(
-                step=model.step,
-                generator=model.generator,
-                spatial_discriminator=model.spatial_discriminator,
-                temporal_discriminator=model.temporal_discriminator,
-                ema_generator=model.ema_generator,
-                generator_optimizer=model.generator_optimizer,
-                discriminator_optimizer=model.discriminator_optimizer,
-                rng=model.rng,
-            )
-        manager = checkpointing.make_manager(
-            checkpoint,
-            strategies.worker_model_dir(strategy, model_dir),
-            max_to_keep=keep_checkpoints,
+            checkpoint = _build_checkpoint(model)
+        metadata = metadata_lib.RunMetadata.from_data(
+            data_dir,
+            split,
+            frame_stride,
+            model.generator.num_frames,
+            model.generator.resolution,
+            model.num_classes,
+            model.num_conditioning_frames,
         )
-        latest = checkpointing.restore_latest(checkpoint, model_dir)
-        step = initial_step = int(model.step.numpy())
-        if latest:
-            logging.info("Resumed from %s (step %d).", latest, step)
-        else:
-            logging.info(
-                "No checkpoint in %s: starting from step 0.", model_dir
-            )
-        if latest and not allow_data_change:
+        run_dir = _open_model_dir(
+            strategy, model, checkpoint, model_dir, metadata, keep_checkpoints
+        )
+        if run_dir.resumed and not allow_data_change:
             _check_same_data(model_dir, metadata)
-        if chief:
-            checkpointing.write_model_spec(model_dir, generator, metadata)
-
-        examples_per_step = global_batch_size * model.num_discriminator_steps
-        data_arguments = dict(
-            global_batch_size=examples_per_step,
-            # DVD-GAN-FP reads C conditioning + T frames per clip.
-            num_frames=generation.clip_frames(generator),
-            resolution=generator.resolution,
-            frame_stride=frame_stride,
-            num_classes=generator.num_classes,
-            # A resumed run continues with a new data order instead of
-            # replaying the head of the (seeded) dataset.
-            start_step=step,
-        )
-        if file_pattern is not None:
-            data_arguments["file_pattern"] = file_pattern
-        dataset = strategies.distribute_dataset(
-            strategy,
-            lambda context: dataset_builder(context, **data_arguments),
+        if run_dir.chief:
+            checkpointing.write_model_spec(model_dir, model.generator, metadata)
+        data = _DataWiring(
+            dataset_builder,
+            dict(
+                global_batch_size=model.real_clips_per_step(global_batch_size),
+                # DVD-GAN-FP reads C context + T frames per clip.
+                num_frames=generation.clip_frames(model.generator),
+                resolution=model.generator.resolution,
+                frame_stride=frame_stride,
+                num_classes=model.num_classes,
+                # A resumed run continues with a new data order instead of
+                # replaying the head of the (seeded) dataset.
+                start_step=run_dir.step,
+            ),
+            file_pattern,
         )
         saver = loop_actions.CheckpointSaver(
-            checkpoint_every, manager, step if latest else None
+            checkpoint_every,
+            run_dir.manager,
+            run_dir.step if run_dir.resumed else None,
         )
         logger = loop_actions.ScalarLogger(
-            log_every, model, train_steps, examples_per_step
+            log_every,
+            model,
+            train_steps,
+            data.arguments["global_batch_size"],
         )
         grid = summaries.SampleGrid(
             model.num_classes,
             model.latent_dim,
             columns=sample_columns,
             seed=sample_seed,
-            **_prediction_grid_clips(
-                generator, dataset_builder, data_arguments, chief
-            ),
+            **data.prediction_grid_clips(model.generator, run_dir.chief),
         )
         loop = controller.Controller(
             make_train_loop(strategy, model, jit_compile),
-            iter(dataset),
+            iter(data.distribute(strategy)),
             train_steps=train_steps,
             steps_per_loop=steps_per_loop,
             actions=[
-                loop_actions.NonFiniteLossGuard(manager),
-                loop_actions.OperativeConfigWriter(model_dir, chief),
+                loop_actions.NonFiniteLossGuard(run_dir.manager),
+                loop_actions.OperativeConfigWriter(model_dir, run_dir.chief),
                 logger,
                 loop_actions.SampleWriter(
-                    sample_every, model.ema_generator, grid, sample_fps, chief
+                    sample_every,
+                    model.ema_generator,
+                    grid,
+                    sample_fps,
+                    run_dir.chief,
                 ),
                 saver,
             ],
         )
-        writer = (
-            tf.summary.create_file_writer(os.path.join(model_dir, "train"))
-            if chief
-            else tf.summary.create_noop_writer()
-        )
-        if step >= train_steps:
-            logging.info(
-                "Already trained: step %d >= train_steps=%d.", step, train_steps
-            )
         logging.info(
             "Training from step %d to %d on %d replica(s), global batch %d.",
-            step,
+            run_dir.step,
             train_steps,
             strategy.num_replicas_in_sync,
             global_batch_size,
         )
-        with (
-            preemption.StopRequest(
-                "finishing the current steps, then saving a checkpoint"
-            ) as stop,
-            writer.as_default(),
-        ):
-            try:
-                step = loop.train(step, stop)
-            except (
-                tf.errors.DataLossError,
-                tf.errors.InvalidArgumentError,
-            ) as error:
-                raise _input_error(error, saver, model, file_pattern) from None
-            if stop.triggered:
-                path = saver.save_if_unsaved(step)
-                if path is not None:
-                    logging.info(
-                        "Preempted at step %d; saved checkpoint %s.", step, path
-                    )
-                else:
-                    logging.info(
-                        "Preempted at step %d, right after its regular "
-                        "checkpoint.",
-                        step,
-                    )
+        step, preempted = _train_until_done_or_stopped(
+            loop, run_dir, saver, model, file_pattern, train_steps
+        )
         strategies.remove_worker_dir(strategy, model_dir)
     return TrainResult(
         step=step,
-        initial_step=initial_step,
+        initial_step=run_dir.step,
         logs=logger.last_means,
-        preempted=stop.triggered,
+        preempted=preempted,
         model_dir=model_dir,
         model=model,
     )
 
 
-def _prediction_grid_clips(generator, dataset_builder, data_arguments, chief):
-    """DVD-GAN-FP: fixed real clips for the sample GIF (first clips read).
-
-    The grid continues their conditioning frames at every summary step, next
-    to their real continuation. Synthesis models need none ({}).
-    """
-    count = generation.num_conditioning_frames(generator)
-    if not count or not chief:
-        return {}
-    rows = summaries.MAX_PREDICTION_ROWS
-    arguments = dict(data_arguments, global_batch_size=rows, start_step=0)
-    batch = next(iter(dataset_builder(None, **arguments)))
-    return dict(
-        real_clips=pixels.to_uint8(batch["video"].numpy()),
-        real_labels=batch["label"].numpy(),
-        num_conditioning_frames=count,
+def _build_checkpoint(model: gan_lib.DVDGAN) -> tf.train.Checkpoint:
+    """The training checkpoint (object names: `checkpointing.OBJECT_NAMES`)."""
+    return checkpointing.build_checkpoint(
+        step=model.step,
+        generator=model.generator,
+        spatial_discriminator=model.spatial_discriminator,
+        temporal_discriminator=model.temporal_discriminator,
+        ema_generator=model.ema_generator,
+        generator_optimizer=model.generator_optimizer,
+        discriminator_optimizer=model.discriminator_optimizer,
+        rng=model.rng,
     )
 
 
-def _check_same_data(model_dir: str, metadata: dict) -> None:
+@dataclasses.dataclass(frozen=True)
+class _RunDir:
+    """The model_dir as training found it."""
+
+    manager: tf.train.CheckpointManager
+    step: int  # restored step (0 for a new run)
+    resumed: bool
+    chief: bool
+    model_dir: str
+
+
+def _open_model_dir(
+    strategy, model, checkpoint, model_dir, metadata, keep_checkpoints
+) -> _RunDir:
+    """Makes the checkpoint manager and restores the latest checkpoint."""
+    manager = checkpointing.make_manager(
+        checkpoint,
+        strategies.worker_model_dir(strategy, model_dir),
+        max_to_keep=keep_checkpoints,
+    )
+    latest = checkpointing.restore_latest(checkpoint, model_dir)
+    step = int(model.step.numpy())
+    if latest:
+        logging.info("Resumed from %s (step %d).", latest, step)
+    else:
+        logging.info("No checkpoint in %s: starting from step 0.", model_dir)
+    return _RunDir(
+        manager=manager,
+        step=step,
+        resumed=bool(latest),
+        chief=strategies.is_chief(strategy),
+        model_dir=model_dir,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class _DataWiring:
+    """What `dataset_builder` is called with, per host and for the grid."""
+
+    builder: Callable
+    arguments: dict
+    file_pattern: str | None
+
+    def _arguments(self, **overrides) -> dict:
+        arguments = dict(self.arguments, **overrides)
+        if self.file_pattern is not None:
+            arguments["file_pattern"] = self.file_pattern
+        return arguments
+
+    def distribute(self, strategy):
+        """The per-host input (`distribute_datasets_from_function`)."""
+        arguments = self._arguments()
+        return strategies.distribute_dataset(
+            strategy, lambda context: self.builder(context, **arguments)
+        )
+
+    def prediction_grid_clips(self, generator, chief) -> dict:
+        """DVD-GAN-FP: fixed real clips for the sample GIF (first read).
+
+        The grid continues their context frames at every summary step,
+        next to their real continuation. Synthesis models need none ({}).
+        """
+        count = generation.num_conditioning_frames(generator)
+        if not count or not chief:
+            return {}
+        rows = summaries.MAX_PREDICTION_ROWS
+        arguments = self._arguments(global_batch_size=rows, start_step=0)
+        batch = next(iter(self.builder(None, **arguments)))
+        return dict(
+            real_clips=pixels.to_uint8(batch["video"].numpy()),
+            real_labels=batch["label"].numpy(),
+            num_conditioning_frames=count,
+        )
+
+
+def _train_until_done_or_stopped(
+    loop, run_dir, saver, model, file_pattern, train_steps
+) -> tuple[int, bool]:
+    """Runs the controller; saves on preemption; names bad input data.
+
+    Returns:
+        (the step reached, whether SIGTERM / Ctrl-C stopped the run).
+    """
+    step = run_dir.step
+    if step >= train_steps:
+        logging.info(
+            "Already trained: step %d >= train_steps=%d.", step, train_steps
+        )
+    writer = (
+        tf.summary.create_file_writer(os.path.join(run_dir.model_dir, "train"))
+        if run_dir.chief
+        else tf.summary.create_noop_writer()
+    )
+    with (
+        preemption.StopRequest(
+            "finishing the current steps, then saving a checkpoint"
+        ) as stop,
+        writer.as_default(),
+    ):
+        try:
+            step = loop.train(step, stop)
+        except (
+            tf.errors.DataLossError,
+            tf.errors.InvalidArgumentError,
+        ) as error:
+            raise _input_error(error, saver, model, file_pattern) from None
+        if stop.triggered:
+            path = saver.save_if_unsaved(step)
+            if path is not None:
+                logging.info(
+                    "Preempted at step %d; saved checkpoint %s.", step, path
+                )
+            else:
+                logging.info(
+                    "Preempted at step %d, right after its regular checkpoint.",
+                    step,
+                )
+    return step, stop.triggered
+
+
+def _check_same_data(
+    model_dir: str, metadata: metadata_lib.RunMetadata
+) -> None:
     """Refuses to resume a model_dir on other data (names the difference)."""
     path = os.path.join(model_dir, checkpointing.METADATA_FILE)
     if not tf.io.gfile.exists(path):

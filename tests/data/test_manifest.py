@@ -92,32 +92,6 @@ def test_training_check_names_what_is_missing(tmp_path, case, message):
         manifest_lib.check_training_data(data_dir, "test")
 
 
-def test_model_metadata_comes_from_the_manifest(tmp_path):
-    data_dir = _converted(tmp_path)
-    metadata = manifest_lib.model_metadata(data_dir, "train", 2, 8, 16, 3)
-    assert metadata == {
-        "num_frames": 8,
-        "resolution": 16,
-        "frame_stride": 2,
-        "num_conditioning_frames": 0,
-        "class_names": ["a", "b", "c"],
-        "fps": 25.0,
-        "dataset": "toy-s16-25fps-q90",
-        "split": "train",
-    }
-
-
-def test_model_metadata_without_data_has_generic_names():
-    metadata = manifest_lib.model_metadata(None, "train", 1, 4, 16, 2)
-    assert metadata["class_names"] == ["0", "1"] and metadata["fps"] is None
-
-
-def test_class_count_mismatch_says_which_macro_to_set(tmp_path):
-    data_dir = _converted(tmp_path)
-    with pytest.raises(ValueError, match="NUM_CLASSES = 3"):
-        manifest_lib.model_metadata(data_dir, "train", 1, 4, 16, 5)
-
-
 def test_shards_are_checked_against_the_manifest(tmp_path):
     data_dir = _converted(tmp_path)
     first, second = _manifest().splits["train"].shards

@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from dvdgan_tf.store import checkpointing
+from dvdgan_tf.store.metadata import RunMetadata
 
 
 class _Block(keras.layers.Layer):
@@ -142,7 +143,10 @@ def test_model_spec_files_are_written_atomically_and_read_back(tmp_path):
     assert checkpointing.read_generator_config(str(tmp_path)) == {
         "resolution": 16
     }
-    assert checkpointing.read_metadata(str(tmp_path)) == {"fps": 25.0}
+    # The metadata reader is typed (store.metadata): the given key comes
+    # back, every other field with its default.
+    metadata = checkpointing.read_metadata(str(tmp_path))
+    assert metadata.fps == 25.0 and metadata == RunMetadata(fps=25.0)
     assert sorted(os.listdir(tmp_path)) == [
         "generator_config.json",
         "metadata.json",
