@@ -20,7 +20,6 @@ whatever else runs; run it once on an idle box.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import os
 import sys
@@ -32,6 +31,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
 
 from dvdgan_tf.data import decode  # noqa: E402
 from dvdgan_tf.data import pipeline  # noqa: E402
@@ -42,6 +43,13 @@ from dvdgan_tf.data import synthetic  # noqa: E402
 NUM_FRAMES = 16
 STORED_FRAMES = 32
 BATCH = 8
+
+flags.DEFINE_integer("num_clips", 64, "Clips per shard set.")
+flags.DEFINE_float("seconds", 4.0, "Seconds per measurement.")
+flags.DEFINE_integer(
+    "repeats", 3, "Alternating runs per measurement; best kept."
+)
+FLAGS = flags.FLAGS
 
 
 def _source_frames(size: int) -> np.ndarray:
@@ -166,17 +174,10 @@ def _records_bound_dataset(pattern: str, size: int) -> tf.data.Dataset:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--num_clips", type=int, default=64)
-    parser.add_argument("--seconds", type=float, default=4.0)
-    parser.add_argument(
-        "--repeats",
-        type=int,
-        default=3,
-        help="alternating runs per measurement; best kept",
-    )
-    args = parser.parse_args()
+def main(argv) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    args = FLAGS
     print(
         f"CPU cores visible: {os.cpu_count()}; batch {BATCH}; best of "
         f"{args.repeats} x {args.seconds:g} s per measurement"
@@ -219,4 +220,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    app.run(main)

@@ -31,9 +31,6 @@ from dvdgan_tf.training import strategies  # noqa: E402
 from dvdgan_tf.training import trainer as training  # noqa: E402
 
 FLAGS = flags.FLAGS
-GIN_DIR = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gin"
-)
 
 
 def define_flags() -> None:
@@ -43,7 +40,8 @@ def define_flags() -> None:
         "gin_file",
         [],
         "Gin config file(s), parsed in order; relative paths and `include`s "
-        f"are also looked up in the repository's gin/ directory ({GIN_DIR}).",
+        "are also looked up in the repository's gin/ directory "
+        f"({configurables.GIN_DIR}).",
     )
     flags.DEFINE_multi_string(
         "gin_param",

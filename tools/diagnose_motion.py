@@ -46,6 +46,7 @@ from dvdgan_tf.evaluation import motion  # noqa: E402
 from dvdgan_tf.evaluation import real_clips  # noqa: E402
 from dvdgan_tf.inference import generation  # noqa: E402
 from dvdgan_tf.metrics import judge as judge_lib  # noqa: E402
+from dvdgan_tf.models import generator as generator_lib
 from dvdgan_tf.store import checkpointing  # noqa: E402
 
 flags.DEFINE_string("model_dir", None, "Training directory.")
@@ -80,8 +81,8 @@ def diagnose(model_dir, judge_dir, step=None, num_clips=240) -> dict:
             f"(dataset {metadata.dataset!r})."
         )
     path, _ = checkpointing.resolve_checkpoint(model_dir, step)
-    num_frames = generation.clip_frames(generator)
-    context = generation.num_conditioning_frames(generator)
+    num_frames = generator_lib.clip_frames(generator)
+    context = generator_lib.num_conditioning_frames(generator)
     resolution = int(generator.resolution)
     stride = metadata.frame_stride
     real, real_labels = real_clips.load_real_clips(

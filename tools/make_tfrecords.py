@@ -20,14 +20,16 @@ Examples:
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import os
 import sys
+import textwrap
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Run from a checkout without `pip install -e .` too.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
 
 from dvdgan_tf import cli  # noqa: E402
@@ -35,245 +37,267 @@ from dvdgan_tf.data import convert  # noqa: E402
 from dvdgan_tf.data import sources  # noqa: E402
 from dvdgan_tf.data import writer  # noqa: E402
 
+DATASETS = {
+    "ucf101": "UCF-101 .avi tree + split lists",
+    "kinetics": "Kinetics annotation CSV(s) + folder of trimmed clips",
+    "bair": "original BAIR robot-pushing TFRecords (softmotion30_44k)",
+    "folder": "<root>/<class>/<video>; a video is a file with one of the "
+    "suffixes (any case) " + " ".join(sources.VIDEO_SUFFIXES) + "; every "
+    "other file under the root is listed in the manifest as skipped "
+    "(not_a_video, hidden_file, not_in_a_class_folder)",
+    "synthetic": "built-in shape x motion set (12 classes)",
+}
+# Flags each dataset requires (absl has no sub-commands: every flag is
+# defined once, and main() checks what the chosen dataset needs).
+_REQUIRED = {
+    "ucf101": ("video_root", "splits_dir"),
+    "kinetics": ("annotations", "video_dir"),
+    "bair": ("input_dir",),
+    "folder": ("input_dir",),
+    "synthetic": (),
+}
+# Defaults that differ by dataset (None on the flag = this table's value).
+# Several shards even for the small synthetic set, so that two input
+# pipelines (multi-worker) each get their own and reading interleaves; one
+# worker: rendering it (~13 s) is cheaper than spawning TF workers.
+_DEFAULTS = {
+    "synthetic": {"size": 64, "min_frames": 1, "num_shards": 4, "workers": 1},
+    "bair": {"min_frames": 2},
+}
 
-def _add_common(parser: argparse.ArgumentParser, video: bool) -> None:
-    parser.add_argument(
-        "--output_dir",
-        required=True,
-        help="dataset directory to write (created; resumable)",
+
+def define_flags(flag_values=flags.FLAGS) -> None:
+    """Defines every dataset's flags (only when run as a program)."""
+
+    def define(kind, name, default, help_text, enum_values=None):
+        if kind == "enum":
+            flags.DEFINE_enum(
+                name, default, enum_values, help_text, flag_values=flag_values
+            )
+        else:
+            getattr(flags, f"DEFINE_{kind}")(
+                name, default, help_text, flag_values=flag_values
+            )
+
+    define(
+        "string",
+        "output_dir",
+        None,
+        "Dataset directory to write (created; resumable).",
     )
-    if video:
-        parser.add_argument(
-            "--fps",
-            type=float,
-            default=25.0,
-            help="resample to this frame rate (default 25)",
+    # ucf101
+    define(
+        "string",
+        "video_root",
+        None,
+        "ucf101: folder of class folders of .avi (UCF-101/).",
+    )
+    define(
+        "string",
+        "splits_dir",
+        None,
+        "ucf101: folder with classInd.txt, "
+        "trainlist0N.txt, testlist0N.txt (ucfTrainTestlist/).",
+    )
+    define(
+        "enum",
+        "split_number",
+        "1",
+        "ucf101: official split.",
+        enum_values=["1", "2", "3"],
+    )
+    # kinetics
+    define(
+        "multi_string",
+        "annotations",
+        [],
+        "kinetics: CSV with label,"
+        "youtube_id,time_start,time_end,split (repeatable).",
+    )
+    define(
+        "string",
+        "video_dir",
+        None,
+        "kinetics: folder (searched "
+        "recursively) of <id>_<start:06d>_<end:06d>.mp4.",
+    )
+    define(
+        "string",
+        "name",
+        "kinetics",
+        "kinetics: dataset name prefix, e.g. kinetics600.",
+    )
+    # bair, folder
+    define(
+        "string",
+        "input_dir",
+        None,
+        "bair: folder with train/ and test/ "
+        "TFRecord folders; folder: the <root> of <root>/<class>/<video>.",
+    )
+    define(
+        "enum",
+        "camera",
+        "image_aux1",
+        "bair: which camera.",
+        enum_values=list(convert.BAIR_CAMERAS),
+    )
+    define("string", "split", "train", "folder: split name for the shards.")
+    # synthetic
+    define(
+        "integer",
+        "num_clips",
+        1200,
+        "synthetic: training clips (100 per class).",
+    )
+    define("integer", "num_test_clips", 240, "synthetic: test clips.")
+    define("integer", "num_frames", 24, "synthetic: frames per clip.")
+    # decoding (video datasets) and the frame size
+    define("float", "fps", 25.0, "Video datasets: resample to this frame rate.")
+    define(
+        "integer",
+        "size",
+        None,
+        "Short side of stored frames (default "
+        "128; synthetic: frame size, default 64).",
+    )
+    define(
+        "integer",
+        "min_frames",
+        None,
+        "Skip videos with fewer stored frames (default 16; bair 2).",
+    )
+    define(
+        "integer", "max_frames", None, "Keep at most this many frames per clip."
+    )
+    define(
+        "bool",
+        "keep_truncated",
+        False,
+        "Video datasets: keep the frames "
+        "that decode from a video that breaks off (fewer frames than its "
+        "container declares, or a decode error mid-file) when at least "
+        "--min_frames decode; default: skip it as 'truncated'.",
+    )
+    # writing
+    define("integer", "jpeg_quality", 90, "JPEG quality of stored frames.")
+    define(
+        "integer",
+        "num_shards",
+        None,
+        "Shards per split (default: from --shard_size_mb; synthetic 4).",
+    )
+    define("float", "shard_size_mb", 200.0, "Target shard size.")
+    define("integer", "seed", 0, "Shuffles clips before sharding.")
+    define(
+        "integer",
+        "workers",
+        None,
+        "Parallel worker processes (default: CPU count; synthetic 1).",
+    )
+    define("bool", "no_progress", False, "Hide the progress bar.")
+
+
+def _value(flag_values, dataset: str, name: str, fallback):
+    value = flag_values[name].value
+    if value is None:
+        value = _DEFAULTS.get(dataset, {}).get(name, fallback)
+    return value
+
+
+def _options(flag_values, dataset: str) -> convert.ConvertOptions:
+    def value(name, fallback=None):
+        return _value(flag_values, dataset, name, fallback)
+
+    return convert.ConvertOptions(
+        jpeg_quality=flag_values.jpeg_quality,
+        num_shards=value("num_shards"),
+        shard_size_mb=flag_values.shard_size_mb,
+        seed=flag_values.seed,
+        num_workers=value("workers", max(1, os.cpu_count() or 1)),
+        progress=not flag_values.no_progress,
+        fps=flag_values.fps,
+        size=value("size", 128),
+        min_frames=value("min_frames", 16),
+        max_frames=flag_values.max_frames,
+        keep_truncated=flag_values.keep_truncated,
+    )
+
+
+def _usage(flag_values) -> str:
+    datasets = "\n".join(
+        textwrap.fill(
+            f"{name:10s} {text}",
+            79,
+            initial_indent="  ",
+            subsequent_indent=" " * 13,
         )
-        parser.add_argument(
-            "--size",
-            type=int,
-            default=128,
-            help="short side of stored frames (default 128)",
+        for name, text in DATASETS.items()
+    )
+    return (
+        f"{__doc__}\nUSAGE: make_tfrecords.py DATASET --output_dir=DIR "
+        f"[flags]\n\nDATASET:\n{datasets}\n\nflags:\n{flag_values.get_help()}"
+    )
+
+
+def run(flag_values, dataset: str, should_stop=None) -> int:
+    """Runs one conversion with parsed flags (see `main`)."""
+    if dataset not in DATASETS:
+        raise cli.UsageError(
+            f"Unknown dataset {dataset!r}; choose one of {list(DATASETS)} "
+            "(make_tfrecords.py --help)."
         )
-        parser.add_argument(
-            "--min_frames",
-            type=int,
-            default=16,
-            help="skip videos with fewer stored frames (16)",
-        )
-        parser.add_argument(
-            "--max_frames",
-            type=int,
-            default=None,
-            help="keep at most this many frames per clip",
-        )
-        parser.add_argument(
-            "--keep_truncated",
-            action="store_true",
-            help="keep the frames that decode from a video that breaks off "
-            "(fewer frames than its container declares, or a decode error "
-            "mid-file) when at least --min_frames decode; default: skip it "
-            "as 'truncated'",
-        )
-    parser.add_argument("--jpeg_quality", type=int, default=90)
-    parser.add_argument(
-        "--num_shards",
-        type=int,
-        default=None,
-        help="shards per split (default: from --shard_size_mb)",
-    )
-    parser.add_argument(
-        "--shard_size_mb",
-        type=float,
-        default=200.0,
-        help="target shard size (default 200)",
-    )
-    parser.add_argument(
-        "--seed", type=int, default=0, help="shuffles clips before sharding"
-    )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=max(1, os.cpu_count() or 1),
-        help="parallel worker processes (default: CPU count)",
-    )
-    parser.add_argument(
-        "--no_progress", action="store_true", help="hide the progress bar"
-    )
-
-
-def _options(args, **overrides) -> convert.ConvertOptions:
-    values = dict(
-        jpeg_quality=args.jpeg_quality,
-        num_shards=args.num_shards,
-        shard_size_mb=args.shard_size_mb,
-        seed=args.seed,
-        num_workers=args.workers,
-        progress=not args.no_progress,
-        should_stop=getattr(args, "should_stop", None),
-    )
-    for name in ("fps", "size", "min_frames", "max_frames", "keep_truncated"):
-        if hasattr(args, name):
-            values[name] = getattr(args, name)
-    values.update(overrides)
-    return convert.ConvertOptions(**values)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="make_tfrecords.py",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    commands = parser.add_subparsers(
-        dest="dataset", required=True, metavar="DATASET"
-    )
-
-    ucf = commands.add_parser("ucf101", help="UCF-101 .avi tree + split lists")
-    ucf.add_argument(
-        "--video_root",
-        required=True,
-        help="folder of class folders of .avi (UCF-101/)",
-    )
-    ucf.add_argument(
-        "--splits_dir",
-        required=True,
-        help="folder with classInd.txt, trainlist0N.txt, "
-        "testlist0N.txt (ucfTrainTestlist/)",
-    )
-    ucf.add_argument("--split_number", type=int, default=1, choices=(1, 2, 3))
-    _add_common(ucf, video=True)
-
-    kinetics = commands.add_parser(
-        "kinetics", help="Kinetics annotation CSV(s) + folder of trimmed clips"
-    )
-    kinetics.add_argument(
-        "--annotations",
-        action="append",
-        required=True,
-        help="CSV with label,youtube_id,time_start,time_end,split (repeatable)",
-    )
-    kinetics.add_argument(
-        "--video_dir",
-        required=True,
-        help="folder (searched recursively) of <id>_<start:06d>_<end:06d>.mp4",
-    )
-    kinetics.add_argument(
-        "--name",
-        default="kinetics",
-        help="dataset name prefix, e.g. kinetics600",
-    )
-    _add_common(kinetics, video=True)
-
-    bair = commands.add_parser(
-        "bair", help="original BAIR robot-pushing TFRecords (softmotion30_44k)"
-    )
-    bair.add_argument(
-        "--input_dir",
-        required=True,
-        help="folder with train/ and test/ TFRecord folders",
-    )
-    bair.add_argument(
-        "--camera", default="image_aux1", choices=convert.BAIR_CAMERAS
-    )
-    bair.add_argument("--min_frames", type=int, default=2)
-    _add_common(bair, video=False)
-
-    folder = commands.add_parser(
-        "folder",
-        help="<root>/<class>/<video>",
-        description="Converts <root>/<class>/<video>; a video is a file with "
-        "one of the suffixes (any case) "
-        + " ".join(sources.VIDEO_SUFFIXES)
-        + ". Every other file under the root is listed in the manifest as "
-        "skipped (not_a_video, hidden_file, not_in_a_class_folder).",
-    )
-    folder.add_argument("--input_dir", required=True)
-    folder.add_argument(
-        "--split",
-        default="train",
-        help="split name for the shards (default train)",
-    )
-    _add_common(folder, video=True)
-
-    synthetic = commands.add_parser(
-        "synthetic", help="built-in shape x motion set (12 classes)"
-    )
-    synthetic.add_argument(
-        "--num_clips",
-        type=int,
-        default=1200,
-        help="training clips (default 100 per class)",
-    )
-    synthetic.add_argument("--num_test_clips", type=int, default=240)
-    synthetic.add_argument("--num_frames", type=int, default=24)
-    synthetic.add_argument(
-        "--size", type=int, default=64, help="frame size in pixels (default 64)"
-    )
-    _add_common(synthetic, video=False)
-    # Several shards even for this small set, so that two input pipelines
-    # (multi-worker) each get their own and reading interleaves. One worker:
-    # rendering the default set (~13 s) is cheaper than spawning TF workers.
-    synthetic.set_defaults(num_shards=4, workers=1)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Runs one conversion; SIGTERM / Ctrl-C stop it after the shards being
-    written (kept; the same command resumes), exit status 130."""
-    args = build_parser().parse_args(argv)
-    logging.set_verbosity(logging.INFO)
-    logging.use_absl_handler()
-    cli.check_output_dir(args.output_dir, "--output_dir")
-    with cli.StopRequest("finishing the shards being written") as stop:
-        try:
-            return _convert(args, lambda: stop.triggered)
-        except writer.ConversionInterrupted as interrupted:
-            print(f"interrupted: {interrupted}", file=sys.stderr, flush=True)
-            return cli.INTERRUPTED_EXIT
-
-
-def _convert(args, should_stop) -> int:
-    args.should_stop = should_stop
-    if args.dataset == "ucf101":
+    missing = [
+        f"--{name}"
+        for name in _REQUIRED[dataset]
+        if not flag_values[name].value
+    ]
+    if not flag_values.output_dir:
+        missing.insert(0, "--output_dir")
+    if missing:
+        raise cli.UsageError(f"{dataset} needs {', '.join(missing)}.")
+    options = _options(flag_values, dataset)
+    options = dataclasses.replace(options, should_stop=should_stop)
+    output_dir = flag_values.output_dir
+    if dataset == "ucf101":
         result = convert.convert_ucf101(
-            args.video_root,
-            args.splits_dir,
-            args.output_dir,
-            split_number=args.split_number,
-            options=_options(args),
+            flag_values.video_root,
+            flag_values.splits_dir,
+            output_dir,
+            split_number=int(flag_values.split_number),
+            options=options,
         )
-    elif args.dataset == "kinetics":
+    elif dataset == "kinetics":
         result = convert.convert_kinetics(
-            args.annotations,
-            args.video_dir,
-            args.output_dir,
-            name=args.name,
-            options=_options(args),
+            flag_values.annotations,
+            flag_values.video_dir,
+            output_dir,
+            name=flag_values.name,
+            options=options,
         )
-    elif args.dataset == "bair":
+    elif dataset == "bair":
         result = convert.convert_bair(
-            args.input_dir,
-            args.output_dir,
-            camera=args.camera,
-            options=_options(args, min_frames=args.min_frames),
+            flag_values.input_dir,
+            output_dir,
+            camera=flag_values.camera,
+            options=options,
         )
-    elif args.dataset == "folder":
+    elif dataset == "folder":
         result = convert.convert_folder(
-            args.input_dir,
-            args.output_dir,
-            split=args.split,
-            options=_options(args),
+            flag_values.input_dir,
+            output_dir,
+            split=flag_values.split,
+            options=options,
         )
     else:
         result = convert.convert_synthetic(
-            args.output_dir,
-            num_clips=args.num_clips,
-            num_test_clips=args.num_test_clips,
-            num_frames=args.num_frames,
-            size=args.size,
-            seed=args.seed,
-            options=_options(args, min_frames=1),
+            output_dir,
+            num_clips=flag_values.num_clips,
+            num_test_clips=flag_values.num_test_clips,
+            num_frames=flag_values.num_frames,
+            size=options.size,
+            seed=flag_values.seed,
+            options=options,
         )
     counts = ", ".join(
         f"{k}={v.num_examples}" for k, v in result.splits.items()
@@ -281,7 +305,7 @@ def _convert(args, should_stop) -> int:
     logging.info(
         "Wrote %s to %s: %s clips, %d skipped, %.1f MB.",
         result.dataset_name,
-        args.output_dir,
+        output_dir,
         counts,
         len(result.skipped),
         result.storage_bytes / 2**20,
@@ -289,5 +313,39 @@ def _convert(args, should_stop) -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    """Runs one conversion; SIGTERM / Ctrl-C stop it after the shards being
+    written (kept; the same command resumes), exit status 130.
+
+    Args:
+        argv: the command line without the program name, e.g.
+            ``["synthetic", "--output_dir=data/synthetic"]`` (parsed with
+            absl into a fresh `FlagValues`, so tests can call this).
+    """
+    flag_values = flags.FlagValues()
+    define_flags(flag_values)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "--helpfull"):
+        print(_usage(flag_values))
+        raise SystemExit(0 if argv else cli.USAGE_EXIT)
+    try:
+        positional = flag_values(["make_tfrecords.py", *argv])[1:]
+    except flags.Error as error:
+        raise cli.UsageError(str(error)) from None
+    if len(positional) != 1:
+        raise cli.UsageError(
+            f"Expected one DATASET of {list(DATASETS)}; received: {positional}"
+        )
+    logging.set_verbosity(logging.INFO)
+    logging.use_absl_handler()
+    cli.check_output_dir(flag_values.output_dir, "--output_dir")
+    with cli.StopRequest("finishing the shards being written") as stop:
+        try:
+            return run(flag_values, positional[0], lambda: stop.triggered)
+        except writer.ConversionInterrupted as interrupted:
+            print(f"interrupted: {interrupted}", file=sys.stderr, flush=True)
+            return cli.INTERRUPTED_EXIT
+
+
 if __name__ == "__main__":
-    sys.exit(cli.run_main(main)(sys.argv[1:]))
+    sys.exit(cli.run_main(lambda argv: main(argv[1:]))(sys.argv))

@@ -219,11 +219,12 @@ def grid_panels(model_dir: str, seed: int):
     from dvdgan_tf.data import synthetic
     from dvdgan_tf.evaluation import real_clips
     from dvdgan_tf.inference import generation
+    from dvdgan_tf.models import generator as generator_lib
     from dvdgan_tf.store import checkpointing
 
     generator, step, metadata = checkpointing.load_generator(model_dir)
     num_classes = int(generator.num_classes)
-    frames = generation.clip_frames(generator)
+    frames = generator_lib.clip_frames(generator)
     # Plenty of balanced real clips; the first of each class is shown.
     real, labels = real_clips.load_real_clips(
         4 * num_classes,
@@ -234,7 +235,7 @@ def grid_panels(model_dir: str, seed: int):
     )
     rows = [int(np.flatnonzero(labels == y)[0]) for y in range(num_classes)]
     real, labels = real[rows], labels[rows]
-    count = generation.num_conditioning_frames(generator)
+    count = generator_lib.num_conditioning_frames(generator)
 
     def generate(clips, given):
         context = clips[:, :count] if count else None

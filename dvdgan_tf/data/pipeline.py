@@ -136,6 +136,35 @@ def _parse(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
         }
 
 
+def read_clips(
+    file_pattern: str | Sequence[str],
+    num_frames: int,
+    frame_stride: int,
+    resolution: int,
+    seed: int | None = None,
+) -> tf.data.Dataset:
+    """Evaluation reading: every clip once, in file order, batches of one.
+
+    `make_dataset` in eval mode (centred crop, no flip, no repeat) with a
+    batch of one, so no clip is dropped as a remainder; what the metrics'
+    real side and DVD-GAN-FP's context frames read.
+
+    Returns:
+        A dataset of {"video": float32 [1, T, H, W, 3], "label": int32 [1]}.
+    """
+    return make_dataset(
+        None,
+        file_pattern=file_pattern,
+        global_batch_size=1,
+        num_frames=num_frames,
+        frame_stride=frame_stride,
+        resolution=resolution,
+        is_training=False,
+        seed=seed,
+        repeat=False,
+    )
+
+
 def make_dataset(
     input_context: tf.distribute.InputContext | None,
     *,

@@ -61,18 +61,8 @@ def _record_batches(
     seed,
     batch_size,
 ):
-    # Batches of one: eval mode reads the records in file order without
-    # repeating, and a larger batch would drop the remainder.
-    records = pipeline.make_dataset(
-        None,
-        file_pattern=file_pattern,
-        global_batch_size=1,
-        num_frames=num_frames,
-        frame_stride=frame_stride,
-        resolution=resolution,
-        is_training=False,
-        seed=seed,
-        repeat=False,
+    records = pipeline.read_clips(
+        file_pattern, num_frames, frame_stride, resolution, seed
     )
     videos, labels, count = [], [], 0
     for element in records:

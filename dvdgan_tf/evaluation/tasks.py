@@ -49,6 +49,7 @@ from dvdgan_tf.metrics import frechet
 from dvdgan_tf.metrics import fvd
 from dvdgan_tf.metrics import inception_score
 from dvdgan_tf.metrics import judge as judge_lib
+from dvdgan_tf.models import generator as generator_lib
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,11 +116,11 @@ class EvalContext:
     @property
     def num_frames(self) -> int:
         """Frames of the clips it scores: C conditioning + T generated."""
-        return generation.clip_frames(self.generator)
+        return generator_lib.clip_frames(self.generator)
 
     @property
     def num_conditioning_frames(self) -> int:
-        return generation.num_conditioning_frames(self.generator)
+        return generator_lib.num_conditioning_frames(self.generator)
 
     def protocol_suffix(self) -> str:
         """'' for synthesis, '_fp<C>' for DVD-GAN-FP."""

@@ -149,8 +149,8 @@ class DVDGAN(keras.Model):
         self.num_classes = int(generator.num_classes)
         self.latent_dim = int(generator.latent_dim)
         self.num_sampled_frames = int(spatial_discriminator.num_sampled_frames)
-        self.num_conditioning_frames = int(
-            getattr(generator, "num_conditioning_frames", 0)
+        self.num_conditioning_frames = generator_lib.num_conditioning_frames(
+            generator
         )
         # The sub-models are built functional/subclassed models; nothing to
         # build here (docs/DESIGN.md K3: an unbuilt wrapper breaks under
@@ -201,6 +201,23 @@ class DVDGAN(keras.Model):
         return (
             self.spatial_discriminator.trainable_variables
             + self.temporal_discriminator.trainable_variables
+        )
+
+    def fit(self, *args, **kwargs):
+        """Not supported: train with `dvdgan_tf.training.trainer.run`.
+
+        Keras' ``fit`` would run `train_step` but none of the loop actions
+        (no EMA sample grid, no checkpoints, no preemption save) and breaks
+        under multi-replica strategies (docs/DESIGN.md K2).
+
+        Raises:
+            NotImplementedError: always.
+        """
+        raise NotImplementedError(
+            "DVDGAN.fit is not supported: it would skip checkpoints, EMA "
+            "samples and the preemption save, and fails under multi-replica "
+            "strategies. Train with dvdgan_tf.training.trainer.run (the gin "
+            "root `training.run`; command line: python -m dvdgan_tf.train)."
         )
 
     def real_clips_per_step(self, global_batch_size: int) -> int:
@@ -522,9 +539,7 @@ def build_dvdgan(
         labels = tf.zeros([1], tf.int32) if generator.num_classes else None
         ema_generator(z, labels, training=False)
     temporal_frames = getattr(temporal_discriminator, "num_frames", None)
-    clip_frames = generator.num_frames + int(
-        getattr(generator, "num_conditioning_frames", 0)
-    )
+    clip_frames = generator_lib.clip_frames(generator)
     if temporal_frames is not None and temporal_frames != clip_frames:
         raise ValueError(
             f"D_T takes {temporal_frames} frames but the clip has "

@@ -80,15 +80,8 @@ def clips_from_records(
     Raises:
         ValueError: no shard matches, or the shards hold no clip.
     """
-    dataset = pipeline.make_dataset(
-        None,
-        file_pattern=file_pattern,
-        global_batch_size=1,
-        num_frames=num_frames,
-        frame_stride=frame_stride,
-        resolution=resolution,
-        is_training=False,
-        repeat=False,
+    dataset = pipeline.read_clips(
+        file_pattern, num_frames, frame_stride, resolution
     )
     videos, labels = [], []
     for batch in dataset.take(count):

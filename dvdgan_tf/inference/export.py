@@ -142,7 +142,9 @@ class GeneratorExportModule(tf.Module):
             variable.value for variable in generator.variables
         ]
         self._latent_dim = int(generator.latent_dim)
-        self._num_conditioning = generation.num_conditioning_frames(generator)
+        self._num_conditioning = generator_lib.num_conditioning_frames(
+            generator
+        )
         self._num_classes = int(generator.num_classes)
         metadata = metadata_lib.RunMetadata.from_dict(metadata)
         class_names = list(metadata.class_names)
@@ -435,7 +437,9 @@ def export_metadata(
         step=int(step),
         latent_dim=int(generator.latent_dim),
         num_classes=int(generator.num_classes),
-        num_conditioning_frames=generation.num_conditioning_frames(generator),
+        num_conditioning_frames=generator_lib.num_conditioning_frames(
+            generator
+        ),
         generator="ema_generator" if use_ema else "generator",
         dvdgan_tf_version=dvdgan_tf.__version__,
     )

@@ -36,7 +36,8 @@ conditioning frames besides z: `inference_fn` passes them through, and
 `generate_batches` / `generate_videos` take uint8 [M, C, H, W, 3]
 `conditioning` and return the **whole clip**, the C given frames followed by
 the T predicted ones, which is what every consumer (judge, FVD, the sample
-writers) compares with real clips. `clip_frames(generator)` is C + T.
+writers) compares with real clips. `models.generator.clip_frames(generator)`
+is C + T.
 """
 
 from __future__ import annotations
@@ -127,16 +128,6 @@ def inference_fn(generator):
         return tf.cast(video, tf.float32)
 
     return tf.function(call, reduce_retracing=True)
-
-
-def num_conditioning_frames(generator) -> int:
-    """C: 0 for a synthesis generator, > 0 for DVD-GAN-FP."""
-    return int(getattr(generator, "num_conditioning_frames", 0))
-
-
-def clip_frames(generator) -> int:
-    """Frames of the clips it makes: C conditioning + T generated."""
-    return num_conditioning_frames(generator) + int(generator.num_frames)
 
 
 def check_conditioning(
@@ -267,7 +258,7 @@ def generate_batches(
     conditioning = check_conditioning(
         conditioning,
         num_videos,
-        num_conditioning_frames(generator),
+        generator_lib.num_conditioning_frames(generator),
         generator.resolution,
     )
     sample = inference_fn(generator)

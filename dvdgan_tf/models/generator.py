@@ -557,3 +557,14 @@ def whole_clip(generator, z, labels=None, context=None, training=False):
     )
     dtype = keras.backend.standardize_dtype(context.dtype)
     return ops.concatenate([context, ops.cast(prediction, dtype)], axis=1)
+
+
+def num_conditioning_frames(generator) -> int:
+    """C: the real context frames a DVD-GAN-FP generator continues; 0 for
+    a synthesis generator (and for any model without the attribute)."""
+    return int(getattr(generator, "num_conditioning_frames", 0))
+
+
+def clip_frames(generator) -> int:
+    """Frames of the clips it is judged on: C context + T generated."""
+    return num_conditioning_frames(generator) + int(generator.num_frames)

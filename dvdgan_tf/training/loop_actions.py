@@ -23,6 +23,15 @@ step at which some action is due.
 
 "Last" means the call that reaches `train_steps` or the one after which a
 stop (SIGTERM) was requested.
+
+For readers who know Keras' ``fit``: these are its callbacks, run by our
+own loop because ``fit`` breaks under multi-replica strategies
+(docs/DESIGN.md K2). `NonFiniteLossGuard` is ``TerminateOnNaN`` (but
+raises, naming the step and loss), `ScalarLogger` plus the train-event
+writer is ``TensorBoard`` (+ ``ProgbarLogger``), `CheckpointSaver` is
+``ModelCheckpoint`` and, with the restore in `training.trainer`,
+``BackupAndRestore``; `SampleWriter` and `OperativeConfigWriter` have no
+Keras counterpart.
 """
 
 from __future__ import annotations
@@ -92,6 +101,8 @@ class NonFiniteLossGuard:
 
     Args:
         manager: the `tf.train.CheckpointManager` (for the message).
+
+    Keras counterpart: ``keras.callbacks.TerminateOnNaN``.
     """
 
     every = None
@@ -119,7 +130,10 @@ class NonFiniteLossGuard:
 
 
 class OperativeConfigWriter:
-    """Writes gin's operative config once, after the first call (chief)."""
+    """Writes gin's operative config once, after the first call (chief).
+
+    No Keras callback counterpart (gin's "operative config" habit).
+    """
 
     every = None
 
@@ -156,6 +170,9 @@ class ScalarLogger:
         model: the `gan.DVDGAN` (log names, optimizers).
         train_steps: the run's total, for the progress line.
         examples_per_step: real + generated clips per step (throughput).
+
+    Keras counterpart: ``keras.callbacks.TensorBoard`` (scalars) and
+    ``ProgbarLogger`` (the console line).
     """
 
     def __init__(self, every, model, train_steps, examples_per_step):
@@ -214,6 +231,8 @@ class SampleWriter:
         grid: a `summaries.SampleGrid` (fixed latents and labels).
         fps: GIF playback rate.
         chief: only the chief writes summaries.
+
+    No Keras callback counterpart (a GIF of the EMA generator).
     """
 
     def __init__(self, every, generator, grid, fps, chief):
@@ -241,6 +260,9 @@ class CheckpointSaver:
         saved_step: the step of the checkpoint already on disk (the restored
             one; None for a new run), so an immediate stop does not save it
             again.
+
+    Keras counterpart: ``keras.callbacks.ModelCheckpoint``; with the
+    restore at start (`training.trainer`), ``BackupAndRestore``.
     """
 
     def __init__(self, every, manager, saved_step: int | None):

@@ -85,7 +85,7 @@ def make_video_grid(videos: np.ndarray, rows: int, pad: int = 1) -> np.ndarray:
             "Expected videos of shape [N, T, H, W, 3]; received shape "
             f"{videos.shape}."
         )
-    count, frames, height, width, _ = videos.shape
+    count, frames = videos.shape[:2]
     if rows <= 0 or count % rows:
         raise ValueError(
             f"Expected `rows` to divide the {count} videos; received: "
@@ -93,21 +93,10 @@ def make_video_grid(videos: np.ndarray, rows: int, pad: int = 1) -> np.ndarray:
         )
     if videos.dtype != np.uint8:
         videos = pixels.to_uint8(videos)
-    columns = count // rows
-    grid = np.zeros(
-        (
-            frames,
-            rows * (height + pad) - pad,
-            columns * (width + pad) - pad,
-            3,
-        ),
-        np.uint8,
+    tiles = videos.reshape((rows, count // rows) + videos.shape[1:])
+    return np.stack(
+        [video_io.tile_grid(tiles[:, :, t], pad) for t in range(frames)]
     )
-    for index in range(count):
-        row, column = divmod(index, columns)
-        top, left = row * (height + pad), column * (width + pad)
-        grid[:, top : top + height, left : left + width] = videos[index]
-    return grid
 
 
 def write_gif(

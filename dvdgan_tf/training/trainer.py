@@ -50,7 +50,7 @@ from absl import logging
 
 from dvdgan_tf.data import manifest as manifest_lib
 from dvdgan_tf.gan import dvdgan as gan_lib
-from dvdgan_tf.inference import generation
+from dvdgan_tf.models import generator as generator_lib
 from dvdgan_tf.store import checkpointing
 from dvdgan_tf.store import metadata as metadata_lib
 from dvdgan_tf.training import controller
@@ -289,7 +289,7 @@ def run(
             dict(
                 global_batch_size=model.real_clips_per_step(global_batch_size),
                 # DVD-GAN-FP reads C context + T frames per clip.
-                num_frames=generation.clip_frames(model.generator),
+                num_frames=generator_lib.clip_frames(model.generator),
                 resolution=model.generator.resolution,
                 frame_stride=frame_stride,
                 num_classes=model.num_classes,
@@ -433,7 +433,7 @@ class _DataWiring:
         The grid continues their context frames at every summary step,
         next to their real continuation. Synthesis models need none ({}).
         """
-        count = generation.num_conditioning_frames(generator)
+        count = generator_lib.num_conditioning_frames(generator)
         if not count or not chief:
             return {}
         rows = summaries.MAX_PREDICTION_ROWS

@@ -367,3 +367,9 @@ def test_mirrored_step_matches_single_device_step_on_same_global_batch(
                 atol=2e-5,
                 err_msg=path,
             )
+
+
+def test_keras_fit_is_refused_with_a_pointer_to_the_training_loop():
+    model = _toy_gan()
+    with pytest.raises(NotImplementedError, match="training.trainer.run"):
+        model.fit(np.zeros([2, 4, 4, 4, 3], np.float32), epochs=1)

@@ -11,8 +11,8 @@ import pytest
 import scipy.linalg
 import tensorflow as tf
 
-from dvdgan_tf import evaluate
 from dvdgan_tf.data import synthetic
+from dvdgan_tf.evaluation import job
 from dvdgan_tf.evaluation import real_clips
 from dvdgan_tf.metrics import classifier as classifier_lib
 from dvdgan_tf.metrics import fvd
@@ -102,7 +102,7 @@ def _settings(judge_dir, **overrides):
         progress=False,
     )
     arguments.update(overrides)
-    return evaluate.EvalSettings(**arguments)
+    return job.EvalSettings(**arguments)
 
 
 def _scalars(event_dir):
@@ -120,7 +120,7 @@ def test_judge_evaluation_writes_json_and_scalars(
     synthetic_model_dir, judge_dir, tmp_path
 ):
     output_dir = str(tmp_path / "eval")
-    steps = evaluate.run(
+    steps = job.run(
         synthetic_model_dir.path, _settings(judge_dir), output_dir=output_dir
     )
     assert steps == [model_dir_fixture.STEP]
@@ -155,7 +155,7 @@ def test_real_statistics_are_cached_and_reused(
 ):
     cache_dir = str(tmp_path / "cache")
     settings = _settings(judge_dir, cache_dir=cache_dir)
-    _, first = evaluate.evaluate_checkpoint(
+    _, first = job.evaluate_checkpoint(
         synthetic_model_dir.path, None, settings, output_dir=str(tmp_path)
     )
     cached = glob.glob(os.path.join(cache_dir, "*.npz"))
@@ -168,7 +168,7 @@ def test_real_statistics_are_cached_and_reused(
         arrays = {key: data[key] for key in data.files}
     arrays["floor"] = np.float64(-1.0)
     np.savez(cached[0], **arrays)
-    _, second = evaluate.evaluate_checkpoint(
+    _, second = job.evaluate_checkpoint(
         synthetic_model_dir.path, None, settings, output_dir=str(tmp_path)
     )
     floors = [r.value for r in second if r.name == "judge_frechet_floor"]
@@ -179,7 +179,7 @@ def test_real_statistics_are_cached_and_reused(
 
 
 def test_several_runs_report_std(synthetic_model_dir, judge_dir, tmp_path):
-    _, results = evaluate.evaluate_checkpoint(
+    _, results = job.evaluate_checkpoint(
         synthetic_model_dir.path,
         None,
         _settings(judge_dir, num_runs=2),
@@ -200,10 +200,10 @@ def test_continuous_mode_evaluates_every_checkpoint_once(judge_dir, tmp_path):
         ),
         model_dir,
     ).save(checkpoint_number=9)
-    first = evaluate.run(
+    first = job.run(
         model_dir, _settings(judge_dir), continuous=True, timeout_secs=1
     )
-    again = evaluate.run(
+    again = job.run(
         model_dir, _settings(judge_dir), continuous=True, timeout_secs=1
     )
     assert first == [model_dir_fixture.STEP, 9]
@@ -219,7 +219,7 @@ def test_continuous_mode_evaluates_every_checkpoint_once(judge_dir, tmp_path):
 def test_continuous_mode_stops_after_max_checkpoints(
     synthetic_model_dir, judge_dir, tmp_path
 ):
-    steps = evaluate.run(
+    steps = job.run(
         synthetic_model_dir.path,
         _settings(judge_dir),
         continuous=True,
@@ -232,14 +232,14 @@ def test_continuous_mode_stops_after_max_checkpoints(
 def test_missing_checkpoint_is_a_clear_error(tmp_path, judge_dir):
     os.makedirs(tmp_path / "empty")
     with pytest.raises(checkpointing.CheckpointError, match="No checkpoint"):
-        evaluate.run(str(tmp_path / "empty"), _settings(judge_dir))
+        job.run(str(tmp_path / "empty"), _settings(judge_dir))
 
 
 def test_fvd_rejects_clips_shorter_than_nine_frames(
     synthetic_model_dir, judge_dir, tmp_path
 ):
     with pytest.raises(ValueError, match="at least 9 frames"):
-        evaluate.evaluate_checkpoint(
+        job.evaluate_checkpoint(
             synthetic_model_dir.path,
             None,
             _settings(judge_dir, metrics=("fvd",)),
@@ -255,7 +255,7 @@ def test_judge_of_another_size_is_rejected(synthetic_model_dir, tmp_path):
     )
     judge.save(str(tmp_path / "judge32"))
     with pytest.raises(ValueError, match="--size=16"):
-        evaluate.evaluate_checkpoint(
+        job.evaluate_checkpoint(
             synthetic_model_dir.path,
             None,
             _settings(str(tmp_path / "judge32")),
@@ -304,7 +304,7 @@ def test_inception_score_and_fid_with_a_classifier_end_to_end(
     settings = _settings(
         judge_dir, metrics=("is", "fid"), is_protocol="6x2", fid_num_videos=12
     )
-    _, results = evaluate.evaluate_checkpoint(
+    _, results = job.evaluate_checkpoint(
         synthetic_model_dir.path,
         None,
         settings,
@@ -331,7 +331,7 @@ def test_is_without_classifier_explains_the_gin_binding(
     synthetic_model_dir, judge_dir, tmp_path
 ):
     with pytest.raises(ValueError, match="build_video_classifier"):
-        evaluate.evaluate_checkpoint(
+        job.evaluate_checkpoint(
             synthetic_model_dir.path,
             None,
             _settings(judge_dir, metrics=("is",)),
@@ -380,7 +380,7 @@ def test_fvd_end_to_end_matches_an_independent_computation(tmp_path, judge_dir):
         ),
         model_dir,
     ).save(checkpoint_number=3)
-    _, results = evaluate.evaluate_checkpoint(
+    _, results = job.evaluate_checkpoint(
         model_dir,
         None,
         _settings(judge_dir, metrics=("fvd",), fvd_num_videos=4, batch_size=4),
@@ -407,13 +407,13 @@ def test_fvd_end_to_end_matches_an_independent_computation(tmp_path, judge_dir):
 
 def test_malformed_is_protocol_fails_before_any_work():
     with pytest.raises(ValueError, match="received: '2048by10'"):
-        evaluate.EvalSettings(metrics=("is",), is_protocol="2048by10")
+        job.EvalSettings(metrics=("is",), is_protocol="2048by10")
 
 
 def test_judge_floor_from_records_compares_distinct_clips(
     synthetic_model_dir, judge_dir, synthetic_records, tmp_path
 ):
-    _, results = evaluate.evaluate_checkpoint(
+    _, results = job.evaluate_checkpoint(
         synthetic_model_dir.path,
         None,
         _settings(
@@ -432,14 +432,14 @@ def test_continuous_evaluation_stops_cleanly_on_ctrl_c(
     os.makedirs(output_dir)
     done = os.path.join(
         output_dir,
-        evaluate.RESULTS_TEMPLATE.format(step=model_dir_fixture.STEP),
+        job.RESULTS_TEMPLATE.format(step=model_dir_fixture.STEP),
     )
     with open(done, "w") as f:
         f.write("{}")  # Already evaluated: the job waits for new ones.
     timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     try:
-        steps = evaluate.run(
+        steps = job.run(
             synthetic_model_dir.path,
             _settings(judge_dir),
             continuous=True,
@@ -456,7 +456,7 @@ def test_fp_judge_scores_whole_clips_continuing_real_evaluation_clips(
     context = model_dir_fixture.FP_CONTEXT
     model_dir = str(tmp_path / "fp_model")
     _make_synthetic_model_dir(model_dir, num_conditioning_frames=context)
-    _, results = evaluate.evaluate_checkpoint(
+    _, results = job.evaluate_checkpoint(
         model_dir, None, _settings(judge_dir), output_dir=str(tmp_path / "e")
     )
     by_name = {r.name: r for r in results}
@@ -488,3 +488,23 @@ def test_fp_judge_scores_whole_clips_continuing_real_evaluation_clips(
     probabilities, _ = judge_lib.load_judge(judge_dir).predict(clips)
     expected = np.mean(np.argmax(probabilities, axis=1) == labels)
     assert by_name["judge_accuracy"].value == pytest.approx(expected, abs=1e-9)
+
+
+def test_evaluate_flags_are_derived_from_the_one_settings_declaration():
+    from absl import flags
+
+    from dvdgan_tf import evaluate
+
+    flag_values = flags.FlagValues()
+    evaluate.define_flags(flag_values)
+    flag_values(["evaluate", "--seed=7", "--nouse_ema", "--metrics=fvd,judge"])
+    declared = {field.name: field for field in job.settings_flags()}
+    assert "progress" not in declared  # a library setting, not a flag
+    for name, field in declared.items():
+        assert flag_values[name].help == field.metadata["help"]
+        if name != "metrics":  # None on the CLI: chosen by dataset
+            assert flag_values[name].default == field.default, name
+    values = {name: flag_values[name].value for name in declared}
+    settings = job.EvalSettings(**dict(values, metrics=("fvd", "judge")))
+    assert (settings.seed, settings.use_ema) == (7, False)
+    assert settings.judge_num_clips == job.EvalSettings().judge_num_clips
