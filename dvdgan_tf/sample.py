@@ -34,18 +34,19 @@ input, hence `--model_dir` only.
 Playback rate: the training data's fps divided by its frame stride (metadata
 of the model), unless `--fps` is given.
 
-DVD-GAN-FP models (`--conditioning=PATH`, required for them): PATH is a
+DVD-GAN-FP models (`--context=PATH`, required for them; `--conditioning`
+is the same flag's old name): PATH is a
 video file (its first C frames at the model's frame rate, centre-cropped and
 resized to the model's size) or TFRecord shards (the first C frames of their
 first clips, with their labels unless `--label` is given); see
-`dvdgan_tf.inference.context_frames`. Video i continues conditioning clip
+`dvdgan_tf.inference.context_frames`. Video i continues context clip
 i mod M. Each output is the whole clip, the C real frames (marked by a red
 border) followed by the prediction.
 
-    python -m dvdgan_tf.sample --model_dir=runs/fp --conditioning=clip.mp4 \
+    python -m dvdgan_tf.sample --model_dir=runs/fp --context=clip.mp4 \
         --num=4 --output=samples
     python -m dvdgan_tf.sample --model_dir=runs/fp --output=samples \
-        --conditioning='data/synthetic/test-00000-of-00004.tfrecord' --num=8
+        --context='data/synthetic/test-00000-of-00004.tfrecord' --num=8
 """
 
 from __future__ import annotations
@@ -153,13 +154,13 @@ def write_samples(
     fps: float | None = None,
     batch_size: int = 8,
     progress: bool = True,
-    conditioning: np.ndarray | None = None,
+    context: np.ndarray | None = None,
 ) -> list[str]:
     """Generates `num` videos and writes them; returns the written paths.
 
     Video i uses seed `seed + i` and label `labels[i]` (None: unconditional)
-    and, for DVD-GAN-FP, continues `conditioning[i % M]` (uint8
-    [M, C, H, W, 3]); its conditioning frames are marked in the outputs.
+    and, for DVD-GAN-FP, continues `context[i % M]` (uint8
+    [M, C, H, W, 3]); its context frames are marked in the outputs.
 
     Raises:
         ValueError: bad formats, batch size or truncation.
@@ -189,13 +190,13 @@ def write_samples(
                 None if labels is None else np.asarray(labels[start:stop])
             )
             extra = {}
-            if conditioning is not None:
-                rows = np.arange(start, stop) % len(conditioning)
-                extra["conditioning"] = conditioning[rows]
+            if context is not None:
+                rows = np.arange(start, stop) % len(context)
+                extra["context"] = context[rows]
             videos = sampler.generate(
                 seeds[start:stop], batch_labels, truncation, **extra
             )
-            videos = generation.mark_conditioning(
+            videos = generation.mark_context(
                 pixels.to_uint8(videos),
                 sampler.info.num_conditioning_frames,
             )
@@ -270,11 +271,12 @@ def _define_flags() -> None:
     )
     flags.DEFINE_integer("steps", 8, "Interpolation steps (--interpolate).")
     flags.DEFINE_string(
-        "conditioning",
+        "context",
         None,
         "DVD-GAN-FP: video file or TFRecord shard(s) whose first frames the "
-        "model continues.",
+        "model continues (alias: --conditioning).",
     )
+    flags.DEFINE_alias("conditioning", "context")
 
 
 def check_flags(f) -> None:
@@ -332,13 +334,13 @@ def _sample(f) -> None:
             f.fps,
         )
     else:
-        conditioning, labels_from_records = _conditioning(f, info)
+        context, labels_from_records = _context(f, info)
         label_flags = f.label
         if not label_flags and labels_from_records is not None:
             label_flags = [str(label) for label in labels_from_records]
         default_num = f.num
-        if default_num is None and conditioning is not None:
-            default_num = len(conditioning)
+        if default_num is None and context is not None:
+            default_num = len(context)
         labels, num = resolve_labels(label_flags, info.class_names, default_num)
         written = write_samples(
             sampler,
@@ -350,7 +352,7 @@ def _sample(f) -> None:
             f.formats,
             f.fps,
             f.batch_size,
-            conditioning=conditioning,
+            context=context,
         )
     logging.info(
         "Step %d: wrote %d files to %s", info.step, len(written), f.output
@@ -359,23 +361,25 @@ def _sample(f) -> None:
         logging.info("  %s", path)
 
 
-def _conditioning(f, info):
+def _context(f, info):
     """(uint8 [M, C, H, W, 3] or None, int32 [M] record labels or None)."""
     count = info.num_conditioning_frames
     if not count:
-        if f.conditioning:
+        if f.context:
             raise cli.UsageError(
-                "--conditioning is for DVD-GAN-FP models; this model "
+                "--context (--conditioning) is for DVD-GAN-FP models; this "
+                "model "
                 "generates from noise alone (num_conditioning_frames=0)"
             )
         return None, None
-    if not f.conditioning:
+    if not f.context:
         raise cli.UsageError(
             f"This DVD-GAN-FP model continues {count} real frame(s): pass "
-            "--conditioning=VIDEO_FILE or --conditioning=SHARD.tfrecord"
+            "--context=VIDEO_FILE or --context=SHARD.tfrecord (alias "
+            "--conditioning)"
         )
-    frames, labels = context_frames.load_conditioning(
-        f.conditioning,
+    frames, labels = context_frames.load_context(
+        f.context,
         count,
         info.resolution,
         info.frame_stride,

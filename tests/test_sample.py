@@ -239,15 +239,15 @@ def test_fp_sample_from_a_video_file_continues_its_first_frames(
     gifs = sorted(output.glob("*.gif"))
     assert len(gifs) == 2
     frames = np.asarray(Image.open(tmp_path / "samples" / "grid.png"))
-    # grid: 2 rows x 4 frames (2 conditioning + 2 predicted), 1-px padding.
+    # grid: 2 rows x 4 frames (2 context + 2 predicted), 1-px padding.
     size = tiny.RESOLUTION
     assert frames.shape[:2] == (2 * (size + 1) - 1, 4 * (size + 1) - 1)
     # Conditioning frames carry the red border, predicted frames do not.
     first = frames[:size, :size]
-    assert tuple(first[0, size // 2]) == generation.CONDITIONING_MARK
+    assert tuple(first[0, size // 2]) == generation.CONTEXT_MARK
     predicted = frames[:size, 2 * (size + 1) : 2 * (size + 1) + size]
-    assert tuple(predicted[0, size // 2]) != generation.CONDITIONING_MARK
-    # The interior of a conditioning frame is the resized source frame.
+    assert tuple(predicted[0, size // 2]) != generation.CONTEXT_MARK
+    # The interior of a context frame is the resized source frame.
     expected = context_frames.frames_from_video(
         str(tmp_path / "clip.mp4"), 2, size, model_dir_fixture.FPS
     )[0, 0]
@@ -266,7 +266,7 @@ def test_fp_sample_from_records_uses_their_labels(fp_model_dir, tmp_path):
             for i, (v, y) in enumerate(zip(videos, labels))
         ],
     )
-    frames, record_labels = context_frames.load_conditioning(
+    frames, record_labels = context_frames.load_context(
         shard, 2, 16, 1, 8.0, count=3
     )
     # Stored as JPEG: close to the source frames, not equal.
@@ -342,14 +342,14 @@ def test_fp_saved_model_and_model_dir_give_the_same_clip(
     )
     seeds, labels = np.array([1, 2]), np.array([0, 2])
     a = samplers.GeneratorSampler.from_model_dir(fp_model_dir.path).generate(
-        seeds, labels, 1.0, conditioning=frames
+        seeds, labels, 1.0, context=frames
     )
     b = samplers.SavedModelSampler(export_path).generate(
-        seeds, labels, 1.0, conditioning=frames
+        seeds, labels, 1.0, context=frames
     )
     assert a.shape == (2, tiny.FRAMES, tiny.RESOLUTION, tiny.RESOLUTION, 3)
     np.testing.assert_allclose(a, b, atol=1e-5)
     with pytest.raises(ValueError, match=r"uint8 \[2, 2, 16, 16, 3\]"):
         samplers.SavedModelSampler(export_path).generate(
-            seeds, labels, 1.0, conditioning=frames[:, :1]
+            seeds, labels, 1.0, context=frames[:, :1]
         )

@@ -18,7 +18,7 @@ checkpoint; G is the EMA generator.
 
 For a DVD-GAN-FP model the generated clips continue the real clips' first C
 frames under their labels (whole clips are scored), and a fourth
-measurement asks whether the prediction follows the conditioning frames:
+measurement asks whether the prediction follows the context frames:
 the real clips are played backwards (a clip of the twin class,
 `synthetic.reversed_label`) and their first C frames conditioned on, (a)
 with the twin label (a consistent input) and (b) with the original label
@@ -96,9 +96,9 @@ def diagnose(model_dir, judge_dir, step=None, num_clips=240) -> dict:
             num_clips,
             seed=0,
             labels=real_labels,
-            conditioning=real[:, :context],
+            context=real[:, :context],
         )
-        extra["reversed_conditioning"] = _reversal(
+        extra["reversed_context"] = _reversal(
             generator, judge, real, real_labels, context
         )
     else:
@@ -136,7 +136,7 @@ def _reversal(generator, judge, real, labels, context) -> dict:
             len(real),
             seed=0,
             labels=given,
-            conditioning=backwards[:, :context],
+            context=backwards[:, :context],
         )
         probabilities, _ = judge.predict(clips)
         scores = judge.score_probabilities(probabilities, twins)
@@ -177,8 +177,8 @@ def main(argv):
         f"{confusion['family_accuracy']:.2f}, reversed "
         f"{confusion['reversed_rate']:.2f}"
     )
-    if "reversed_conditioning" in result:
-        for name, scores in result["reversed_conditioning"].items():
+    if "reversed_context" in result:
+        for name, scores in result["reversed_context"].items():
             print(
                 f"reversed context, {name.replace('_', ' ')}: motion "
                 f"accuracy vs the reversed motion "

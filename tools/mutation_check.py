@@ -235,12 +235,11 @@ MUTATIONS = (
         "fp_generator_sees_the_future",
         "DVD-GAN-FP conditions G on the last C real frames (the future)",
         "dvdgan_tf/gan/dvdgan.py",
-        "        context = conditioning_video"
-        "[:, : self.num_conditioning_frames]\n",
-        "        context = conditioning_video"
+        "        context = context_source[:, : self.num_conditioning_frames]\n",
+        "        context = context_source"
         "[:, -self.num_conditioning_frames :]\n",
         (
-            "tests/models/test_conditioning.py::"
+            "tests/models/test_context_encoder.py::"
             "test_fake_clip_is_real_context_then_prediction_and_ignores_the_"
             "future",
         ),
@@ -252,7 +251,7 @@ MUTATIONS = (
         "            video[:, self.num_conditioning_frames :],\n",
         "            video,\n",
         (
-            "tests/models/test_conditioning.py::"
+            "tests/models/test_context_encoder.py::"
             "test_fp_d_s_sees_only_the_continuation_and_d_t_the_whole_clip",
         ),
     ),

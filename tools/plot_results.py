@@ -240,9 +240,9 @@ def grid_panels(model_dir: str, seed: int):
     def generate(clips, given):
         context = clips[:, :count] if count else None
         fake, _ = generation.generate_videos(
-            generator, num_classes, seed, labels=given, conditioning=context
+            generator, num_classes, seed, labels=given, context=context
         )
-        return generation.mark_conditioning(fake, count)
+        return generation.mark_context(fake, count)
 
     panels = [("generated (EMA G)", generate(real, labels)), ("real", real)]
     if count:

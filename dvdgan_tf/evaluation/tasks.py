@@ -23,7 +23,7 @@ FVD and FID use the real clips' labels, IS spreads them.
 
 DVD-GAN-FP models are scored on the **whole clip**, as in the paper: the
 context continues the first C frames of real evaluation clips (the first M
-clips of the real set, `EvalContext.conditioning_clips`) under those
+clips of the real set, `EvalContext.context_clips`) under those
 clips' labels, and every task sees C real + T generated frames; protocol
 names gain `_fp<C>` (e.g. `fvd2048_16f_fp5`, `judge600_fp2`).
 """
@@ -101,9 +101,9 @@ class EvalContext:
     progress: bool
     real_file_pattern: str
     cache: stats_cache.StatsCache
-    # DVD-GAN-FP: conditioning clips by M, read once per evaluation (every
+    # DVD-GAN-FP: context clips by M, read once per evaluation (every
     # generated set and task continues the same real clips).
-    _conditioning: dict = dataclasses.field(default_factory=dict, repr=False)
+    _context_clips: dict = dataclasses.field(default_factory=dict, repr=False)
 
     @property
     def dataset(self) -> str:
@@ -115,7 +115,7 @@ class EvalContext:
 
     @property
     def num_frames(self) -> int:
-        """Frames of the clips it scores: C conditioning + T generated."""
+        """Frames of the clips it scores: C context + T generated."""
         return generator_lib.clip_frames(self.generator)
 
     @property
@@ -127,20 +127,20 @@ class EvalContext:
         count = self.num_conditioning_frames
         return f"_fp{count}" if count else ""
 
-    def conditioning_clips(self, num_videos):
+    def context_clips(self, num_videos):
         """DVD-GAN-FP: the first C frames and labels of M real clips.
 
         Returns:
             (uint8 [M, C, H, W, 3], int32 [M]): clips of the real set, in
             order (the same clips as `real_clips(M, ...)`).
         """
-        if num_videos not in self._conditioning:
+        if num_videos not in self._context_clips:
             clips, labels = self.real_clips(num_videos, self.num_frames)
-            self._conditioning[num_videos] = (
+            self._context_clips[num_videos] = (
                 clips[:, : self.num_conditioning_frames],
                 labels,
             )
-        return self._conditioning[num_videos]
+        return self._context_clips[num_videos]
 
     @property
     def frame_stride(self) -> int:
@@ -174,17 +174,17 @@ class EvalContext:
         )
 
     def _generation_inputs(self, num_videos, labels):
-        """(labels, conditioning): FP continues real clips, their labels."""
+        """(labels, context frames): FP continues real clips, their labels."""
         if not self.num_conditioning_frames:
             return labels, None
-        conditioning, real_labels = self.conditioning_clips(num_videos)
+        context_frames, real_labels = self.context_clips(num_videos)
         if not self.generator.num_classes:
             real_labels = None
-        return real_labels, conditioning
+        return real_labels, context_frames
 
     def generate_batches(self, num_videos, seed, labels=None, num_frames=None):
         """Generated (uint8 clips cut to `num_frames`, labels) batches."""
-        labels, conditioning = self._generation_inputs(num_videos, labels)
+        labels, context_frames = self._generation_inputs(num_videos, labels)
         for videos, batch_labels in generation.generate_batches(
             self.generator,
             num_videos,
@@ -192,13 +192,13 @@ class EvalContext:
             labels,
             self.batch_size,
             self.progress,
-            conditioning,
+            context_frames,
         ):
             yield videos[:, :num_frames], batch_labels
 
     def generate(self, num_videos, seed, labels=None):
         """(uint8 [M, C + T, H, W, 3], int32 [M] or None), concatenated."""
-        labels, conditioning = self._generation_inputs(num_videos, labels)
+        labels, context_frames = self._generation_inputs(num_videos, labels)
         return generation.generate_videos(
             self.generator,
             num_videos,
@@ -206,7 +206,7 @@ class EvalContext:
             labels,
             self.batch_size,
             self.progress,
-            conditioning,
+            context_frames,
         )
 
 

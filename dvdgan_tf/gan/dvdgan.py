@@ -40,11 +40,11 @@ How one training step is organised (the per-replica function that
 
 **DVD-GAN-FP** (a generator with ``num_conditioning_frames`` C > 0; SPEC
 section 5, docs/DESIGN.md D4): real clips hold C + T frames; their first C
-are G's conditioning frames and fakes are ``[real first C; G's T frames]``
+are G's context frames and fakes are ``[real first C; G's T frames]``
 under the real clip's label (the class of the clip being continued, not a
 uniform draw). D_T judges the whole C + T clip, D_S samples its K frames
 from the last T (generated or real continuation) only. The G step reuses the
-first D step's real clips as conditioning (fresh z), so no real future frame
+first D step's real clips as context (fresh z), so no real future frame
 ever reaches G.
 
 Choices beyond the paper, off by default: non-saturating / least-squares
@@ -332,19 +332,19 @@ class DVDGAN(keras.Model):
         gradients = tape.gradient(total, real_video)
         return losses.r1_penalty(gradients, self.r1_gamma)
 
-    def _generate(self, z, labels, conditioning_video, training=True):
-        """G's clip: synthesis, or [conditioning; prediction] for FP.
+    def _generate(self, z, labels, context_source, training=True):
+        """G's clip: synthesis, or [context; prediction] for FP.
 
         Args:
             z: float32 [B, Z].
             labels: int32 [B] (ignored when unconditional).
-            conditioning_video: DVD-GAN-FP: the real clips whose first C
+            context_source: DVD-GAN-FP: the real clips whose first C
                 frames condition G (only those frames are read); None for
                 synthesis.
         """
         context = None
         if self.num_conditioning_frames:
-            context = conditioning_video[:, : self.num_conditioning_frames]
+            context = context_source[:, : self.num_conditioning_frames]
         return generator_lib.whole_clip(
             self.generator,
             z,
@@ -357,11 +357,11 @@ class DVDGAN(keras.Model):
         batch_size = real_video.shape[0]
         global_batch = batch_size * replicas.num_replicas()
         z, fake_labels = self.draw_generator_inputs(step_seed, batch_size)
-        conditioning_video = None
+        context_source = None
         if self.num_conditioning_frames:
             # FP continues the real clips: their frames and their classes.
-            conditioning_video, fake_labels = real_video, real_labels
-        fake_video = self._generate(z, fake_labels, conditioning_video)
+            context_source, fake_labels = real_video, real_labels
+        fake_video = self._generate(z, fake_labels, context_source)
         fake_video = tf.stop_gradient(tf.cast(fake_video, real_video.dtype))
         # One D pass over [real; fake]: BigGAN-style discriminators have no
         # batch normalisation, so examples do not interact and this equals
@@ -544,7 +544,7 @@ def build_dvdgan(
         raise ValueError(
             f"D_T takes {temporal_frames} frames but the clip has "
             f"{clip_frames} (G's {generator.num_frames} frames after "
-            f"{clip_frames - generator.num_frames} conditioning frames): set "
+            f"{clip_frames - generator.num_frames} context frames): set "
             "discriminators.build_temporal_discriminator.num_frames to the "
             "whole clip length"
         )

@@ -1,6 +1,6 @@
-"""Real conditioning frames for DVD-GAN-FP, from a video file or TFRecords.
+"""Real context frames for DVD-GAN-FP, from a video file or TFRecords.
 
-    frames, labels = load_conditioning(path, num_frames=C, resolution=64,
+    frames, labels = load_context(path, num_frames=C, resolution=64,
                                        frame_stride=1, fps=25.0, count=4)
 
 * A **video file** (any suffix of `data.sources.VIDEO_SUFFIXES`) is decoded
@@ -93,7 +93,7 @@ def clips_from_records(
     return pixels.to_uint8(video), np.concatenate(labels).astype(np.int32)
 
 
-def load_conditioning(
+def load_context(
     path: str,
     num_frames: int,
     resolution: int,
@@ -124,7 +124,7 @@ def load_conditioning(
             path, num_frames, resolution, frame_stride, count
         )
     raise ValueError(
-        f"--conditioning={path}: expected a video file (one of "
+        f"--context={path}: expected a video file (one of "
         f"{', '.join(sources.VIDEO_SUFFIXES[:6])}, ...) or TFRecord shards "
         "(a .tfrecord file or a glob matching some)"
     )

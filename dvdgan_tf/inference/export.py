@@ -195,7 +195,7 @@ class GeneratorExportModule(tf.Module):
             METADATA_SIGNATURE: self.metadata,
         }
 
-    def _checked_conditioning(self, frames: tf.Tensor, batch) -> tf.Tensor:
+    def _checked_context(self, frames: tf.Tensor, batch) -> tf.Tensor:
         """uint8 [B, C, H, W, 3] -> float [-1, 1], shape checked in-graph."""
         size = int(self._generator.resolution)
         expected = [self._num_conditioning, size, size]
@@ -246,9 +246,7 @@ class GeneratorExportModule(tf.Module):
                 z = tf.identity(z)
         context = None
         if self._num_conditioning:
-            context = self._checked_conditioning(
-                conditioning_frames, tf.shape(z)[0]
-            )
+            context = self._checked_context(conditioning_frames, tf.shape(z)[0])
         video = generator_lib.whole_clip(
             self._generator, z, labels, context, training=False
         )

@@ -32,9 +32,9 @@ classes. Pixels are converted with `util.pixels` (the one uint8 <-> float
 pair).
 
 DVD-GAN-FP generators (``num_conditioning_frames`` C > 0) take real
-conditioning frames besides z: `inference_fn` passes them through, and
+context frames besides z: `inference_fn` passes them through, and
 `generate_batches` / `generate_videos` take uint8 [M, C, H, W, 3]
-`conditioning` and return the **whole clip**, the C given frames followed by
+`context` and return the **whole clip**, the C given frames followed by
 the T predicted ones, which is what every consumer (judge, FVD, the sample
 writers) compares with real clips. `models.generator.clip_frames(generator)`
 is C + T.
@@ -113,7 +113,7 @@ def inference_fn(generator):
 
     Returns:
         ``f(z, labels=None, conditioning_frames=None) -> float32
-        [B, T, H, W, 3]`` (FP: the T predicted frames; conditioning frames
+        [B, T, H, W, 3]`` (FP: the T predicted frames; context frames
         float in [-1, 1]) running ``generator(..., training=False)`` as one
         `tf.function`
         (traced once per input signature), so periodic and batched sampling
@@ -130,13 +130,11 @@ def inference_fn(generator):
     return tf.function(call, reduce_retracing=True)
 
 
-def check_conditioning(
-    conditioning, num_videos: int, count: int, resolution: int
-):
-    """Validates uint8 [M, C, H, W, 3] conditioning frames for a model.
+def check_context(context, num_videos: int, count: int, resolution: int):
+    """Validates uint8 [M, C, H, W, 3] context frames for a model.
 
     Args:
-        conditioning: the frames, or None.
+        context: the frames, or None.
         num_videos: M.
         count: the model's C (`num_conditioning_frames`; 0 = synthesis).
         resolution: the model's H = W.
@@ -151,7 +149,7 @@ def check_conditioning(
     """
     count = int(count)
     if not count:
-        if conditioning is not None:
+        if context is not None:
             raise ValueError(
                 "Conditioning frames were given but this generator is not a "
                 "DVD-GAN-FP model (num_conditioning_frames=0)"
@@ -159,27 +157,27 @@ def check_conditioning(
         return None
     size = int(resolution)
     expected = (int(num_videos), count, size, size, 3)
-    if conditioning is None:
+    if context is None:
         raise ValueError(
             f"This DVD-GAN-FP generator continues {count} real frame(s): "
-            f"pass conditioning frames uint8 {list(expected)}"
+            f"pass context frames uint8 {list(expected)}"
         )
-    conditioning = np.asarray(conditioning)
-    if conditioning.dtype != np.uint8 or conditioning.shape != expected:
+    context = np.asarray(context)
+    if context.dtype != np.uint8 or context.shape != expected:
         raise ValueError(
-            f"Expected conditioning frames uint8 {list(expected)} (M clips x "
+            f"Expected context frames uint8 {list(expected)} (M clips x "
             f"C = {count} frames of {size}x{size} RGB); received "
-            f"{conditioning.dtype} {list(conditioning.shape)}"
+            f"{context.dtype} {list(context.shape)}"
         )
-    return conditioning
+    return context
 
 
-# Border colour and width that mark conditioning frames in FP outputs.
-CONDITIONING_MARK = (255, 32, 32)
-CONDITIONING_MARK_WIDTH = 1
+# Border colour and width that mark context frames in FP outputs.
+CONTEXT_MARK = (255, 32, 32)
+CONTEXT_MARK_WIDTH = 1
 
 
-def mark_conditioning(clips, num_conditioning: int) -> np.ndarray:
+def mark_context(clips, num_conditioning: int) -> np.ndarray:
     """Draws a red border on the first `num_conditioning` frames.
 
     Args:
@@ -187,15 +185,15 @@ def mark_conditioning(clips, num_conditioning: int) -> np.ndarray:
         num_conditioning: C, the real frames at the start of each clip.
 
     Returns:
-        uint8, the same shape: real conditioning frames framed in
-        `CONDITIONING_MARK`, so a viewer tells them from predicted ones.
+        uint8, the same shape: real context frames framed in
+        `CONTEXT_MARK`, so a viewer tells them from predicted ones.
     """
     clips = np.array(clips, np.uint8, copy=True)
     if num_conditioning <= 0:
         return clips
-    w = CONDITIONING_MARK_WIDTH
+    w = CONTEXT_MARK_WIDTH
     marked = clips[..., :num_conditioning, :, :, :]
-    colour = np.asarray(CONDITIONING_MARK, np.uint8)
+    colour = np.asarray(CONTEXT_MARK, np.uint8)
     marked[..., :w, :, :] = colour
     marked[..., -w:, :, :] = colour
     marked[..., :, :w, :] = colour
@@ -234,7 +232,7 @@ def generate_batches(
     labels=None,
     batch_size: int = 16,
     progress: bool = False,
-    conditioning=None,
+    context=None,
 ):
     """Samples clips from the prior (`prior_latents`), batch by batch.
 
@@ -247,7 +245,7 @@ def generate_batches(
             spreads them evenly (i mod N). Ignored when N = 0.
         batch_size: clips per generator call.
         progress: show a tqdm bar.
-        conditioning: DVD-GAN-FP only (required there): uint8
+        context: DVD-GAN-FP only (required there): uint8
             [M, C, H, W, 3], the real frames each clip continues.
 
     Yields:
@@ -255,8 +253,8 @@ def generate_batches(
         for synthesis, else the given frames come first.
     """
     labels = spread_labels(generator.num_classes, num_videos, labels)
-    conditioning = check_conditioning(
-        conditioning,
+    context = check_context(
+        context,
         num_videos,
         generator_lib.num_conditioning_frames(generator),
         generator.resolution,
@@ -272,14 +270,14 @@ def generate_batches(
             label_tensor = (
                 None if batch_labels is None else tf.constant(batch_labels)
             )
-            context = (
+            batch_context = (
                 None
-                if conditioning is None
-                else tf.constant(pixels.from_uint8(conditioning[indices]))
+                if context is None
+                else tf.constant(pixels.from_uint8(context[indices]))
             )
             # FP: the context frames survive the uint8 -> float -> uint8
             # round trip exactly (util.pixels).
-            clips = pixels.to_uint8(sample(z, label_tensor, context))
+            clips = pixels.to_uint8(sample(z, label_tensor, batch_context))
             bar.update(len(indices))
             yield clips, batch_labels
 
@@ -291,7 +289,7 @@ def generate_videos(
     labels=None,
     batch_size: int = 16,
     progress: bool = False,
-    conditioning=None,
+    context=None,
 ):
     """`generate_batches`, concatenated.
 
@@ -306,7 +304,7 @@ def generate_videos(
             labels,
             batch_size,
             progress,
-            conditioning,
+            context,
         )
     )
     videos = np.concatenate([video for video, _ in batches])

@@ -5,7 +5,7 @@ have ``info`` (`ModelInfo`: class names, Z, playback fps, step) and
 ``generate(seeds, labels, truncation) -> float32 [B, T, H, W, 3]`` in
 [-1, 1], with z from `sampling.latents_from_seeds`, so the same seeds give
 the same videos from either source. DVD-GAN-FP models also take
-``conditioning`` (uint8 [B, C, H, W, 3]) and return the whole clip
+``context`` (uint8 [B, C, H, W, 3]) and return the whole clip
 [B, C + T, H, W, 3], the given frames first:
 
 * `GeneratorSampler`: the EMA generator restored from a model_dir
@@ -127,18 +127,18 @@ class GeneratorSampler:
         seeds: np.ndarray,
         labels: np.ndarray | None,
         truncation: float,
-        conditioning: np.ndarray | None = None,
+        context: np.ndarray | None = None,
     ) -> np.ndarray:
         """Videos for int64 seeds [B] and labels [B] (None if N = 0).
 
         Args:
-            conditioning: DVD-GAN-FP only: uint8 [B, C, H, W, 3].
+            context: DVD-GAN-FP only: uint8 [B, C, H, W, 3].
 
         Returns:
             float32 [B, T, H, W, 3] in [-1, 1]; FP: [B, C + T, ...].
         """
-        conditioning = generation.check_conditioning(
-            conditioning,
+        context = generation.check_context(
+            context,
             len(seeds),
             self.info.num_conditioning_frames,
             self.info.resolution,
@@ -148,9 +148,8 @@ class GeneratorSampler:
         )
         if labels is not None:
             labels = tf.constant(labels, tf.int32)
-        context = None
-        if conditioning is not None:
-            context = tf.constant(pixels.from_uint8(conditioning))
+        if context is not None:
+            context = tf.constant(pixels.from_uint8(context))
         return self._call(z, labels, context).numpy()
 
     def interpolate(
@@ -223,12 +222,12 @@ class SavedModelSampler:
         seeds: np.ndarray,
         labels: np.ndarray | None,
         truncation: float,
-        conditioning: np.ndarray | None = None,
+        context: np.ndarray | None = None,
     ) -> np.ndarray:
         """Videos for int64 seeds [B] and labels [B] (None if N = 0).
 
         Args:
-            conditioning: DVD-GAN-FP only: uint8 [B, C, H, W, 3].
+            context: DVD-GAN-FP only: uint8 [B, C, H, W, 3].
 
         Returns:
             float32 [B, T, H, W, 3] in [-1, 1]; FP: [B, C + T, ...].
@@ -239,14 +238,14 @@ class SavedModelSampler:
         }
         if labels is not None:
             inputs["label"] = tf.constant(labels, tf.int32)
-        conditioning = generation.check_conditioning(
-            conditioning,
+        context = generation.check_context(
+            context,
             len(seeds),
             self.info.num_conditioning_frames,
             self.info.resolution,
         )
-        if conditioning is not None:
-            inputs["conditioning_frames"] = tf.constant(conditioning)
+        if context is not None:
+            inputs["conditioning_frames"] = tf.constant(context)
         return self._sample(**inputs)["video_float"].numpy()
 
 

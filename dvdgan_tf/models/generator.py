@@ -33,7 +33,7 @@ Choices (not facts from the paper; SPEC decisions table):
   * ConvGRU initial state zeros by default (decision 3); `initial_states`
     lets a caller pass a state per group.
   * DVD-GAN-FP (decision 4): with num_conditioning_frames = C > 0, G owns a
-    `conditioning.ConditioningEncoder` and takes `conditioning_frames`
+    `context_encoder.ContextEncoder` and takes `conditioning_frames`
     [B, C, H, W, 3]; the encoder's features initialise the ConvGRUs (every
     level, or the first only: `conditioning_levels`), and G returns the T =
     num_frames *predicted* frames (the clip is the C real frames followed by
@@ -68,7 +68,7 @@ from keras import ops
 
 from dvdgan_tf.models import attention
 from dvdgan_tf.models import blocks
-from dvdgan_tf.models import conditioning
+from dvdgan_tf.models import context_encoder
 from dvdgan_tf.models import conv_gru
 from dvdgan_tf.models import normalization
 from dvdgan_tf.models import spectral_norm
@@ -188,7 +188,7 @@ class Generator(keras.Model):
 
     Output shape:
         float32 [B, T, H, W, 3], values in [-1, 1] (for DVD-GAN-FP: the T
-        frames after the C conditioning frames).
+        frames after the C context frames).
     """
 
     def __init__(
@@ -312,7 +312,7 @@ class Generator(keras.Model):
         )
         self.conditioning_encoder = None
         if num_conditioning_frames:
-            self.conditioning_encoder = conditioning.ConditioningEncoder(
+            self.conditioning_encoder = context_encoder.ContextEncoder(
                 resolution,
                 num_conditioning_frames,
                 self.initial_state_shapes(),

@@ -9,7 +9,7 @@ Written under ``model_dir/train``:
   row per class (at most `MAX_SAMPLE_ROWS`), one column per fixed latent
   vector, so the same z can be followed across classes and across training;
   for DVD-GAN-FP, one row per fixed real clip (its class, if any): the
-  columns continue its conditioning frames (marked by a red border) with the
+  columns continue its context frames (marked by a red border) with the
   fixed latents, and the last column is the real continuation;
 * ``config/operative_gin``: the operative gin config as text.
 
@@ -205,7 +205,7 @@ class SampleGrid:
         Returns:
             uint8 [rows * columns, T, H, W, 3]; for DVD-GAN-FP
             [rows * (columns + 1), C + T, H, W, 3]: per row the predictions,
-            then the real clip, conditioning frames marked.
+            then the real clip, context frames marked.
         """
         labels = tf.constant(self.labels) if self.labels is not None else None
         sample = generation.inference_fn(generator)
@@ -226,7 +226,7 @@ class SampleGrid:
         clips = clips.reshape((self.rows, self.columns) + clips.shape[1:])
         clips = np.concatenate([clips, self.real_clips[:, None]], axis=1)
         clips = clips.reshape((-1,) + clips.shape[2:])
-        return generation.mark_conditioning(clips, self.num_conditioning_frames)
+        return generation.mark_context(clips, self.num_conditioning_frames)
 
     def write(
         self,

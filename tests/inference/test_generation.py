@@ -122,7 +122,7 @@ def test_fp_generation_returns_the_given_frames_then_the_prediction(
 ):
     context = _context()
     videos, labels = generation.generate_videos(
-        fp_generator, 3, seed=0, batch_size=2, conditioning=context
+        fp_generator, 3, seed=0, batch_size=2, context=context
     )
     assert videos.shape == (3, 4, 16, 16, 3)
     np.testing.assert_array_equal(videos[:, :2], context)
@@ -150,23 +150,19 @@ def test_fp_bad_conditioning_names_what_was_expected(
     fp_generator, context, message
 ):
     with pytest.raises(ValueError, match=message):
-        generation.generate_videos(
-            fp_generator, 3, seed=0, conditioning=context
-        )
+        generation.generate_videos(fp_generator, 3, seed=0, context=context)
 
 
 def test_conditioning_for_a_synthesis_generator_is_rejected():
     generator = model_dir_fixture.build_tiny_generator()
     with pytest.raises(ValueError, match="not a DVD-GAN-FP model"):
-        generation.generate_videos(
-            generator, 3, seed=0, conditioning=_context()
-        )
+        generation.generate_videos(generator, 3, seed=0, context=_context())
 
 
 def test_mark_conditioning_frames_only_the_first_frames():
     clips = np.zeros((2, 4, 8, 8, 3), np.uint8)
-    marked = generation.mark_conditioning(clips, 2)
-    mark = np.asarray(generation.CONDITIONING_MARK, np.uint8)
+    marked = generation.mark_context(clips, 2)
+    mark = np.asarray(generation.CONTEXT_MARK, np.uint8)
     for edge in (marked[:, :2, 0], marked[:, :2, -1], marked[:, :2, :, 0]):
         assert (edge == mark).all()
     assert (marked[:, :2, 1:-1, 1:-1] == 0).all()

@@ -168,11 +168,11 @@ def test_grid_panels_of_an_fp_model_show_the_reversal_check(tmp_path):
     context = model_dir_fixture.FP_CONTEXT
     np.testing.assert_array_equal(
         fake[:, :context],
-        generation.mark_conditioning(real, context)[:, :context],
+        generation.mark_context(real, context)[:, :context],
     )
     np.testing.assert_array_equal(
         fake_back[:, :context],
-        generation.mark_conditioning(back, context)[:, :context],
+        generation.mark_context(back, context)[:, :context],
     )
     # Same z, other context and label: another prediction.
     assert (

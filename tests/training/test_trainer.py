@@ -346,6 +346,6 @@ def test_fp_run_trains_checkpoints_and_writes_the_prediction_grid(
     size = 16 + 1
     assert frames.shape == (4, 6 * size - 1, 3 * size - 1, 3)
     # Conditioning frames (0, 1) are framed in red, predicted ones are not.
-    mark = np.asarray(generation.CONDITIONING_MARK)
+    mark = np.asarray(generation.CONTEXT_MARK)
     assert np.abs(frames[0, 0, 8].astype(int) - mark).max() <= 40
     assert np.abs(frames[3, 0, 8].astype(int) - mark).max() > 40

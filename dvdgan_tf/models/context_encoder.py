@@ -1,6 +1,7 @@
-"""DVD-GAN-FP conditioning encoder: real frames -> ConvGRU initial states.
+"""DVD-GAN-FP context encoder: real context frames -> ConvGRU initial states.
 
-Implements the "conditioning stack" of DVD-GAN-FP (arXiv 1907.06571v2,
+Implements the "conditioning stack" of DVD-GAN-FP (the frames it reads are
+the *context*, the word the package uses for them) (arXiv 1907.06571v2,
 frame-conditional figure; SPEC section 5; docs/DESIGN.md D4):
 
   frames [B, C, H, W, 3] in [-1, 1]
@@ -37,7 +38,7 @@ LEVELS = ("all", "first")
 
 
 @keras.saving.register_keras_serializable(package="dvdgan_tf")
-class ConditioningEncoder(keras.layers.Layer):
+class ContextEncoder(keras.layers.Layer):
     """Maps C real frames to one ConvGRU initial state per generator level.
 
     Args:
@@ -74,12 +75,12 @@ class ConditioningEncoder(keras.layers.Layer):
             or num_conditioning_frames < 1
         ):
             raise ValueError(
-                "ConditioningEncoder: expected num_conditioning_frames >= 1; "
+                "ContextEncoder: expected num_conditioning_frames >= 1; "
                 f"received: {num_conditioning_frames!r}"
             )
         if levels not in LEVELS:
             raise ValueError(
-                f"ConditioningEncoder: expected levels in {LEVELS}; "
+                f"ContextEncoder: expected levels in {LEVELS}; "
                 f"received: {levels!r}"
             )
         self.resolution = int(resolution)
@@ -105,7 +106,7 @@ class ConditioningEncoder(keras.layers.Layer):
             ]
             if not matches:
                 raise ValueError(
-                    f"ConditioningEncoder: no encoder feature map of size "
+                    f"ContextEncoder: no encoder feature map of size "
                     f"{height} for generator level {level} (block output "
                     f"sizes {self._block_sizes})"
                 )
@@ -146,7 +147,7 @@ class ConditioningEncoder(keras.layers.Layer):
             or frames.shape[4] != 3
         ):
             raise ValueError(
-                "ConditioningEncoder: expected conditioning frames "
+                "ContextEncoder: expected context frames "
                 f"[B, C, H, W, 3] = [B, {expected[0]}, {self.resolution}, "
                 f"{self.resolution}, 3]; received shape {tuple(frames.shape)}"
             )

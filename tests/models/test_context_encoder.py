@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from dvdgan_tf.gan import dvdgan as gan
-from dvdgan_tf.models import conditioning
+from dvdgan_tf.models import context_encoder
 from dvdgan_tf.models import generator
 from tests import tiny_config as tiny
 from tests import tiny_gan
@@ -146,7 +146,7 @@ def test_synthesis_generator_rejects_conditioning_frames():
 
 def test_encoder_rejects_unknown_levels():
     with pytest.raises(ValueError, match="levels"):
-        conditioning.ConditioningEncoder(16, 2, [(4, 4, 8)], levels="some")
+        context_encoder.ContextEncoder(16, 2, [(4, 4, 8)], levels="some")
 
 
 def _fp_gan():
