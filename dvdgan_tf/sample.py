@@ -10,7 +10,7 @@
 Sources: `--model_dir` restores the EMA generator of a training directory
 (`checkpointing.load_generator`, latest checkpoint or `--step`);
 `--saved_model` loads a model written by `tools/export_savedmodel.py` and
-calls its `sample` signature. Both draw z with `sampling.latents_from_seeds`
+calls its `sample` signature. Both draw z with `generation.latents_from_seeds`
 (truncated normal scaled by `--truncation`, one seed per video: `--seed`,
 `--seed` + 1, ...), so the same flags give the same videos from either
 source.

@@ -24,7 +24,7 @@ from the start of s's process to its first scalar at step >= s (graph
 tracing included, model building excluded).
 
 `grid` renders, per class, the EMA generator's clip (z from
-`sampling.prior_latents(seed)`) next to a real clip of the same class
+`generation.prior_latents(seed)`) next to a real clip of the same class
 (rendered synthetic data at the model's size and frame stride), one row
 per class, one column per frame. For DVD-GAN-FP models the generated clip
 continues the real clip's first frames (marked in red). With an `--output`
@@ -206,7 +206,7 @@ def grid_panels(model_dir: str, seed: int):
     Returns:
         (panels, names, step): panels a list of (title, uint8 [N, T, H, W,
         3]) with N the number of classes, T the whole clip: the EMA
-        generator's clip of each class (z from `sampling.prior_latents(seed)`)
+        generator's clip of each class (z from `generation.prior_latents(seed)`)
         and a real clip of that class. For DVD-GAN-FP models the generated
         clip continues the real clip's first C frames (marked in red), and
         two more panels show the reversal check: the same generator and z

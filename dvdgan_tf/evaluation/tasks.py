@@ -17,7 +17,7 @@ have the same shape: fake and real sources in, named values out).
 | `InceptionScoreTask` | is (a configured video classifier)               |
 | `FIDTask`            | fid (the same classifier's features)             |
 
-Generated clips come from `sampling.generate_batches` (z ~ N(0, I), the
+Generated clips come from `generation.generate_batches` (z ~ N(0, I), the
 training prior, no truncation); the judge spreads labels over the classes,
 FVD and FID use the real clips' labels, IS spreads them.
 

@@ -32,7 +32,7 @@ How one training step is organised (the per-replica function that
   D_T term can be weighted (`generator_temporal_weight`, 1 = the paper; 0 is
   the "without D_T" ablation of docs/RESULTS.md).
 * **Loss scaling.** Per-example losses are summed and divided by the
-  *global* batch size (`distribute.scale_per_example_loss`), because
+  *global* batch size (`gan.replicas.scale_per_example_loss`), because
   ``apply_gradients`` in a replica context sums gradients across replicas.
   Cross-replica BN statistics are the generator's own business (its
   conditional BN all-reduces inside ``strategy.run``).
@@ -66,7 +66,7 @@ from dvdgan_tf.models import discriminators
 from dvdgan_tf.models import generator as generator_lib
 
 # Purpose code of D_S's frame sampling, folded into the per-step seed (0 and
-# 1 are the z and label streams of `sampling.training_inputs`).
+# 1 are the z and label streams of `gan.noise.training_inputs`).
 _FRAME_SEED = 2
 
 
@@ -267,7 +267,7 @@ class DVDGAN(keras.Model):
 
         Returns:
             (float32 [B, Z], int32 [B] or None when unconditional); see
-            `sampling.training_inputs`.
+            `gan.noise.training_inputs`.
         """
         return noise.training_inputs(
             seed, batch_size, self.latent_dim, self.num_classes

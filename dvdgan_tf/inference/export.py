@@ -32,7 +32,7 @@ expects) with these signatures (tag set `serve`):
     `num_frames`, `resolution`, `latent_dim`, `num_classes`,
     `num_conditioning_frames` (0 for synthesis) and `step` int64.
 
-Truncation (`sample`): z = `sampling.latents_from_seeds(seed, Z,
+Truncation (`sample`): z = `inference.generation.latents_from_seeds(seed, Z,
 truncation)`, truncation * TN(0, 1) with TN truncated to [-2, 2] (see
 `dvdgan_tf/inference/generation.py` for the convention and why); each
 example's z depends only on its own seed, so a seed reproduces its video

@@ -3,13 +3,13 @@
 `load_sampler(saved_model=..., model_dir=...)` returns either sampler; both
 have ``info`` (`ModelInfo`: class names, Z, playback fps, step) and
 ``generate(seeds, labels, truncation) -> float32 [B, T, H, W, 3]`` in
-[-1, 1], with z from `sampling.latents_from_seeds`, so the same seeds give
+[-1, 1], with z from `generation.latents_from_seeds`, so the same seeds give
 the same videos from either source. DVD-GAN-FP models also take
 ``context`` (uint8 [B, C, H, W, 3]) and return the whole clip
 [B, C + T, H, W, 3], the given frames first:
 
 * `GeneratorSampler`: the EMA generator restored from a model_dir
-  (`checkpointing.load_generator`), run through `sampling.inference_fn`;
+  (`checkpointing.load_generator`), run through `generation.inference_fn`;
   it also interpolates the class embedding (`interpolate`);
 * `SavedModelSampler`: the `sample` signature of an exported SavedModel.
 

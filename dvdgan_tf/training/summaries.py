@@ -151,7 +151,7 @@ class SampleGrid:
         latent_dim: Z.
         columns: latent vectors per row.
         seed: integer seed of the fixed latents (column c has
-            `sampling.prior_latents(seed, [c], Z)`).
+            `inference.generation.prior_latents(seed, [c], Z)`).
         real_clips: DVD-GAN-FP only: uint8 [R, C + T, H, W, 3] fixed real
             clips, one row each (their first C frames condition G).
         real_labels: int [R] classes of `real_clips` (class-conditional FP).
@@ -199,7 +199,7 @@ class SampleGrid:
     def generate(self, generator) -> np.ndarray:
         """Runs `generator` in inference mode on the fixed inputs.
 
-        Uses `sampling.inference_fn` (traced once per generator), so
+        Uses `inference.generation.inference_fn` (traced once per generator), so
         periodic samples cost one graph execution, not an eager pass.
 
         Returns:

@@ -186,7 +186,7 @@ def run(
     """Trains (or resumes training) until `train_steps` steps are done.
 
     Args:
-        strategy: from `distribute.make_strategy`; None = current strategy.
+        strategy: from `strategies.make_strategy`; None = current strategy.
         model_dir: output directory (checkpoints, summaries, configs).
         generator_builder: ``() -> Generator`` (gin:
             ``@generator.build_generator``).
