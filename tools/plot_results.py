@@ -6,6 +6,13 @@ grids, judge results by step.
     python tools/plot_results.py grid --model_dir=RUN \\
         --output=docs/images/samples.png
     python tools/plot_results.py table --run=main=RUN     # to stdout
+    python tools/plot_results.py table --run="demo=runs/demo_seeds/seed*"
+
+A `--run` whose MODEL_DIR is a glob (`*`, `?`, `[`) names the runs of one
+config over several seeds (`tools/run_seeds.py` writes them as
+`OUTPUT/seed<s>`): `table` then prints, per step, the median and
+[min, max] over the seeds evaluated at that step and how many there are,
+and `curves` draws the median with the range shaded.
 
 `table` prints, per run, one row per evaluated step: minutes of training
 and the judge's class / appearance / motion accuracy and Frechet distance
@@ -38,10 +45,12 @@ from __future__ import annotations
 
 import glob
 import json
+import math
 import os
 import sys
 import textwrap
 
+import numpy as np
 from absl import app
 from absl import flags
 
@@ -50,7 +59,10 @@ _COMMAND = ("curves", "grid", "table")
 
 def _define_flags() -> None:
     flags.DEFINE_multi_string(
-        "run", [], "curves, table: NAME=MODEL_DIR, repeatable (one per run)."
+        "run",
+        [],
+        "curves, table: NAME=MODEL_DIR, repeatable (one per run); a glob "
+        "MODEL_DIR groups the seeds of one config (median [min, max]).",
     )
     flags.DEFINE_string(
         "eval_subdir", "eval", "curves, table: results folder in MODEL_DIR."
@@ -129,17 +141,96 @@ def minutes_at(step: int, minutes: dict[int, float]) -> float:
     return minutes[min(later)]
 
 
+def expand_run(model_dir: str) -> list[str]:
+    """The model_dirs a `--run` names: a glob's matches, else itself."""
+    if not any(char in model_dir for char in "*?["):
+        return [model_dir]
+    matches = sorted(
+        path for path in glob.glob(model_dir) if os.path.isdir(path)
+    )
+    if not matches:
+        raise ValueError(f"--run glob {model_dir!r} matches no directory")
+    return matches
+
+
+def seed_statistics(model_dirs, eval_subdir: str = "eval"):
+    """Per step: median, min and max of each metric over the runs.
+
+    Returns:
+        {step: {"seeds": n, "minutes": (median, min, max),
+        metric: (median, min, max)}}, over the runs evaluated at that step.
+    """
+    per_run = [
+        (read_results(path, eval_subdir), training_minutes(path))
+        for path in model_dirs
+    ]
+    steps = sorted({step for results, _ in per_run for step in results})
+    table = {}
+    for step in steps:
+        present = [(r[step], m) for r, m in per_run if step in r]
+        row = {"seeds": len(present)}
+        series = {
+            "minutes": [minutes_at(step, m) for _, m in present],
+            **{
+                metric: [values.get(metric, math.nan) for values, _ in present]
+                for metric, _, _ in CURVES
+            },
+        }
+        for key, values in series.items():
+            values = np.asarray(values, np.float64)
+            finite = values[np.isfinite(values)]
+            row[key] = (
+                (
+                    float(np.median(finite)),
+                    float(finite.min()),
+                    float(finite.max()),
+                )
+                if finite.size
+                else (math.nan, math.nan, math.nan)
+            )
+        table[step] = row
+    return table
+
+
+def _spread(stat, fmt: str) -> str:
+    median, low, high = stat
+    return f"{median:{fmt}} [{low:{fmt}}, {high:{fmt}}]"
+
+
 def format_table(runs: list[tuple[str, str]], eval_subdir: str = "eval"):
-    """Judge results of each run by step, as Markdown table lines."""
+    """Judge results of each run by step, as Markdown table lines; a run
+    naming several seeds (a glob) shows median [min, max] over them."""
     lines = []
-    for name, model_dir in runs:
+    chance = ", ".join(
+        f"{label.split()[0]} {level:.2g}"
+        for _, label, level in CURVES
+        if level is not None
+    )
+    for name, pattern in runs:
+        model_dirs = expand_run(pattern)
+        if len(model_dirs) > 1 or pattern != model_dirs[0]:
+            lines += [
+                f"{name} ({len(model_dirs)} seeds: {pattern}/{eval_subdir}; "
+                f"median [min, max]; chance: {chance})",
+                "",
+                "| step | seeds | minutes | "
+                + " | ".join(c[1] for c in CURVES)
+                + " |",
+                "|---" * (3 + len(CURVES)) + "|",
+            ]
+            for step, row in seed_statistics(model_dirs, eval_subdir).items():
+                cells = [str(step), str(row["seeds"])]
+                cells.append(_spread(row["minutes"], ".1f"))
+                for metric, _, level in CURVES:
+                    cells.append(
+                        _spread(row[metric], ".3f" if level else ",.0f")
+                    )
+                lines.append("| " + " | ".join(cells) + " |")
+            lines.append("")
+            continue
+        model_dir = model_dirs[0]
         results = read_results(model_dir, eval_subdir)
         minutes = training_minutes(model_dir)
-        chance = ", ".join(
-            f"{label.split()[0]} {level:.2g}"
-            for _, label, level in CURVES
-            if level is not None
-        )
         lines += [
             f"{name} ({model_dir}/{eval_subdir}; chance: {chance})",
             "",
@@ -148,9 +239,9 @@ def format_table(runs: list[tuple[str, str]], eval_subdir: str = "eval"):
         ]
         for step, values in results.items():
             cells = [str(step), f"{minutes_at(step, minutes):.1f}"]
-            for metric, _, chance in CURVES:
+            for metric, _, level in CURVES:
                 value = values.get(metric, float("nan"))
-                cells.append(f"{value:.3f}" if chance else f"{value:,.0f}")
+                cells.append(f"{value:.3f}" if level else f"{value:,.0f}")
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return lines
@@ -168,15 +259,22 @@ def plot_curves(
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(2, len(CURVES), figsize=(16, 7.5))
-    for name, model_dir in runs:
-        results = read_results(model_dir, eval_subdir)
-        minutes = training_minutes(model_dir)
-        steps = list(results)
-        times = [minutes_at(step, minutes) for step in steps]
+    for name, pattern in runs:
+        stats = seed_statistics(expand_run(pattern), eval_subdir)
+        steps = list(stats)
+        times = [stats[step]["minutes"][0] for step in steps]
         for column, (metric, label, _) in enumerate(CURVES):
-            values = [results[step].get(metric, float("nan")) for step in steps]
+            median, low, high = (
+                [stats[step][metric][i] for step in steps] for i in range(3)
+            )
             for row, xs in enumerate((steps, times)):
-                axes[row, column].plot(xs, values, marker="o", label=name)
+                (line,) = axes[row, column].plot(
+                    xs, median, marker="o", label=name
+                )
+                if low != high:  # several seeds: their range
+                    axes[row, column].fill_between(
+                        xs, low, high, color=line.get_color(), alpha=0.2
+                    )
     for column, (metric, label, chance) in enumerate(CURVES):
         for row, xlabel in enumerate(("training step", "training minutes")):
             axis = axes[row, column]

@@ -78,7 +78,39 @@ class ModelInfo:
         )
 
 
-class GeneratorSampler:
+class _Sampler:
+    """What both samplers share: `info` and `generate` (checks, then runs)."""
+
+    info: ModelInfo
+
+    def generate(
+        self,
+        seeds: np.ndarray,
+        labels: np.ndarray | None,
+        truncation: float,
+        context: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Videos for int64 seeds [B] and labels [B] (None if N = 0).
+
+        Args:
+            context: DVD-GAN-FP only: uint8 [B, C, H, W, 3].
+
+        Returns:
+            float32 [B, T, H, W, 3] in [-1, 1]; FP: [B, C + T, ...].
+        """
+        context = generation.check_context(
+            context,
+            len(seeds),
+            self.info.num_conditioning_frames,
+            self.info.resolution,
+        )
+        return self._generate(seeds, labels, truncation, context)
+
+    def _generate(self, seeds, labels, truncation, context) -> np.ndarray:
+        raise NotImplementedError
+
+
+class GeneratorSampler(_Sampler):
     """Samples from an in-memory (EMA) Keras generator.
 
     Args:
@@ -122,27 +154,7 @@ class GeneratorSampler:
         )
         return cls(generator, metadata, step)
 
-    def generate(
-        self,
-        seeds: np.ndarray,
-        labels: np.ndarray | None,
-        truncation: float,
-        context: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """Videos for int64 seeds [B] and labels [B] (None if N = 0).
-
-        Args:
-            context: DVD-GAN-FP only: uint8 [B, C, H, W, 3].
-
-        Returns:
-            float32 [B, T, H, W, 3] in [-1, 1]; FP: [B, C + T, ...].
-        """
-        context = generation.check_context(
-            context,
-            len(seeds),
-            self.info.num_conditioning_frames,
-            self.info.resolution,
-        )
+    def _generate(self, seeds, labels, truncation, context):
         z = generation.latents_from_seeds(
             seeds, self.info.latent_dim, truncation
         )
@@ -198,7 +210,7 @@ class GeneratorSampler:
         return mixer(z, labels, training=False).numpy()
 
 
-class SavedModelSampler:
+class SavedModelSampler(_Sampler):
     """Samples through the `sample` signature of an exported SavedModel."""
 
     def __init__(self, saved_model_dir: str):
@@ -217,33 +229,13 @@ class SavedModelSampler:
         self._sample = self._loaded.signatures[export.SAMPLE_SIGNATURE]
         self.info = ModelInfo.from_metadata(metadata)
 
-    def generate(
-        self,
-        seeds: np.ndarray,
-        labels: np.ndarray | None,
-        truncation: float,
-        context: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """Videos for int64 seeds [B] and labels [B] (None if N = 0).
-
-        Args:
-            context: DVD-GAN-FP only: uint8 [B, C, H, W, 3].
-
-        Returns:
-            float32 [B, T, H, W, 3] in [-1, 1]; FP: [B, C + T, ...].
-        """
+    def _generate(self, seeds, labels, truncation, context):
         inputs = {
             "seed": tf.constant(seeds, tf.int64),
             "truncation": tf.constant(truncation, tf.float32),
         }
         if labels is not None:
             inputs["label"] = tf.constant(labels, tf.int32)
-        context = generation.check_context(
-            context,
-            len(seeds),
-            self.info.num_conditioning_frames,
-            self.info.resolution,
-        )
         if context is not None:
             inputs["conditioning_frames"] = tf.constant(context)
         return self._sample(**inputs)["video_float"].numpy()

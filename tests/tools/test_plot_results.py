@@ -137,8 +137,55 @@ def test_table_reads_another_results_folder(tmp_path):
     assert any(line.startswith("| 100 | nan | 0.250") for line in lines)
 
 
+def _seed_runs(tmp_path):
+    """Three seeds of one config: seed 2 has no result at step 200 yet."""
+    for seed, (first, second) in enumerate(
+        [(0.2, 0.6), (0.4, 0.9), (0.3, None)]
+    ):
+        model_dir = str(tmp_path / "runs" / f"seed{seed}")
+        _write_segment(
+            os.path.join(model_dir, "train"),
+            "1",
+            0.0,
+            {100: 60.0 * (seed + 1), 200: 120.0 * (seed + 1)},
+        )
+        _write_results(model_dir, 100, first)
+        if second is not None:
+            _write_results(model_dir, 200, second)
+    return str(tmp_path / "runs" / "seed*")
+
+
+def test_seed_glob_table_gives_median_and_range_per_step(tmp_path):
+    tool = _tool()
+    lines = tool.format_table([("demo", _seed_runs(tmp_path))])
+    assert lines[0].startswith("demo (3 seeds: ")
+    rows = [
+        line
+        for line in lines
+        if line.startswith("| 1") or line.startswith("| 2")
+    ]
+    # step, seeds, minutes, class, appearance (absent), motion, FD (absent).
+    assert rows[0].startswith(
+        "| 100 | 3 | 2.0 [1.0, 3.0] | 0.300 [0.200, 0.400] | nan [nan, nan] "
+        "| 0.150 [0.100, 0.200] |"
+    )
+    # Step 200: only the two seeds evaluated there.
+    assert rows[1].startswith(
+        "| 200 | 2 | 3.0 [2.0, 4.0] | 0.750 [0.600, 0.900] |"
+    )
+
+
+def test_seed_glob_curves_are_drawn_and_an_empty_glob_is_an_error(tmp_path):
+    tool = _tool()
+    output = str(tmp_path / "seeds.png")
+    tool.plot_curves([("demo", _seed_runs(tmp_path))], output, "seeds")
+    assert os.path.getsize(output) > 10_000
+    with pytest.raises(ValueError, match="matches no directory"):
+        tool.expand_run(str(tmp_path / "nothing*"))
+
+
 def _synthetic_fp_model_dir(path):
-    from tests import test_evaluate
+    from tests.evaluation import test_job as test_evaluate
 
     test_evaluate._make_synthetic_model_dir(
         path, num_conditioning_frames=model_dir_fixture.FP_CONTEXT
