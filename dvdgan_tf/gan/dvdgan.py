@@ -86,6 +86,9 @@ class DVDGAN(keras.Model):
         ema_decay: EMA decay after `ema_start_step`.
         ema_start_step: first step at which the EMA averages; before it the
             EMA generator is a copy of G.
+        ema_rampup: 0 (the paper: a fixed decay) or the ratio r of an EMA
+            horizon that grows with training (`gan.ema`, StyleGAN2's
+            ``ema_rampup``).
         seed: the run's noise seed.
         generator_temporal_weight: weight of D_T's term in G's loss (1 in
             the paper). 0 is the "without D_T" ablation: G is trained
@@ -111,6 +114,7 @@ class DVDGAN(keras.Model):
         r1_gamma: float,
         ema_decay: float,
         ema_start_step: int,
+        ema_rampup: float = 0.0,
         seed: int,
         generator_temporal_weight: float,
         name: str = "dvdgan",
@@ -134,7 +138,7 @@ class DVDGAN(keras.Model):
                 "0 = G trained against D_S only); received: "
                 f"{generator_temporal_weight}"
             )
-        ema.check_ema_arguments(ema_decay, ema_start_step)
+        ema.check_ema_arguments(ema_decay, ema_start_step, ema_rampup)
         self.generator = generator
         self.spatial_discriminator = spatial_discriminator
         self.temporal_discriminator = temporal_discriminator
@@ -146,6 +150,7 @@ class DVDGAN(keras.Model):
         self.generator_temporal_weight = float(generator_temporal_weight)
         self.ema_decay = float(ema_decay)
         self.ema_start_step = int(ema_start_step)
+        self.ema_rampup = float(ema_rampup)
         self.num_classes = int(generator.num_classes)
         self.latent_dim = int(generator.latent_dim)
         self.num_sampled_frames = int(spatial_discriminator.num_sampled_frames)
@@ -498,6 +503,7 @@ class DVDGAN(keras.Model):
             step,
             self.ema_decay,
             self.ema_start_step,
+            self.ema_rampup,
         )
         self.step.assign_add(1)
         return {
@@ -516,6 +522,7 @@ def build_dvdgan(
     r1_gamma: float = 0.0,
     ema_decay: float = 0.9999,
     ema_start_step: int = 20000,
+    ema_rampup: float = 0.0,
     seed: int = 0,
     generator_temporal_weight: float = 1.0,
 ) -> DVDGAN:
@@ -559,6 +566,7 @@ def build_dvdgan(
         r1_gamma=r1_gamma,
         ema_decay=ema_decay,
         ema_start_step=ema_start_step,
+        ema_rampup=ema_rampup,
         seed=seed,
         generator_temporal_weight=generator_temporal_weight,
     )

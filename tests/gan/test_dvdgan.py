@@ -373,3 +373,14 @@ def test_keras_fit_is_refused_with_a_pointer_to_the_training_loop():
     model = _toy_gan()
     with pytest.raises(NotImplementedError, match="training.trainer.run"):
         model.fit(np.zeros([2, 4, 4, 4, 3], np.float32), epochs=1)
+
+
+def test_ema_rampup_binding_reaches_the_update_in_the_step():
+    # Step 0 with start 0 averages one step: a half-step horizon, 0.25.
+    ramped = _toy_gan(ema_start_step=0, ema_decay=0.999, ema_rampup=0.05)
+    logs = ramped.train_step(_toy_batch(4))
+    assert float(logs["ema/decay"]) == pytest.approx(0.25)
+    fixed = _toy_gan(ema_start_step=0, ema_decay=0.999)
+    assert float(fixed.train_step(_toy_batch(4))["ema/decay"]) == (
+        pytest.approx(0.999)
+    )

@@ -60,3 +60,36 @@ def test_ema_rejects_models_with_different_weights():
 def test_ema_rejects_decay_outside_unit_interval():
     with pytest.raises(ValueError, match="decay=1.5"):
         ema.effective_decay(0, decay=1.5, start_step=0)
+
+
+def test_rampup_grows_the_horizon_until_the_configured_decay():
+    # decay 0.999: half-life h = ln 0.5 / ln 0.999 = 692.8 steps; with
+    # r = 0.1 the horizon is 0.1 * n steps until n = h / r = 6,928.
+    half_life = np.log(0.5) / np.log(0.999)
+
+    def decay_at(step):
+        return float(
+            ema.effective_decay(step, 0.999, start_step=100, rampup=0.1)
+        )
+
+    assert decay_at(99) == 0.0  # still copying
+    # n = 1 and n = 5: the horizon is clamped to half a step (0.5 ** 2).
+    assert decay_at(100) == pytest.approx(0.25)
+    assert decay_at(104) == pytest.approx(0.25)
+    # n = 1000: half-life 100 steps.
+    assert decay_at(1099) == pytest.approx(0.5 ** (1 / 100), rel=1e-6)
+    values = [decay_at(step) for step in range(100, 9000, 250)]
+    assert values == sorted(values)  # never decreases
+    assert decay_at(100 + int(half_life / 0.1) + 10) == pytest.approx(0.999)
+    assert max(values) <= 0.999 + 1e-7
+
+
+def test_rampup_off_is_the_papers_fixed_decay():
+    assert float(ema.effective_decay(5, 0.9, start_step=5)) == (
+        pytest.approx(0.9)
+    )
+    assert float(ema.effective_decay(5, 0.9, 5, rampup=0.0)) == (
+        pytest.approx(0.9)
+    )
+    with pytest.raises(ValueError, match="ramp-up >= 0"):
+        ema.effective_decay(5, 0.9, 5, rampup=-1.0)
