@@ -72,8 +72,8 @@ MUTATIONS = (
         "preemption_save_removed",
         "SIGTERM stops the loop but the preemption checkpoint is not saved",
         "dvdgan_tf/training/trainer.py",
-        "                path = saver.save_if_unsaved(step)\n",
-        "                path = None\n",
+        "            path = saver.save_if_unsaved(step)\n",
+        "            path = None\n",
         (
             "tests/test_train.py::"
             "test_sigterm_saves_a_checkpoint_and_exits_zero",
@@ -86,8 +86,8 @@ MUTATIONS = (
         "    steps = list_checkpoint_steps(model_dir)\n    damaged = []\n",
         "    steps = []\n    damaged = []\n",
         (
-            "tests/test_training.py::test_resumed_run_matches_uninterrupted_run",
-            "tests/test_training.py::"
+            "tests/training/test_trainer.py::test_resumed_run_matches_uninterrupted_run",
+            "tests/training/test_trainer.py::"
             "test_run_returns_immediately_when_already_trained",
         ),
     ),
@@ -98,7 +98,7 @@ MUTATIONS = (
         "        stops = [self.train_steps, step + self.steps_per_loop]\n",
         "        stops = [self.train_steps, step + 1]\n",
         (
-            "tests/test_training.py::"
+            "tests/training/test_trainer.py::"
             "test_steps_per_loop_runs_several_steps_per_host_call",
         ),
     ),
@@ -181,15 +181,15 @@ MUTATIONS = (
         "loss_not_divided_by_global_batch",
         "per-example losses averaged per replica instead of divided by the "
         "global batch",
-        "dvdgan_tf/training/strategies.py",
+        "dvdgan_tf/gan/replicas.py",
         "    return tf.nn.compute_average_loss(\n"
         "        tf.cast(per_example_loss, tf.float32),\n"
         "        global_batch_size=global_batch_size,\n    )\n",
         "    return tf.reduce_mean(tf.cast(per_example_loss, tf.float32))\n",
         (
-            "tests/test_gan.py::"
+            "tests/gan/test_dvdgan.py::"
             "test_mirrored_step_matches_single_device_step_on_same_global_batch",
-            "tests/test_distribute.py::"
+            "tests/training/test_strategies.py::"
             "test_per_replica_loss_is_scaled_by_the_global_batch",
         ),
     ),
@@ -200,8 +200,8 @@ MUTATIONS = (
         "        step >= tf.cast(start_step, tf.int64),\n",
         "        step >= tf.cast(0, tf.int64),\n",
         (
-            "tests/test_ema.py::test_ema_equals_weights_before_start_step",
-            "tests/test_gan.py::"
+            "tests/gan/test_ema.py::test_ema_equals_weights_before_start_step",
+            "tests/gan/test_dvdgan.py::"
             "test_ema_generator_tracks_generator_before_start_step",
         ),
     ),
@@ -223,11 +223,11 @@ MUTATIONS = (
         "every replica draws the same z, classes and frame indices",
         "dvdgan_tf/gan/dvdgan.py",
         "        return self.sample_generator_inputs(\n"
-        "            distribute.replica_seed(step_seed), batch_size\n"
+        "            replicas.replica_seed(step_seed), batch_size\n"
         "        )\n",
         "        return self.sample_generator_inputs(step_seed, batch_size)\n",
         (
-            "tests/test_gan.py::"
+            "tests/gan/test_dvdgan.py::"
             "test_replicas_draw_different_latents_and_frame_seeds",
         ),
     ),
@@ -261,7 +261,9 @@ MUTATIONS = (
         "dvdgan_tf/gan/dvdgan.py",
         "        for index in range(steps):\n",
         "        for index in range(1):\n",
-        ("tests/test_gan.py::test_two_discriminator_steps_per_generator_step",),
+        (
+            "tests/gan/test_dvdgan.py::test_two_discriminator_steps_per_generator_step",
+        ),
     ),
     Mutation(
         "r1_without_half",
@@ -270,9 +272,9 @@ MUTATIONS = (
         "    return 0.5 * gamma * tf.reduce_sum(",
         "    return gamma * tf.reduce_sum(",
         (
-            "tests/test_losses.py::"
+            "tests/gan/test_losses.py::"
             "test_r1_penalty_is_half_gamma_times_squared_gradient_norm",
-            "tests/test_gan.py::"
+            "tests/gan/test_dvdgan.py::"
             "test_r1_penalty_matches_hand_computed_gradient_norm",
         ),
     ),

@@ -1,5 +1,7 @@
-"""Evaluation building blocks; `dvdgan_tf.evaluate` is the job that runs them.
+"""Scoring a trained generator: the evaluation job and its building blocks.
 
+- `job`: the job (`EvalSettings`, one checkpoint or every new one, results
+  files and TensorBoard scalars); `dvdgan_tf.evaluate` is its command line.
 - `tasks`: the metrics behind one interface (an `EvalTask` turns generated
   and real clips into named `MetricResult`s; the loop over generated sets
   and their mean/std is written once).
@@ -7,4 +9,8 @@
   the synthetic dataset rendered in memory).
 - `stats_cache`: the cache of real-side statistics, keyed by everything
   they depend on.
+- `motion`: motion energy, D_T's direction probe and the judge's motion
+  confusion, for models of the synthetic set.
+
+Never imports `training`.
 """
