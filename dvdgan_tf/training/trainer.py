@@ -259,15 +259,9 @@ def run(
                 spatial_discriminator_builder(),
                 temporal_discriminator_builder(),
             )
-            model.compile(
-                generator_optimizer=_make_optimizer(
-                    generator_optimizer, "generator_optimizer"
-                ),
-                discriminator_optimizer=_make_optimizer(
-                    discriminator_optimizer, "discriminator_optimizer"
-                ),
+            checkpoint = _compile(
+                model, generator_optimizer, discriminator_optimizer
             )
-            checkpoint = _build_checkpoint(model)
         metadata = metadata_lib.RunMetadata.from_data(
             data_dir,
             split,
@@ -278,63 +272,36 @@ def run(
             model.num_conditioning_frames,
         )
         run_dir = _open_model_dir(
-            strategy, model, checkpoint, model_dir, metadata, keep_checkpoints
+            strategy,
+            model,
+            checkpoint,
+            model_dir,
+            metadata,
+            keep_checkpoints,
+            allow_data_change,
         )
-        if run_dir.resumed and not allow_data_change:
-            _check_same_data(model_dir, metadata)
-        if run_dir.chief:
-            checkpointing.write_model_spec(model_dir, model.generator, metadata)
-        data = _DataWiring(
+        data = _DataWiring.for_run(
             dataset_builder,
-            dict(
-                global_batch_size=model.real_clips_per_step(global_batch_size),
-                # DVD-GAN-FP reads C context + T frames per clip.
-                num_frames=generator_lib.clip_frames(model.generator),
-                resolution=model.generator.resolution,
-                frame_stride=frame_stride,
-                num_classes=model.num_classes,
-                # A resumed run continues with a new data order instead of
-                # replaying the head of the (seeded) dataset.
-                start_step=run_dir.step,
-            ),
+            model,
+            global_batch_size,
+            frame_stride,
+            run_dir.step,
             file_pattern,
         )
-        saver = loop_actions.CheckpointSaver(
-            checkpoint_every,
-            run_dir.manager,
-            run_dir.step if run_dir.resumed else None,
-        )
-        logger = loop_actions.ScalarLogger(
-            log_every,
+        loop, saver, logger = _make_controller(
+            strategy,
             model,
-            train_steps,
-            data.arguments["global_batch_size"],
-        )
-        grid = summaries.SampleGrid(
-            model.num_classes,
-            model.latent_dim,
-            columns=sample_columns,
-            seed=sample_seed,
-            **data.prediction_grid_clips(model.generator, run_dir.chief),
-        )
-        loop = controller.Controller(
-            make_train_loop(strategy, model, jit_compile),
-            iter(data.distribute(strategy)),
+            run_dir,
+            data,
+            jit_compile=jit_compile,
             train_steps=train_steps,
             steps_per_loop=steps_per_loop,
-            actions=[
-                loop_actions.NonFiniteLossGuard(run_dir.manager),
-                loop_actions.OperativeConfigWriter(model_dir, run_dir.chief),
-                logger,
-                loop_actions.SampleWriter(
-                    sample_every,
-                    model.ema_generator,
-                    grid,
-                    sample_fps,
-                    run_dir.chief,
-                ),
-                saver,
-            ],
+            log_every=log_every,
+            checkpoint_every=checkpoint_every,
+            sample_every=sample_every,
+            sample_grid=dict(
+                columns=sample_columns, seed=sample_seed, fps=sample_fps
+            ),
         )
         logging.info(
             "Training from step %d to %d on %d replica(s), global batch %d.",
@@ -357,8 +324,20 @@ def run(
     )
 
 
-def _build_checkpoint(model: gan_lib.DVDGAN) -> tf.train.Checkpoint:
-    """The training checkpoint (object names: `checkpointing.OBJECT_NAMES`)."""
+def _compile(
+    model: gan_lib.DVDGAN, generator_optimizer, discriminator_optimizer
+) -> tf.train.Checkpoint:
+    """Gives the model its optimizers (built now, inside the strategy scope:
+    docs/DESIGN.md K3) and returns the training checkpoint (object names:
+    `checkpointing.OBJECT_NAMES`)."""
+    model.compile(
+        generator_optimizer=_make_optimizer(
+            generator_optimizer, "generator_optimizer"
+        ),
+        discriminator_optimizer=_make_optimizer(
+            discriminator_optimizer, "discriminator_optimizer"
+        ),
+    )
     return checkpointing.build_checkpoint(
         step=model.step,
         generator=model.generator,
@@ -383,9 +362,17 @@ class _RunDir:
 
 
 def _open_model_dir(
-    strategy, model, checkpoint, model_dir, metadata, keep_checkpoints
+    strategy,
+    model,
+    checkpoint,
+    model_dir,
+    metadata,
+    keep_checkpoints,
+    allow_data_change,
 ) -> _RunDir:
-    """Makes the checkpoint manager and restores the latest checkpoint."""
+    """Makes the checkpoint manager, restores the latest checkpoint (on the
+    same data unless `allow_data_change`) and, on the chief, writes
+    generator_config.json and metadata.json."""
     manager = checkpointing.make_manager(
         checkpoint,
         strategies.worker_model_dir(strategy, model_dir),
@@ -397,13 +384,77 @@ def _open_model_dir(
         logging.info("Resumed from %s (step %d).", latest, step)
     else:
         logging.info("No checkpoint in %s: starting from step 0.", model_dir)
+    if latest and not allow_data_change:
+        _check_same_data(model_dir, metadata)
+    chief = strategies.is_chief(strategy)
+    if chief:
+        checkpointing.write_model_spec(model_dir, model.generator, metadata)
     return _RunDir(
         manager=manager,
         step=step,
         resumed=bool(latest),
-        chief=strategies.is_chief(strategy),
+        chief=chief,
         model_dir=model_dir,
     )
+
+
+def _make_controller(
+    strategy,
+    model,
+    run_dir,
+    data,
+    *,
+    jit_compile,
+    train_steps,
+    steps_per_loop,
+    log_every,
+    checkpoint_every,
+    sample_every,
+    sample_grid,
+):
+    """The host loop and its actions, in the order they must run
+    (`loop_actions`: the NaN guard first, the checkpoint last).
+
+    Returns:
+        (the `controller.Controller`, its `CheckpointSaver`, its
+        `ScalarLogger`).
+    """
+    saver = loop_actions.CheckpointSaver(
+        checkpoint_every,
+        run_dir.manager,
+        run_dir.step if run_dir.resumed else None,
+    )
+    logger = loop_actions.ScalarLogger(
+        log_every, model, train_steps, data.arguments["global_batch_size"]
+    )
+    grid = summaries.SampleGrid(
+        model.num_classes,
+        model.latent_dim,
+        columns=sample_grid["columns"],
+        seed=sample_grid["seed"],
+        **data.prediction_grid_clips(model.generator, run_dir.chief),
+    )
+    actions = [
+        loop_actions.NonFiniteLossGuard(run_dir.manager),
+        loop_actions.OperativeConfigWriter(run_dir.model_dir, run_dir.chief),
+        logger,
+        loop_actions.SampleWriter(
+            sample_every,
+            model.ema_generator,
+            grid,
+            sample_grid["fps"],
+            run_dir.chief,
+        ),
+        saver,
+    ]
+    loop = controller.Controller(
+        make_train_loop(strategy, model, jit_compile),
+        iter(data.distribute(strategy)),
+        train_steps=train_steps,
+        steps_per_loop=steps_per_loop,
+        actions=actions,
+    )
+    return loop, saver, logger
 
 
 @dataclasses.dataclass(frozen=True)
@@ -413,6 +464,24 @@ class _DataWiring:
     builder: Callable
     arguments: dict
     file_pattern: str | None
+
+    @classmethod
+    def for_run(
+        cls, builder, model, global_batch_size, frame_stride, step, pattern
+    ):
+        """The keyword arguments `run` passes `dataset_builder`."""
+        arguments = dict(
+            global_batch_size=model.real_clips_per_step(global_batch_size),
+            # DVD-GAN-FP reads C context + T frames per clip.
+            num_frames=generator_lib.clip_frames(model.generator),
+            resolution=model.generator.resolution,
+            frame_stride=frame_stride,
+            num_classes=model.num_classes,
+            # A resumed run continues with a new data order instead of
+            # replaying the head of the (seeded) dataset.
+            start_step=step,
+        )
+        return cls(builder, arguments, pattern)
 
     def _arguments(self, **overrides) -> dict:
         arguments = dict(self.arguments, **overrides)
