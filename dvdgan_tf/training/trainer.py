@@ -299,9 +299,9 @@ def run(
             log_every=log_every,
             checkpoint_every=checkpoint_every,
             sample_every=sample_every,
-            sample_grid=dict(
-                columns=sample_columns, seed=sample_seed, fps=sample_fps
-            ),
+            sample_columns=sample_columns,
+            sample_seed=sample_seed,
+            sample_fps=sample_fps,
         )
         logging.info(
             "Training from step %d to %d on %d replica(s), global batch %d.",
@@ -410,7 +410,9 @@ def _make_controller(
     log_every,
     checkpoint_every,
     sample_every,
-    sample_grid,
+    sample_columns,
+    sample_seed,
+    sample_fps,
 ):
     """The host loop and its actions, in the order they must run
     (`loop_actions`: the NaN guard first, the checkpoint last).
@@ -430,8 +432,8 @@ def _make_controller(
     grid = summaries.SampleGrid(
         model.num_classes,
         model.latent_dim,
-        columns=sample_grid["columns"],
-        seed=sample_grid["seed"],
+        columns=sample_columns,
+        seed=sample_seed,
         **data.prediction_grid_clips(model.generator, run_dir.chief),
     )
     actions = [
@@ -442,7 +444,7 @@ def _make_controller(
             sample_every,
             model.ema_generator,
             grid,
-            sample_grid["fps"],
+            sample_fps,
             run_dir.chief,
         ),
         saver,
