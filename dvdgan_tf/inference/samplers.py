@@ -19,6 +19,7 @@ for a typo). The sampling CLI is `dvdgan_tf.sample`.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import difflib
 import os
@@ -78,8 +79,9 @@ class ModelInfo:
         )
 
 
-class _Sampler:
-    """What both samplers share: `info` and `generate` (checks, then runs)."""
+class _Sampler(abc.ABC):
+    """What both samplers share: `info` and `generate` (checks, then runs
+    `_generate`, which each sampler implements)."""
 
     info: ModelInfo
 
@@ -106,8 +108,9 @@ class _Sampler:
         )
         return self._generate(seeds, labels, truncation, context)
 
+    @abc.abstractmethod
     def _generate(self, seeds, labels, truncation, context) -> np.ndarray:
-        raise NotImplementedError
+        """float32 clips for checked inputs (context: uint8 or None)."""
 
 
 class GeneratorSampler(_Sampler):
