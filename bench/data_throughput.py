@@ -220,4 +220,6 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    from dvdgan_tf import cli
+
+    cli.run(main)

@@ -85,4 +85,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    from dvdgan_tf import cli
+
+    cli.run(main)

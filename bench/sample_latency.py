@@ -119,4 +119,9 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    sys.path.insert(
+        0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    )
+    from dvdgan_tf import cli
+
+    cli.run(main)

@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 
-from absl import app
 from absl import flags
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -143,4 +142,9 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    sys.path.insert(
+        0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    )
+    from dvdgan_tf import cli
+
+    cli.run(main)

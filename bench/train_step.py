@@ -52,6 +52,7 @@ import tensorflow as tf  # noqa: E402
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
+from dvdgan_tf import cli  # noqa: E402
 from dvdgan_tf import configurables  # noqa: E402
 from dvdgan_tf.data import manifest as manifest_lib  # noqa: E402
 from dvdgan_tf.models import discriminators  # noqa: E402
@@ -353,7 +354,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     configurables.add_gin_search_path()
-    gin.parse_config_files_and_bindings(
+    cli.parse_gin(
         FLAGS.gin_file,
         FLAGS.gin_param + ["training.run.model_dir = 'unused'"],
         finalize_config=False,
@@ -475,4 +476,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

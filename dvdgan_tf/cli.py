@@ -1,8 +1,8 @@
 """What every command line of the project shares: errors, Ctrl-C, outputs.
 
-One error contract for `train`, `evaluate`, `sample`,
-`tools/export_savedmodel.py`, `tools/make_tfrecords.py` and
-`tools/train_judge.py`:
+One error contract for every command line of the project: `train`,
+`evaluate`, `sample`, every `tools/*.py` and every `bench/*.py`
+(tests/test_cli_contract.py runs each):
 
 * a failure prints **one line**, ``error: <what, where, what to do>``, on
   stderr and no traceback;
@@ -12,11 +12,13 @@ One error contract for `train`, `evaluate`, `sample`,
 * ``DVDGAN_TF_TRACEBACK=1`` in the environment (or absl's ``--verbosity=1``)
   also prints the traceback.
 
-`run_main(main)` wraps an absl ``main(argv)`` with that contract, for
-`absl.app.run(run_main(main))`. `check_output_dir` validates an output
-directory before any work. `StopRequest` turns SIGTERM and the first Ctrl-C
-(SIGINT) into a flag that long-running loops poll, so they stop at a safe
-point and save; a second Ctrl-C aborts at once.
+`run(main)` runs an absl ``main(argv)`` under that contract, flag parsing
+included: an unknown flag or a missing required one is a usage error (one
+line, exit 2; absl alone prints a usage screen and exits 1). `run_main` is
+the wrapper for callers that parse flags themselves. `check_output_dir`
+validates an output directory before any work. `StopRequest` turns SIGTERM
+and the first Ctrl-C (SIGINT) into a flag that long-running loops poll, so
+they stop at a safe point and save; a second Ctrl-C aborts at once.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import traceback
 from typing import Callable
 
 from absl import app
+from absl import flags
 from absl import logging
 
 from dvdgan_tf.util.errors import describe  # noqa: F401  (cli.describe)
@@ -67,9 +70,9 @@ def run_main(main: Callable) -> Callable:
     def wrapped(argv):
         try:
             return main(argv)
-        except (app.UsageError, SystemExit):
+        except SystemExit:
             raise
-        except UsageError as error:
+        except (UsageError, app.UsageError) as error:
             fail(error, USAGE_EXIT)
         except KeyboardInterrupt:
             print("error: interrupted", file=sys.stderr, flush=True)
@@ -78,6 +81,55 @@ def run_main(main: Callable) -> Callable:
             fail(error, RUNTIME_EXIT)
 
     return wrapped
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing with the usage-error half of the contract.
+
+    ``--help`` and friends behave as in absl; a flag error prints one
+    ``error:`` line and exits with `USAGE_EXIT`.
+    """
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as error:
+        print(
+            f"error: {error} (--helpshort lists the flags)",
+            file=sys.stderr,
+            flush=True,
+        )
+        sys.exit(USAGE_EXIT)
+
+
+def run(main: Callable) -> None:
+    """``absl.app.run`` of `main` under the error contract (flags included)."""
+    app.run(run_main(main), flags_parser=parse_flags)
+
+
+def parse_gin(gin_files, gin_params=(), **parse_kwargs) -> None:
+    """``gin.parse_config_files_and_bindings`` as a usage error on failure.
+
+    A missing file, a syntax error, an unknown configurable or parameter
+    and a bad binding all name the sources in one line (exit 2). Keyword
+    arguments go to gin (``skip_unknown``, ``finalize_config``).
+
+    Raises:
+        UsageError: gin could not parse the configuration.
+    """
+    import gin  # Local: keep `import cli` cheap.
+
+    try:
+        gin.parse_config_files_and_bindings(
+            list(gin_files), list(gin_params), **parse_kwargs
+        )
+    except (ValueError, KeyError, SyntaxError, OSError) as error:
+        sources = ", ".join(
+            [f"--gin_file={path}" for path in gin_files]
+            + [f"--gin_param={param!r}" for param in gin_params]
+        )
+        raise UsageError(
+            f"Invalid gin configuration ({sources or 'no file'}): "
+            f"{describe(error)}"
+        ) from None
 
 
 def check_output_dir(path: str | None, flag: str, create: bool = True) -> str:

@@ -158,7 +158,8 @@ def main(argv):
     if not FLAGS.model_dir:
         raise cli.UsageError("--model_dir is required.")
     if not tf.io.gfile.isdir(FLAGS.model_dir):
-        raise cli.UsageError(
+        # Missing input, like a missing checkpoint: a runtime failure (1).
+        raise FileNotFoundError(
             f"--model_dir={FLAGS.model_dir} is not a directory; pass a "
             "training directory (the --model_dir given to dvdgan_tf.train)."
         )
@@ -169,14 +170,7 @@ def main(argv):
     if FLAGS.output_dir:
         cli.check_output_dir(FLAGS.output_dir, "--output_dir")
     configurables.add_gin_search_path()
-    try:
-        gin.parse_config_files_and_bindings(
-            FLAGS.gin_file, FLAGS.gin_param, finalize_config=False
-        )
-    except (ValueError, KeyError, SyntaxError, OSError) as error:
-        raise cli.UsageError(
-            f"Invalid gin configuration: {cli.describe(error)}"
-        ) from None
+    cli.parse_gin(FLAGS.gin_file, FLAGS.gin_param, finalize_config=False)
     metrics = FLAGS.metrics
     if not metrics:
         metadata = checkpointing.read_metadata(FLAGS.model_dir)
@@ -203,4 +197,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(cli.run_main(main))
+    cli.run(main)

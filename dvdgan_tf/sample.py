@@ -59,7 +59,6 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 import tqdm
-from absl import app
 from absl import flags
 from absl import logging
 
@@ -393,4 +392,4 @@ def _context(f, info):
 
 if __name__ == "__main__":
     _define_flags()
-    app.run(cli.run_main(main))
+    cli.run(main)

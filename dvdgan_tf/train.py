@@ -105,17 +105,9 @@ def parse_config(gin_files, gin_params, model_dir: str | None = None) -> None:
     if model_dir:
         params.append(f"training.run.model_dir = {model_dir!r}")
     try:
-        gin.parse_config_files_and_bindings(
-            list(gin_files), params, finalize_config=False
-        )
-    except (ValueError, KeyError, SyntaxError, OSError) as error:
-        sources = ", ".join(
-            [f"--gin_file={path}" for path in gin_files]
-            + [f"--gin_param={param!r}" for param in gin_params]
-        )
-        raise ConfigError(
-            f"Invalid gin configuration ({sources}): {cli.describe(error)}"
-        ) from error
+        cli.parse_gin(gin_files, params, finalize_config=False)
+    except cli.UsageError as error:
+        raise ConfigError(str(error)) from None
     unused = configurables.unused_macros()
     if unused:
         raise ConfigError(
@@ -174,4 +166,4 @@ def main(argv) -> None:
 
 if __name__ == "__main__":
     define_flags()
-    app.run(cli.run_main(main))
+    cli.run(main)

@@ -254,7 +254,7 @@ def test_evaluate_of_a_missing_model_dir_is_one_line(tmp_path):
     completed = _run(
         "-m", "dvdgan_tf.evaluate", f"--model_dir={tmp_path / 'nothing'}"
     )
-    _assert_one_line_error(completed, 2, "--model_dir", "not a directory")
+    _assert_one_line_error(completed, 1, "--model_dir", "not a directory")
 
 
 def test_evaluate_with_an_unknown_metric_lists_the_choices(tiny_model_dir):

@@ -353,3 +353,44 @@ def test_fp_saved_model_and_model_dir_give_the_same_clip(
         samplers.SavedModelSampler(export_path).generate(
             seeds, labels, 1.0, context=frames[:, :1]
         )
+
+
+def test_cli_files_are_the_samplers_clips_for_their_seeds_labels_truncation(
+    tiny_model_dir, sampler, tmp_path
+):
+    """The CLI across several batches (num > batch size) writes, for video
+    i, what the sampler generates for seed + i, the cycled --label and the
+    truncation: the PNG grid is lossless, so rows compare exactly."""
+    output = tmp_path / "samples"
+    result = _run_cli(
+        [
+            f"--model_dir={tiny_model_dir.path}",
+            "--num=5",
+            "--batch_size=2",
+            "--seed=10",
+            "--truncation=0.5",
+            f"--label={NAMES[2]}",
+            "--label=0",
+            "--formats=png,gif",
+            f"--output={output}",
+        ]
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    labels = [2, 0, 2, 0, 2]
+    seeds = np.arange(10, 15)
+    expected = pixels.to_uint8(sampler.generate(seeds, labels, 0.5))
+    grid = np.asarray(Image.open(output / "grid.png"))
+    np.testing.assert_array_equal(grid, video_io.tile_grid(expected, 1))
+    names = sorted(p.name for p in output.glob("*.gif"))
+    assert names == [
+        f"{i:03d}_{NAMES[label]}_seed{seed}.gif"
+        for i, (label, seed) in enumerate(zip(labels, seeds))
+    ]
+    # Not the untruncated draw, nor seeds restarting in every batch.
+    assert not np.array_equal(
+        expected, pixels.to_uint8(sampler.generate(seeds, labels, 1.0))
+    )
+    restarted = pixels.to_uint8(
+        sampler.generate(np.array([10, 11, 10, 11, 10]), labels, 0.5)
+    )
+    assert not np.array_equal(expected, restarted)

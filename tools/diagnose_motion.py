@@ -36,7 +36,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import gin  # noqa: E402
 import numpy as np  # noqa: E402
-from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
 from dvdgan_tf import cli  # noqa: E402
@@ -191,4 +190,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(cli.run_main(main))
+    cli.run(main)

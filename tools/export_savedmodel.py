@@ -39,4 +39,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(cli.run_main(main))
+    cli.run(main)

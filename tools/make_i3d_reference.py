@@ -129,4 +129,7 @@ def main(argv) -> None:
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    sys.path.insert(0, _REPO_ROOT)
+    from dvdgan_tf import cli
+
+    cli.run(main)

@@ -35,8 +35,8 @@ def main(argv):
     del argv
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.path.insert(0, _REPO_ROOT)
-    import gin
 
+    from dvdgan_tf import cli
     from dvdgan_tf import configurables
 
     if not _GIN_FILE.value:
@@ -44,9 +44,7 @@ def main(argv):
     configurables.add_gin_search_path(
         *[os.path.dirname(os.path.abspath(path)) for path in _GIN_FILE.value]
     )
-    gin.parse_config_files_and_bindings(
-        _GIN_FILE.value, _GIN_PARAM.value, skip_unknown=True
-    )
+    cli.parse_gin(_GIN_FILE.value, _GIN_PARAM.value, skip_unknown=True)
     generator = configurables.build_generator()
     spatial = configurables.build_spatial_discriminator()
     temporal = configurables.build_temporal_discriminator()
@@ -86,4 +84,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    sys.path.insert(0, _REPO_ROOT)
+    from dvdgan_tf import cli
+
+    cli.run(main)

@@ -462,4 +462,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    sys.path.insert(0, REPO)
+    from dvdgan_tf import cli
+
+    cli.run(main)

@@ -458,4 +458,6 @@ def main(argv):
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
     _define_flags()
-    app.run(main)
+    from dvdgan_tf import cli
+
+    cli.run(main)

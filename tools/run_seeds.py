@@ -92,6 +92,13 @@ def evaluate_command(model_dir: str, judge_dir: str, extra: str = ""):
     ]
 
 
+def _last_error_line(log_path: str) -> str:
+    """The child's one-line ``error: ...`` (the CLI contract), if any."""
+    with open(log_path) as log:
+        lines = [line.strip() for line in log if line.startswith("error: ")]
+    return lines[-1][len("error: ") :] if lines else ""
+
+
 def _run(command, log_path: str, what: str) -> None:
     start = time.time()
     print(f"{what}: {' '.join(command[1:])}", flush=True)
@@ -101,10 +108,14 @@ def _run(command, log_path: str, what: str) -> None:
         done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT)
     minutes = (time.time() - start) / 60
     if done.returncode:
+        said = _last_error_line(log_path)
+        if done.returncode == cli.USAGE_EXIT:
+            # The configuration is wrong: every seed would fail the same way.
+            raise cli.UsageError(f"{what}: {said or 'usage error'}")
         raise RuntimeError(
-            f"{what} failed (exit {done.returncode}) after {minutes:.1f} min; "
-            f"see {log_path}. Fix the cause and re-run the same command: "
-            "finished work is kept."
+            f"{what} failed (exit {done.returncode}) after {minutes:.1f} min"
+            f"{': ' + said if said else ''}; see {log_path}. Fix the cause "
+            "and re-run the same command: finished work is kept."
         )
     print(f"{what}: done in {minutes:.1f} min", flush=True)
 
@@ -160,4 +171,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(cli.run_main(main))
+    cli.run(main)

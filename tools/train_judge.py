@@ -52,7 +52,7 @@ def _demo_shape(gin_file):
 
     # skip_unknown: only the macros are needed, not the configurables.
     gin.add_config_file_search_path(os.path.dirname(os.path.abspath(gin_file)))
-    gin.parse_config_files_and_bindings([gin_file], None, skip_unknown=True)
+    cli.parse_gin([gin_file], skip_unknown=True)
     try:
         return (
             int(gin.query_parameter("%NUM_FRAMES")),
@@ -114,4 +114,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(cli.run_main(main))
+    cli.run(main)
