@@ -128,6 +128,22 @@ def _index_files(root: str, suffixes: tuple[str, ...]) -> dict[str, str]:
     return index
 
 
+def _canonical(listed: Sources) -> Sources:
+    """Each split sorted by key and the unusable inputs sorted, so the
+    shards of a conversion do not depend on the order of CSV rows, split
+    list lines or directory listings (tests/data/test_canonical_order.py)."""
+    return Sources(
+        listed.class_names,
+        {
+            split: sorted(items, key=lambda source: source.key)
+            for split, items in listed.splits.items()
+        },
+        tuple(
+            sorted(listed.unusable, key=lambda s: (s.split, s.input, s.reason))
+        ),
+    )
+
+
 def list_folder(root: str, split: str = "train") -> Sources:
     """Lists `<root>/<class_name>/<video>` as one split.
 
@@ -272,7 +288,7 @@ def list_ucf101(
                 )
             )
         splits[split] = items
-    return Sources(class_names, splits, tuple(unusable))
+    return _canonical(Sources(class_names, splits, tuple(unusable)))
 
 
 def list_kinetics(annotation_paths: list[str], video_dir: str) -> Sources:
@@ -320,8 +336,11 @@ def list_kinetics(annotation_paths: list[str], video_dir: str) -> Sources:
     class_names = tuple(sorted(labels))
     label_of = {name: i for i, name in enumerate(class_names)}
     index = {}
-    for directory, _, names in os.walk(video_dir):
-        for name in names:
+    # Sorted walk: when two files could serve one clip, the first in path
+    # order wins, whatever order the filesystem lists them in.
+    for directory, subdirs, names in os.walk(video_dir):
+        subdirs.sort()
+        for name in sorted(names):
             stem, suffix = os.path.splitext(name)
             if suffix.lower() in KINETICS_SUFFIXES:
                 index.setdefault(stem, os.path.join(directory, name))
@@ -360,7 +379,7 @@ def list_kinetics(annotation_paths: list[str], video_dir: str) -> Sources:
                 end_seconds=segment[1],
             )
         )
-    return Sources(class_names, splits, tuple(unusable))
+    return _canonical(Sources(class_names, splits, tuple(unusable)))
 
 
 def list_bair(root: str) -> Sources:
