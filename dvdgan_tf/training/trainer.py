@@ -29,7 +29,12 @@ Fault tolerance:
   (`loop_actions.CheckpointSaver.save_if_unsaved`, the one preemption save)
   and `run` returns normally (exit code 0 from the CLI);
 * a non-finite loss raises `NonFiniteLossError` naming the step and the
-  loss; nothing is saved after it, so the last good checkpoint survives.
+  loss; nothing is saved after it, so the last good checkpoint survives;
+* one run per model_dir: the chief holds an OS file lock on it
+  (`store.run_lock`; a second `train` on a live run's model_dir is refused,
+  naming the other process; a dead process holds nothing);
+* resume takes the newest checkpoint on disk even when the `checkpoint`
+  index lags behind it (`store.checkpointing.list_checkpoint_steps`).
 
 The tf.data iterator position is not checkpointed (the training set is
 shuffled and repeated forever, as in Model Garden); a resumed run sees a
@@ -53,6 +58,7 @@ from dvdgan_tf.gan import dvdgan as gan_lib
 from dvdgan_tf.models import generator as generator_lib
 from dvdgan_tf.store import checkpointing
 from dvdgan_tf.store import metadata as metadata_lib
+from dvdgan_tf.store import run_lock
 from dvdgan_tf.training import controller
 from dvdgan_tf.training import loop_actions
 from dvdgan_tf.training import precision as precision_lib
@@ -252,7 +258,10 @@ def run(
     file_pattern = None
     if data_dir is not None:
         file_pattern = manifest_lib.check_training_data(data_dir, split)
-    with _dtype_policy(policy):
+    with (
+        _dtype_policy(policy),
+        run_lock.hold(model_dir, strategies.is_chief(strategy)),
+    ):
         with strategy.scope():
             model = gan_builder(
                 generator_builder(),
