@@ -33,6 +33,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from dvdgan_tf.util.errors import ConfigValueError
 from dvdgan_tf.util.errors import describe  # noqa: F401  (cli.describe)
 from dvdgan_tf.util.preemption import StopRequest  # noqa: F401  (cli.StopRequest)
 
@@ -59,7 +60,8 @@ def fail(error: BaseException, status: int) -> None:
         traceback.print_exception(error, file=sys.stderr)
     elif status == RUNTIME_EXIT:  # Usage errors need no traceback.
         hint = f" (set {TRACEBACK_ENV}=1 for the traceback)"
-    print(f"error: {describe(error)}{hint}", file=sys.stderr, flush=True)
+    text = str(error) if isinstance(error, app.UsageError) else describe(error)
+    print(f"error: {text}{hint}", file=sys.stderr, flush=True)
     sys.exit(status)
 
 
@@ -72,7 +74,7 @@ def run_main(main: Callable) -> Callable:
             return main(argv)
         except SystemExit:
             raise
-        except (UsageError, app.UsageError) as error:
+        except (UsageError, app.UsageError, ConfigValueError) as error:
             fail(error, USAGE_EXIT)
         except KeyboardInterrupt:
             print("error: interrupted", file=sys.stderr, flush=True)
@@ -115,21 +117,57 @@ def parse_gin(gin_files, gin_params=(), **parse_kwargs) -> None:
     Raises:
         UsageError: gin could not parse the configuration.
     """
+    import tokenize
+
     import gin  # Local: keep `import cli` cheap.
 
+    sources = ", ".join(
+        [f"--gin_file={path}" for path in gin_files]
+        + [f"--gin_param={param!r}" for param in gin_params]
+    )
     try:
         gin.parse_config_files_and_bindings(
             list(gin_files), list(gin_params), **parse_kwargs
         )
-    except (ValueError, KeyError, SyntaxError, OSError) as error:
-        sources = ", ".join(
-            [f"--gin_file={path}" for path in gin_files]
-            + [f"--gin_param={param!r}" for param in gin_params]
-        )
+    except (
+        ValueError,
+        KeyError,
+        SyntaxError,
+        OSError,
+        tokenize.TokenError,
+    ) as error:
         raise UsageError(
             f"Invalid gin configuration ({sources or 'no file'}): "
             f"{describe(error)}"
         ) from None
+    undefined = _undefined_macros(gin)
+    if undefined:
+        raise UsageError(
+            f"Invalid gin configuration ({sources}): macro(s) "
+            f"{', '.join('%' + name for name in undefined)} used but never "
+            "defined (a typo, or a missing include?)."
+        )
+
+
+def _undefined_macros(gin) -> list[str]:
+    """Names of the ``%MACRO`` references in the parsed config with no value
+    (gin only notices them when a configurable is called, and then prints
+    the whole config on one line)."""
+    import re
+
+    names = sorted(
+        set(re.findall(r"(?<![\w%])%([A-Za-z_][\w.]*)", gin.config_str()))
+    )
+    missing = []
+    for name in names:
+        # `%name` also names gin constants (gin.constant, enum values).
+        if gin.config._CONSTANTS.matching_selectors(name):
+            continue
+        try:
+            gin.query_parameter(f"%{name}")
+        except ValueError:
+            missing.append(name)
+    return missing
 
 
 def check_output_dir(path: str | None, flag: str, create: bool = True) -> str:

@@ -1,9 +1,14 @@
 """dvdgan_tf.cli: the one-line error contract shared by every CLI."""
 
+import glob
+import os
+
+import gin
 import pytest
 import tensorflow as tf
 
 from dvdgan_tf import cli
+from dvdgan_tf import configurables
 
 
 def _exit_of(main, capsys, monkeypatch, traceback=False):
@@ -87,3 +92,29 @@ def test_output_dir_checks(tmp_path):
         cli.check_output_dir(str(a_file / "below"), "--output")
     with pytest.raises(cli.UsageError, match="--output is required"):
         cli.check_output_dir("", "--output")
+
+
+@pytest.mark.parametrize(
+    "path", sorted(glob.glob(os.path.join(configurables.GIN_DIR, "*.gin")))
+)
+def test_every_shipped_gin_file_parses_without_undefined_macros(path):
+    """The undefined-macro check must not flag the project's own configs
+    (gin constants such as %losses.GANLoss.HINGE are not macros)."""
+    configurables.add_gin_search_path()
+    try:
+        cli.parse_gin([path], ["training.run.model_dir = 'unused'"])
+    finally:
+        gin.clear_config()
+
+
+def test_an_undefined_macro_is_a_one_line_usage_error(tmp_path):
+    path = tmp_path / "typo.gin"
+    path.write_text("include 'test_tiny.gin'\nLATENT_DIM = %LATENT_DIMS\n")
+    configurables.add_gin_search_path()
+    try:
+        with pytest.raises(
+            cli.UsageError, match="%LATENT_DIMS used but never defined"
+        ):
+            cli.parse_gin([str(path)])
+    finally:
+        gin.clear_config()

@@ -30,6 +30,14 @@ SCRIPTS = sorted(
 EVERY_CLI = MODULES + SCRIPTS
 
 
+GIN_FILES = {
+    "bad.gin": "training.run.train_steps = = 3\n",
+    "token.gin": "include 'test_tiny.gin'\ntraining.run.train_steps = (3\n",
+    "macro.gin": "include 'test_tiny.gin'\ntraining.run.train_steps = %NOPE\n",
+    "frames.gin": "NUM_FRAMES = 'eight'\nRESOLUTION = 32\n",
+}
+
+
 def _command(cli: str, args: list[str]) -> list[str]:
     if cli.endswith(".py"):
         return [sys.executable, os.path.join(REPO, cli), *args]
@@ -94,6 +102,35 @@ def _cases(tmp: str) -> dict:
                 1,
                 MISSING,
             ),
+            ("dvdgan_tf.train", "gin_token_error"): (
+                [f"--gin_file={tmp}/token.gin", f"--model_dir={out}"],
+                2,
+                "token.gin",
+            ),
+            ("dvdgan_tf.train", "undefined_macro"): (
+                [f"--gin_file={tmp}/macro.gin", f"--model_dir={out}"],
+                2,
+                "%NOPE used but never defined",
+            ),
+            ("dvdgan_tf.train", "zero_train_steps"): (
+                [
+                    "--gin_file=gin/test_tiny.gin",
+                    "--gin_param=training.run.train_steps=0",
+                    f"--model_dir={out}",
+                ],
+                2,
+                "train_steps",
+            ),
+            ("tools/train_judge.py", "zero_epochs"): (
+                ["--epochs=0", f"--judge_dir={out}"],
+                2,
+                "epochs",
+            ),
+            ("tools/train_judge.py", "non_integer_macro"): (
+                [f"--gin_file={tmp}/frames.gin", f"--judge_dir={out}"],
+                2,
+                "NUM_FRAMES = 'eight'",
+            ),
             ("tools/diagnose_motion.py", "missing_model"): (
                 [f"--model_dir={MISSING}", f"--judge_dir={MISSING}"],
                 1,
@@ -142,8 +179,9 @@ def _keep_defined_flags(cli, args):
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory):
     tmp = str(tmp_path_factory.mktemp("contract"))
-    with open(os.path.join(tmp, "bad.gin"), "w") as f:
-        f.write("training.run.train_steps = = 3\n")
+    for name, text in GIN_FILES.items():
+        with open(os.path.join(tmp, name), "w") as f:
+            f.write(text)
     env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3")
     env.pop("DVDGAN_TF_TRACEBACK", None)
     processes = {}

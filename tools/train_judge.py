@@ -47,19 +47,41 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of clips and initialisation.")
 
 
 def _demo_shape(gin_file):
-    """(NUM_FRAMES, RESOLUTION) macros of a gin experiment file."""
+    """(NUM_FRAMES, RESOLUTION) macros of a gin experiment file.
+
+    Raises:
+        cli.UsageError: the file does not parse or a macro is not an
+            integer.
+    """
     import gin
 
     # skip_unknown: only the macros are needed, not the configurables.
     gin.add_config_file_search_path(os.path.dirname(os.path.abspath(gin_file)))
     cli.parse_gin([gin_file], skip_unknown=True)
     try:
-        return (
-            int(gin.query_parameter("%NUM_FRAMES")),
-            int(gin.query_parameter("%RESOLUTION")),
-        )
+        values = []
+        for name in ("NUM_FRAMES", "RESOLUTION"):
+            value = gin.query_parameter(f"%{name}")
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise cli.UsageError(
+                    f"{gin_file}: {name} = {value!r} is not an integer; fix "
+                    f"the macro, or pass --num_frames and --size."
+                )
+            values.append(value)
+        return tuple(values)
     finally:
         gin.clear_config()
+
+
+def _find_gin_file(path: str) -> str | None:
+    """`path`, or the same relative path under the repository (so the
+    default works from any directory); None if neither exists."""
+    if os.path.exists(path):
+        return path
+    in_repo = os.path.join(os.path.dirname(os.path.dirname(__file__)), path)
+    return (
+        in_repo if not os.path.isabs(path) and os.path.exists(in_repo) else None
+    )
 
 
 def main(argv):
@@ -70,12 +92,13 @@ def main(argv):
     cli.check_output_dir(_JUDGE_DIR.value, "--judge_dir")
     num_frames, size = _NUM_FRAMES.value, _SIZE.value
     if num_frames is None or size is None:
-        if not os.path.exists(_GIN_FILE.value):
-            raise app.UsageError(
+        gin_file = _find_gin_file(_GIN_FILE.value)
+        if gin_file is None:
+            raise cli.UsageError(
                 f"--gin_file={_GIN_FILE.value} does not exist; pass "
                 "--num_frames and --size, or the experiment's gin file."
             )
-        demo_frames, demo_size = _demo_shape(_GIN_FILE.value)
+        demo_frames, demo_size = _demo_shape(gin_file)
         num_frames = demo_frames if num_frames is None else num_frames
         size = demo_size if size is None else size
     settings = judge_lib.JudgeSettings(

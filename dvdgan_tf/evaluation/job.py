@@ -34,6 +34,7 @@ from dvdgan_tf.evaluation import stats_cache
 from dvdgan_tf.evaluation import tasks as tasks_lib
 from dvdgan_tf.metrics import inception_score
 from dvdgan_tf.store import checkpointing
+from dvdgan_tf.util import errors
 from dvdgan_tf.util import preemption
 
 METRICS = ("fvd", "judge", "is", "fid")
@@ -111,7 +112,7 @@ class EvalSettings:
             "fid_num_videos",
         ):
             if getattr(self, name) < 1:
-                raise ValueError(
+                raise errors.ConfigValueError(
                     f"Expected `{name}` >= 1; received: "
                     f"{name}={getattr(self, name)}"
                 )

@@ -35,6 +35,7 @@ from dvdgan_tf.inference import generation
 from dvdgan_tf.models import generator as generator_lib
 from dvdgan_tf.store import checkpointing
 from dvdgan_tf.store import metadata as metadata_lib
+from dvdgan_tf.util import errors
 from dvdgan_tf.util import pixels
 
 
@@ -185,7 +186,9 @@ class GeneratorSampler(_Sampler):
                 unconditional generator.
         """
         if steps < 2:
-            raise ValueError(f"--steps must be >= 2; received steps={steps}")
+            raise errors.ConfigValueError(
+                f"--steps must be >= 2; received steps={steps}"
+            )
         source = self._generator
         if source.class_embedding is None:
             raise ValueError(

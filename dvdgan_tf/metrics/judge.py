@@ -43,6 +43,7 @@ from absl import logging
 
 from dvdgan_tf.data import synthetic
 from dvdgan_tf.metrics import frechet
+from dvdgan_tf.util import errors
 
 MODEL_FILE = "judge.keras"
 SETTINGS_FILE = "judge.json"
@@ -91,7 +92,7 @@ class JudgeSettings:
             "batch_size",
         ):
             if getattr(self, name) < 1:
-                raise ValueError(
+                raise errors.ConfigValueError(
                     f"Expected `{name}` >= 1; received: "
                     f"{name}={getattr(self, name)}"
                 )

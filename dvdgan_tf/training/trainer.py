@@ -97,13 +97,13 @@ class TrainResult:
 def _check_positive(**values) -> None:
     for name, value in values.items():
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(
+            raise errors.ConfigValueError(
                 f"Expected training.run.{name} to be an integer >= 1; "
                 f"received: {name}={value!r} ({type(value).__name__}). Fix "
                 "the gin binding (no quotes around numbers)."
             )
         if value < 1:
-            raise ValueError(
+            raise errors.ConfigValueError(
                 f"Expected training.run.{name} >= 1; received: {name}={value}"
             )
 

@@ -11,6 +11,15 @@ from __future__ import annotations
 import re
 
 
+class ConfigValueError(ValueError):
+    """A setting (a flag or a gin binding) has a value outside its range.
+
+    Library code raises it where it validates its arguments; the command
+    lines report it as a usage error (exit status 2, `dvdgan_tf.cli`), since
+    the fix is in the command line or the gin file, not in the data.
+    """
+
+
 def describe(error: BaseException) -> str:
     """One line for an exception: its message, or its type and message.
 
@@ -23,6 +32,16 @@ def describe(error: BaseException) -> str:
     message = text.split("\n  In call to configurable")[0].strip()
     # TF op errors start with "{{function_node ...}}".
     message = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", message)
+    # Gin appends the whole configuration to some errors (kilobytes).
+    message = re.sub(r"\s+in config string:.*$", "", message, flags=re.S)
+    undefined = re.match(
+        r"No bindings specified for '([^'/]+)/gin\.macro'", message
+    )
+    if undefined:
+        message = (
+            f"macro %{undefined.group(1)} used but never defined (a typo, or "
+            "a missing include?)"
+        )
     if not message:
         message = type(error).__name__
     if type(error).__module__.startswith("tensorflow"):
