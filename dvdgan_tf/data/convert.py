@@ -405,7 +405,8 @@ def convert_folder(
 ) -> manifest_lib.Manifest:
     """Converts `<root>/<class_name>/*.<video>` into one split."""
     return convert_sources(
-        sources_lib.list_folder(root, split),
+        # The output may lie inside the input: never list it as input.
+        sources_lib.list_folder(root, split, exclude=(output_dir,)),
         output_dir,
         name="folder",
         load_clip=_video_loader(options),

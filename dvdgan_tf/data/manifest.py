@@ -155,6 +155,8 @@ def read_manifest(data_dir: str) -> Manifest:
     Raises:
         FileNotFoundError: the directory has no manifest (not converted, or
             the conversion has not finished).
+        ValueError: the manifest is not valid JSON or lacks fields (the
+            message names the file).
     """
     path = os.path.join(data_dir, MANIFEST_NAME)
     if not tf.io.gfile.exists(path):
@@ -164,7 +166,16 @@ def read_manifest(data_dir: str) -> Manifest:
             "finish (re-run the same command; it resumes)."
         )
     with tf.io.gfile.GFile(path) as f:
-        return Manifest.from_json(json.load(f))
+        text = f.read()
+    try:
+        return Manifest.from_json(json.loads(text))
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        raise ValueError(
+            f"{path} is not a valid manifest ({type(error).__name__}: "
+            f"{error}). Restore the file, or re-run the conversion that "
+            f"wrote {data_dir!r} (finished shards are kept and the manifest "
+            "is written again)."
+        ) from None
 
 
 def check_training_data(data_dir: str, split: str) -> str:

@@ -144,14 +144,17 @@ def _canonical(listed: Sources) -> Sources:
     )
 
 
-def list_folder(root: str, split: str = "train") -> Sources:
+def list_folder(
+    root: str, split: str = "train", exclude: tuple[str, ...] = ()
+) -> Sources:
     """Lists `<root>/<class_name>/<video>` as one split.
 
     A video is a file whose suffix is in `VIDEO_SUFFIXES` (any case). Every
     other file under `root` is accounted for in `Sources.unusable`, reason
     ``not_a_video`` (or ``not_in_a_class_folder`` for files directly in
     `root` or deeper than one level), so the manifest lists it; a folder
-    without videos is not a class.
+    without videos is not a class. Directories in `exclude` (the
+    conversion's own output when it lies inside `root`) are not walked.
 
     Raises:
         FileNotFoundError: `root` is not a directory.
@@ -159,8 +162,13 @@ def list_folder(root: str, split: str = "train") -> Sources:
     """
     _require_dir(root, "Folder dataset root")
     by_class, unusable = {}, []
+    excluded = {os.path.realpath(path) for path in exclude}
     for directory, subdirs, names in os.walk(root):
-        subdirs.sort()
+        subdirs[:] = sorted(
+            name
+            for name in subdirs
+            if os.path.realpath(os.path.join(directory, name)) not in excluded
+        )
         relative_dir = os.path.relpath(directory, root)
         depth = 0 if relative_dir == "." else relative_dir.count(os.sep) + 1
         for name in sorted(names):
@@ -184,6 +192,8 @@ def list_folder(root: str, split: str = "train") -> Sources:
             unusable.append(manifest_lib.SkippedInput(relative, split, reason))
     for name in sorted(os.listdir(root)):
         directory = os.path.join(root, name)
+        if os.path.realpath(directory) in excluded:
+            continue
         if os.path.isdir(directory) and name not in by_class:
             logging.warning(
                 "Folder %s holds no videos; it is not a class.", directory

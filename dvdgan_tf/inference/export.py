@@ -415,10 +415,18 @@ def export(
     final = os.path.join(export_dir, str(version))
     tmp = os.path.join(export_dir, f".tmp-{version}-{os.getpid()}")
     tf.io.gfile.makedirs(export_dir)
-    with tempfile.TemporaryDirectory() as asset_dir:
-        module.assets = _write_assets(asset_dir, model_dir, metadata, generator)
-        tf.saved_model.save(module, tmp, signatures=module.signatures)
-    tf.io.gfile.rename(tmp, final)
+    try:
+        with tempfile.TemporaryDirectory() as asset_dir:
+            module.assets = _write_assets(
+                asset_dir, model_dir, metadata, generator
+            )
+            tf.saved_model.save(module, tmp, signatures=module.signatures)
+        tf.io.gfile.rename(tmp, final)
+    except BaseException:
+        # A failed (or interrupted) export leaves nothing behind.
+        if tf.io.gfile.exists(tmp):
+            tf.io.gfile.rmtree(tmp)
+        raise
     logging.info("Exported step %d of %s to %s", step, model_dir, final)
     return final
 

@@ -331,3 +331,32 @@ def test_kinetics_untrimmed_video_is_cut_to_the_annotated_segment(tmp_path):
     assert clip.example_id == "eeeeeeeeeee_000001_000002"
     assert clip.frames.shape[0] == 25
     assert clip.timestamps_us[0] == 1_000_000
+
+
+def test_output_inside_the_input_is_not_listed_and_a_rerun_changes_nothing(
+    tmp_path,
+):
+    root = str(tmp_path / "videos")
+    for label in ("a", "b"):
+        fixtures.write_videos(
+            os.path.join(root, label),
+            [("clip", ".mp4")],
+            num_frames=_T,
+            size=_SIZE,
+        )
+    out = os.path.join(root, "tfrecords")
+    first = convert.convert_folder(root, out, options=_OPTIONS)
+    assert first.class_names == ("a", "b")
+    assert first.skipped == ()  # not its own manifest or shards
+    with open(os.path.join(out, "manifest.json"), "rb") as f:
+        written = f.read()
+    second = convert.convert_folder(root, out, options=_OPTIONS)
+    assert second.skipped == ()
+    with open(os.path.join(out, "manifest.json"), "rb") as f:
+        assert f.read() == written
+
+
+def test_an_invalid_manifest_is_named_with_what_to_do(tmp_path):
+    (tmp_path / "manifest.json").write_text('{"class_names": ["a"],')
+    with pytest.raises(ValueError, match="manifest.json is not a valid"):
+        manifest_lib.read_manifest(str(tmp_path))

@@ -440,3 +440,16 @@ def test_fp_wrong_conditioning_shape_names_the_expected_one(
         tf.errors.InvalidArgumentError, match=r"uint8 \[B, 2, 16, 16, 3\]"
     ):
         module.serving_default(z, labels, tf.zeros(shape, tf.uint8))
+
+
+def test_a_failed_export_leaves_no_temporary_directory(
+    tiny_model_dir, tmp_path, monkeypatch
+):
+    def fail(*args, **kwargs):
+        os.makedirs(args[1], exist_ok=True)  # as a save that got halfway
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(tf.saved_model, "save", fail)
+    with pytest.raises(OSError, match="No space left"):
+        export.export(tiny_model_dir.path, str(tmp_path))
+    assert os.listdir(tmp_path) == []
