@@ -16,6 +16,7 @@ directory. SIGTERM saves a checkpoint and exits with status 0.
 from __future__ import annotations
 
 import os
+import sys
 
 # Before TensorFlow is imported (by the package): silence its C++ INFO logs.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -29,6 +30,7 @@ from dvdgan_tf import cli  # noqa: E402
 from dvdgan_tf import configurables  # noqa: E402
 from dvdgan_tf.training import strategies  # noqa: E402
 from dvdgan_tf.training import trainer as training  # noqa: E402
+from dvdgan_tf.training import worker_preemption  # noqa: E402
 
 FLAGS = flags.FLAGS
 
@@ -162,6 +164,10 @@ def main(argv) -> None:
         " (preempted)" if result.preempted else "",
         result.model_dir,
     )
+    if result.preempted and worker_preemption.num_workers(strategy) > 1:
+        # Every worker saved the same step; a non-zero status makes a
+        # cluster manager restart the job (docs: BUILD.md "Preemption").
+        sys.exit(worker_preemption.PREEMPTED_EXIT)
 
 
 if __name__ == "__main__":

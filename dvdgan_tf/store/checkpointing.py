@@ -233,7 +233,9 @@ def _damaged_for_loading(path: str, error: BaseException) -> CheckpointError:
     )
 
 
-def restore_latest(checkpoint: tf.train.Checkpoint, model_dir: str):
+def restore_latest(
+    checkpoint: tf.train.Checkpoint, model_dir: str, repair_index: bool = False
+):
     """Restores the newest readable checkpoint of `model_dir`.
 
     Restarting training with the same command resumes through this. A
@@ -241,6 +243,14 @@ def restore_latest(checkpoint: tf.train.Checkpoint, model_dir: str):
     up) is skipped with a warning naming it and its files, and the next
     older one is tried. Without the `checkpoint` index file, the `ckpt-N`
     files on disk are used.
+
+    Args:
+        checkpoint: the objects to restore.
+        model_dir: the run's directory.
+        repair_index: when the restored checkpoint is not the one the
+            `checkpoint` index names as latest (the index lagged, or is
+            missing), rewrite the index to name it (the chief's job), so a
+            `CheckpointManager` made afterwards rotates from it.
 
     Returns:
         The restored checkpoint's path, or None when there is none yet.
@@ -276,6 +286,8 @@ def restore_latest(checkpoint: tf.train.Checkpoint, model_dir: str):
             logging.warning(
                 "Resuming from %s, the newest complete checkpoint.", path
             )
+        if repair_index:
+            _name_as_latest(directory, path, steps)
         return path
     if damaged:
         raise CheckpointError(
@@ -284,6 +296,23 @@ def restore_latest(checkpoint: tf.train.Checkpoint, model_dir: str):
             + ". Restore the files or start a new model_dir."
         )
     return None
+
+
+def _name_as_latest(directory: str, path: str, steps: list[int]) -> None:
+    """Makes the `checkpoint` index name `path` as the latest checkpoint."""
+    state = tf.train.get_checkpoint_state(directory)
+    if state is not None and state.model_checkpoint_path.endswith(
+        os.path.basename(path)
+    ):
+        return
+    # Relative names, as CheckpointManager writes them (the run stays
+    # movable); every step up to the restored one stays listed.
+    kept = [f"ckpt-{s}" for s in steps]
+    kept = kept[: kept.index(os.path.basename(path)) + 1]
+    tf.compat.v1.train.update_checkpoint_state(
+        directory, kept[-1], all_model_checkpoint_paths=kept
+    )
+    logging.info("Checkpoint index of %s now names %s.", directory, path)
 
 
 def list_checkpoint_steps(model_dir: str) -> list[int]:

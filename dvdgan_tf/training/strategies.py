@@ -168,12 +168,15 @@ def worker_model_dir(strategy: tf.distribute.Strategy, model_dir: str) -> str:
 def remove_worker_dir(strategy: tf.distribute.Strategy, model_dir: str):
     """Deletes a non-chief worker's scratch directory (no-op on the chief).
 
-    Also removes the shared ``workers/`` parent once it is empty.
+    Also removes the shared ``workers/`` parent once it is empty. Called at
+    the end of a run and at its start (a killed run's stale scratch
+    checkpoint must not be restored), so a missing directory is fine.
     """
     if is_chief(strategy):
         return
     write_dir = worker_model_dir(strategy, model_dir)
-    tf.io.gfile.rmtree(write_dir)
+    if tf.io.gfile.exists(write_dir):
+        tf.io.gfile.rmtree(write_dir)
     parent = os.path.dirname(write_dir)
     try:
         if not tf.io.gfile.listdir(parent):

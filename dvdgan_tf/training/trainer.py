@@ -64,6 +64,7 @@ from dvdgan_tf.training import loop_actions
 from dvdgan_tf.training import precision as precision_lib
 from dvdgan_tf.training import strategies
 from dvdgan_tf.training import summaries
+from dvdgan_tf.training import worker_preemption
 from dvdgan_tf.util import errors
 from dvdgan_tf.util import pixels
 from dvdgan_tf.util import preemption
@@ -320,7 +321,13 @@ def run(
             global_batch_size,
         )
         step, preempted = _train_until_done_or_stopped(
-            loop, run_dir, saver, model, file_pattern, train_steps
+            loop,
+            run_dir,
+            saver,
+            model,
+            file_pattern,
+            train_steps,
+            coordinated=worker_preemption.num_workers(strategy) > 1,
         )
         strategies.remove_worker_dir(strategy, model_dir)
     return TrainResult(
@@ -379,15 +386,24 @@ def _open_model_dir(
     keep_checkpoints,
     allow_data_change,
 ) -> _RunDir:
-    """Makes the checkpoint manager, restores the latest checkpoint (on the
-    same data unless `allow_data_change`) and, on the chief, writes
-    generator_config.json and metadata.json."""
+    """Restores the latest checkpoint (on the same data unless
+    `allow_data_change`), makes the checkpoint manager and, on the chief,
+    writes generator_config.json and metadata.json.
+
+    The chief's restore repairs a lagging `checkpoint` index before the
+    manager reads it; a non-chief worker starts from an empty scratch
+    directory (a stale one from a killed run would otherwise be restored
+    by the preemption handler over the chief's checkpoint)."""
+    chief = strategies.is_chief(strategy)
+    strategies.remove_worker_dir(strategy, model_dir)
+    latest = checkpointing.restore_latest(
+        checkpoint, model_dir, repair_index=chief
+    )
     manager = checkpointing.make_manager(
         checkpoint,
         strategies.worker_model_dir(strategy, model_dir),
         max_to_keep=keep_checkpoints,
     )
-    latest = checkpointing.restore_latest(checkpoint, model_dir)
     step = int(model.step.numpy())
     if latest:
         logging.info("Resumed from %s (step %d).", latest, step)
@@ -395,7 +411,6 @@ def _open_model_dir(
         logging.info("No checkpoint in %s: starting from step 0.", model_dir)
     if latest and not allow_data_change:
         _check_same_data(model_dir, metadata)
-    chief = strategies.is_chief(strategy)
     if chief:
         checkpointing.write_model_spec(model_dir, model.generator, metadata)
     return _RunDir(
@@ -458,6 +473,13 @@ def _make_controller(
         ),
         saver,
     ]
+    if worker_preemption.num_workers(strategy) > 1:
+        # Last: after this call's regular checkpoint (docs in the module).
+        actions.append(
+            worker_preemption.PreemptionCoordinator(
+                strategy, run_dir.manager, saver
+            )
+        )
     loop = controller.Controller(
         make_train_loop(strategy, model, jit_compile),
         iter(data.distribute(strategy)),
@@ -527,9 +549,13 @@ class _DataWiring:
 
 
 def _train_until_done_or_stopped(
-    loop, run_dir, saver, model, file_pattern, train_steps
+    loop, run_dir, saver, model, file_pattern, train_steps, coordinated
 ) -> tuple[int, bool]:
     """Runs the controller; saves on preemption; names bad input data.
+
+    With several workers (`coordinated`), SIGTERM belongs to TF's
+    preemption handler (`worker_preemption`): every worker stops at the
+    same step, saved by the handler, and a lost worker is one clear error.
 
     Returns:
         (the step reached, whether SIGTERM / Ctrl-C stopped the run).
@@ -546,17 +572,28 @@ def _train_until_done_or_stopped(
     )
     with (
         preemption.StopRequest(
-            "finishing the current steps, then saving a checkpoint"
+            "finishing the current steps, then saving a checkpoint",
+            coordinated=coordinated,
         ) as stop,
         writer.as_default(),
     ):
         try:
             step = loop.train(step, stop)
+        except worker_preemption.CoordinatedStop as stopped:
+            logging.info(
+                "Preempted: every worker stopped at step %d; saved it.",
+                stopped.step,
+            )
+            return stopped.step, True
         except (
             tf.errors.DataLossError,
             tf.errors.InvalidArgumentError,
         ) as error:
             raise _input_error(error, saver, model, file_pattern) from None
+        except _LOST_WORKER_ERRORS as error:
+            if not coordinated:
+                raise
+            raise _lost_worker_error(error, run_dir) from None
         if stop.triggered:
             path = saver.save_if_unsaved(step)
             if path is not None:
@@ -569,6 +606,31 @@ def _train_until_done_or_stopped(
                     step,
                 )
     return step, stop.triggered
+
+
+# What a collective raises once the coordination service has given up on a
+# worker (killed, crashed, its VM lost).
+_LOST_WORKER_ERRORS = (
+    tf.errors.UnavailableError,
+    tf.errors.AbortedError,
+    tf.errors.DeadlineExceededError,
+    tf.errors.CancelledError,
+)
+
+
+def _lost_worker_error(error, run_dir) -> Exception:
+    """One line for a multi-worker run that lost a worker mid-training."""
+    steps = checkpointing.list_checkpoint_steps(run_dir.model_dir)
+    last = (
+        f"the last checkpoint is step {steps[-1]}"
+        if steps
+        else "no checkpoint was written yet"
+    )
+    return worker_preemption.WorkerLostError(
+        f"Lost contact with another worker ({errors.describe(error)}); "
+        f"{last}. Steps since then are lost: nothing can be saved without "
+        "every worker. Restart every worker with the same command to resume."
+    )
 
 
 def _check_same_data(
