@@ -21,9 +21,11 @@ index file is replaced only after the data files are complete).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import time
 from typing import Mapping
 
 import tensorflow as tf
@@ -31,6 +33,7 @@ from absl import logging
 
 from dvdgan_tf.store import metadata as metadata_lib
 from dvdgan_tf.util import atomic_files
+from dvdgan_tf.util import errors
 
 CHECKPOINT_SUBDIR = "checkpoints"
 GENERATOR_CONFIG_FILE = "generator_config.json"
@@ -313,6 +316,94 @@ def _name_as_latest(directory: str, path: str, steps: list[int]) -> None:
         directory, kept[-1], all_model_checkpoint_paths=kept
     )
     logging.info("Checkpoint index of %s now names %s.", directory, path)
+
+
+class CheckpointSaveError(RuntimeError):
+    """A checkpoint could not be written (disk full, filesystem gone)."""
+
+
+# Errors a flaky (network) filesystem gives for a while and then not.
+TRANSIENT_SAVE_ERRORS = (
+    tf.errors.UnavailableError,
+    tf.errors.DeadlineExceededError,
+    tf.errors.AbortedError,
+)
+_TRANSIENT_ERRNOS = (errno.EAGAIN, errno.EIO, errno.ETIMEDOUT, errno.ESTALE)
+
+
+def _is_transient(error: BaseException) -> bool:
+    if isinstance(error, TRANSIENT_SAVE_ERRORS):
+        return True
+    return isinstance(error, OSError) and error.errno in _TRANSIENT_ERRNOS
+
+
+def _remove_partial(directory: str, step: int) -> None:
+    """Deletes what a failed save of `ckpt-<step>` left (data shards, the
+    temporary directory), so no half-written checkpoint stays around."""
+    for pattern in (f"ckpt-{step}.*", f"ckpt-{step}_temp*"):
+        for path in tf.io.gfile.glob(os.path.join(directory, pattern)):
+            try:
+                if tf.io.gfile.isdir(path):
+                    tf.io.gfile.rmtree(path)
+                else:
+                    tf.io.gfile.remove(path)
+            except (OSError, tf.errors.OpError):
+                pass  # Best effort: resume skips damaged checkpoints anyway.
+
+
+def save_with_retries(
+    manager: tf.train.CheckpointManager,
+    step: int,
+    attempts: int = 4,
+    first_delay_s: float = 2.0,
+    sleep=time.sleep,
+) -> str:
+    """`manager.save(checkpoint_number=step)`, robust to a flaky filesystem.
+
+    A transient failure (the filesystem briefly unavailable: TF's
+    Unavailable / DeadlineExceeded / Aborted, or EAGAIN / EIO / ETIMEDOUT /
+    ESTALE) is retried `attempts` times in all, waiting 2, 4, 8 s. Any
+    failure removes the partial files of this save first; the previous
+    checkpoint is never touched, so it stays the one a resume picks.
+
+    Raises:
+        CheckpointSaveError: the save failed for good (disk full, no
+            permission, or the filesystem stayed away); the message names
+            the checkpoint, the cause, the previous checkpoint and what to do.
+    """
+    delay = first_delay_s
+    for attempt in range(1, attempts + 1):
+        try:
+            return manager.save(checkpoint_number=step)
+        except (OSError, tf.errors.OpError) as error:
+            _remove_partial(manager.directory, step)
+            if _is_transient(error) and attempt < attempts:
+                logging.warning(
+                    "Saving ckpt-%d failed (%s); retrying in %.0f s "
+                    "(attempt %d of %d).",
+                    step,
+                    errors.describe(error),
+                    delay,
+                    attempt + 1,
+                    attempts,
+                )
+                sleep(delay)
+                delay *= 2
+                continue
+            previous = manager.latest_checkpoint
+            kept = (
+                f"The previous checkpoint {previous} is intact"
+                if previous
+                else "No earlier checkpoint exists"
+            )
+            tries = f" after {attempt} attempts" if attempt > 1 else ""
+            raise CheckpointSaveError(
+                f"Could not save checkpoint ckpt-{step} in "
+                f"{manager.directory}{tries}: {errors.describe(error)}. "
+                f"{kept}; free space or fix the filesystem, then re-run the "
+                "same command to resume from it."
+            ) from None
+    raise AssertionError("unreachable")
 
 
 def list_checkpoint_steps(model_dir: str) -> list[int]:

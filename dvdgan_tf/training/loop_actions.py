@@ -271,7 +271,9 @@ class CheckpointSaver:
         self.saved_step = saved_step
 
     def save(self, step: int) -> str:
-        path = self._manager.save(checkpoint_number=step)
+        """Saves `step` (retrying a flaky filesystem; a failed save leaves
+        no partial checkpoint: `checkpointing.save_with_retries`)."""
+        path = checkpointing.save_with_retries(self._manager, step)
         self.saved_step = step
         return path
 
