@@ -384,6 +384,7 @@ def _context(f, info):
         info.frame_stride,
         info.fps,
         f.num or DEFAULT_NUM,
+        class_names=info.class_names,
     )
     if not info.num_classes:
         labels = None

@@ -92,13 +92,22 @@ def read_results(
     `model_dir/<eval_subdir>/results-*.json`."""
     results = {}
     pattern = os.path.join(model_dir, eval_subdir, "results-*.json")
-    for path in glob.glob(pattern):
-        with open(path) as f:
-            record = json.load(f)
-        results[int(record["step"])] = {
-            metric["name"]: float(metric["value"])
-            for metric in record["metrics"]
-        }
+    for path in sorted(glob.glob(pattern)):
+        try:
+            with open(path) as f:
+                record = json.load(f)
+            results[int(record["step"])] = {
+                metric["name"]: float(metric["value"])
+                for metric in record["metrics"]
+            }
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(
+                f"{path} is not a results file of dvdgan_tf.evaluate "
+                f"({type(error).__name__}: {error}). Delete it and score "
+                "that checkpoint again (python -m dvdgan_tf.evaluate "
+                f"--model_dir={model_dir} --continuous --timeout_secs=0 "
+                "scores the checkpoints without results)."
+            ) from None
     if not results:
         raise ValueError(
             f"{model_dir}/{eval_subdir} holds no results-*.json: run python -m "
@@ -321,6 +330,15 @@ def grid_panels(model_dir: str, seed: int):
     from dvdgan_tf.store import checkpointing
 
     generator, step, metadata = checkpointing.load_generator(model_dir)
+    if metadata.dataset is not None and not real_clips.is_synthetic(
+        metadata.dataset
+    ):
+        raise ValueError(
+            f"grid shows one row per class of the built-in synthetic set; "
+            f"{model_dir} was trained on {metadata.dataset!r}. For its "
+            f"samples run python -m dvdgan_tf.sample --model_dir={model_dir} "
+            "--output=DIR (one video per class with --num)."
+        )
     num_classes = int(generator.num_classes)
     frames = generator_lib.clip_frames(generator)
     # Plenty of balanced real clips; the first of each class is shown.

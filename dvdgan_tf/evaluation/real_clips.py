@@ -13,10 +13,13 @@ Two sources:
 from __future__ import annotations
 
 import numpy as np
+import tensorflow as tf
 import tqdm
 
+from dvdgan_tf.data import manifest as manifest_lib
 from dvdgan_tf.data import pipeline
 from dvdgan_tf.data import synthetic
+from dvdgan_tf.util import errors
 from dvdgan_tf.util import pixels
 
 SYNTHETIC = "synthetic"
@@ -52,6 +55,27 @@ def _synthetic_batches(
         yield videos[:, ::stride], labels[start : start + len(indices)]
 
 
+def _naming_corrupt_shards(records, file_pattern):
+    """Iterates `records`; a checksum failure names the damaged shard(s)."""
+    iterator = iter(records)
+    while True:
+        try:
+            element = next(iterator)
+        except StopIteration:
+            return
+        except tf.errors.DataLossError as error:
+            corrupt = manifest_lib.find_corrupt_shards(
+                sorted(tf.io.gfile.glob(file_pattern))
+            )
+            where = f"corrupt shard(s) {corrupt}" if corrupt else "a record"
+            raise ValueError(
+                f"The real clips {file_pattern!r} have {where} "
+                f"({errors.describe(error)}). Restore or re-convert them; "
+                "the results of this checkpoint were not written."
+            ) from None
+        yield element
+
+
 def _record_batches(
     num_clips,
     num_frames,
@@ -65,7 +89,7 @@ def _record_batches(
         file_pattern, num_frames, frame_stride, resolution, seed
     )
     videos, labels, count = [], [], 0
-    for element in records:
+    for element in _naming_corrupt_shards(records, file_pattern):
         videos.append(pixels.to_uint8(element["video"]))
         labels.append(element["label"].numpy())
         count += 1

@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from dvdgan_tf import video_io
+from dvdgan_tf.data import manifest as manifest_lib
 from dvdgan_tf.data import pipeline
 from dvdgan_tf.data import processors
 from dvdgan_tf.data import sources
@@ -93,6 +94,26 @@ def clips_from_records(
     return pixels.to_uint8(video), np.concatenate(labels).astype(np.int32)
 
 
+def _check_classes(shards, class_names) -> None:
+    """Refuses shards of a dataset whose classes are not the model's."""
+    if not class_names:
+        return
+    data_dir = os.path.dirname(shards[0])
+    if not tf.io.gfile.exists(
+        os.path.join(data_dir, manifest_lib.MANIFEST_NAME)
+    ):
+        return
+    theirs = tuple(manifest_lib.read_manifest(data_dir).class_names)
+    if theirs and theirs != tuple(class_names):
+        raise ValueError(
+            f"The shards in {data_dir} are of a dataset with other classes "
+            f"({len(theirs)}: {', '.join(theirs[:4])}, ...) than the model's "
+            f"({len(class_names)}: {', '.join(class_names[:4])}, ...): their "
+            "labels would name other classes here. Pass shards of the "
+            "model's dataset, or a video file (no label)."
+        )
+
+
 def load_context(
     path: str,
     num_frames: int,
@@ -100,6 +121,7 @@ def load_context(
     frame_stride: int,
     fps: float,
     count: int,
+    class_names=None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Conditioning clips from a video file or TFRecord shards.
 
@@ -110,6 +132,9 @@ def load_context(
         frame_stride: the model's stride between stored frames (records).
         fps: the model's frame rate (stored fps / stride; video files).
         count: clips wanted (records; a video file gives one).
+        class_names: the model's classes; shards whose dataset (the
+            manifest.json beside them) has other classes are refused, since
+            their labels would name other classes in this model.
 
     Returns:
         (uint8 [M, C, R, R, 3], int32 [M] labels or None for a video file).
@@ -119,7 +144,9 @@ def load_context(
     """
     if is_video_file(path):
         return frames_from_video(path, num_frames, resolution, fps), None
-    if path.endswith(".tfrecord") or tf.io.gfile.glob(path):
+    shards = tf.io.gfile.glob(path)
+    if shards and all(".tfrecord" in os.path.basename(s) for s in shards):
+        _check_classes(shards, class_names)
         return clips_from_records(
             path, num_frames, resolution, frame_stride, count
         )

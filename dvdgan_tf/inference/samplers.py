@@ -231,8 +231,15 @@ class SavedModelSampler(_Sampler):
         metadata = export.read_export_metadata(saved_model_dir)
         # Keep the loaded object alive: its signatures reference its
         # variables (docs/DESIGN.md K12).
-        self._loaded = tf.saved_model.load(saved_model_dir)
-        self._sample = self._loaded.signatures[export.SAMPLE_SIGNATURE]
+        try:
+            self._loaded = tf.saved_model.load(saved_model_dir)
+            self._sample = self._loaded.signatures[export.SAMPLE_SIGNATURE]
+        except Exception as error:  # noqa: BLE001 - any damage, one message
+            raise ValueError(
+                f"--saved_model={saved_model_dir} cannot be loaded "
+                f"({errors.describe(error)}): the SavedModel is damaged or "
+                "incomplete. Export it again with tools/export_savedmodel.py."
+            ) from None
         self.info = ModelInfo.from_metadata(metadata)
 
     def _generate(self, seeds, labels, truncation, context):
