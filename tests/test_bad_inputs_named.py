@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 
+import numpy as np
 import pytest
 
 from dvdgan_tf.data import convert
@@ -132,3 +133,45 @@ def test_plot_results_grid_of_a_model_of_another_dataset_points_to_sample(
         plot_results.grid_panels(model_dir, seed=0)
     message = str(raised.value)
     assert "'folder'" in message and "python -m dvdgan_tf.sample" in message
+
+
+def test_fp_training_reads_skip_clips_shorter_than_the_whole_clip():
+    from dvdgan_tf.gan import dvdgan as gan
+    from dvdgan_tf.training import trainer
+    from tests import tiny_gan
+
+    model = gan.build_dvdgan(
+        tiny_gan.build_generator(num_conditioning_frames=2, num_frames=2),
+        tiny_gan.build_spatial_discriminator(),
+        tiny_gan.build_temporal_discriminator(),
+    )
+    wiring = trainer._DataWiring.for_run(None, model, 2, 1, 0, None)
+    assert wiring.arguments["short_clip_policy"] == "skip"
+    assert wiring.arguments["num_frames"] == 4
+    synthesis = gan.build_dvdgan(
+        tiny_gan.build_generator(),
+        tiny_gan.build_spatial_discriminator(),
+        tiny_gan.build_temporal_discriminator(),
+    )
+    wiring = trainer._DataWiring.for_run(None, synthesis, 2, 1, 0, None)
+    assert "short_clip_policy" not in wiring.arguments  # looped, as DMVR
+
+
+def test_fp_real_clips_skip_short_clips_and_say_so_when_too_few(
+    synthetic_dir,
+):
+    pattern = manifest_lib.shard_pattern(synthetic_dir, "train")
+    # The stored clips have 6 frames: a window of 7 never fits.
+    looped, _ = real_clips.load_real_clips(
+        8, 7, 1, 16, "synthetic", file_pattern=pattern
+    )
+    np.testing.assert_array_equal(looped[:, 6], looped[:, 0])  # wrapped
+    with pytest.raises(ValueError, match="skips shorter clips") as raised:
+        real_clips.load_real_clips(
+            8, 7, 1, 16, "synthetic", file_pattern=pattern, skip_short=True
+        )
+    assert "holds 0 clips" in str(raised.value)
+    fitting, _ = real_clips.load_real_clips(
+        8, 6, 1, 16, "synthetic", file_pattern=pattern, skip_short=True
+    )
+    assert fitting.shape[:2] == (8, 6)

@@ -147,6 +147,7 @@ def make_constant_dataset(
     seed=0,
     num_classes=0,
     start_step=0,
+    short_clip_policy="loop",
 ):
     """The same global batch forever, sharded by input pipeline.
 
@@ -154,7 +155,7 @@ def make_constant_dataset(
     one consume identical inputs.
     """
     # The batch is synthetic; these are kept for the builder API.
-    del frame_stride, num_classes, start_step
+    del frame_stride, num_classes, start_step, short_clip_policy
     if (num_frames, resolution) != (tiny.FRAMES, tiny.RESOLUTION):
         raise ValueError(f"tiny data only: {num_frames}, {resolution}")
     batch = real_batch(global_batch_size, seed)

@@ -142,12 +142,15 @@ def read_clips(
     frame_stride: int,
     resolution: int,
     seed: int | None = None,
+    short_clip_policy: ShortClipPolicy | str = ShortClipPolicy.LOOP,
 ) -> tf.data.Dataset:
     """Evaluation reading: every clip once, in file order, batches of one.
 
     `make_dataset` in eval mode (centred crop, no flip, no repeat) with a
     batch of one, so no clip is dropped as a remainder; what the metrics'
-    real side and DVD-GAN-FP's context frames read.
+    real side and DVD-GAN-FP's context frames read. DVD-GAN-FP readers pass
+    ``short_clip_policy="skip"``: a looped clip would continue into its own
+    first frames.
 
     Returns:
         A dataset of {"video": float32 [1, T, H, W, 3], "label": int32 [1]}.
@@ -162,6 +165,7 @@ def read_clips(
         is_training=False,
         seed=seed,
         repeat=False,
+        short_clip_policy=short_clip_policy,
     )
 
 

@@ -84,9 +84,15 @@ def _record_batches(
     file_pattern,
     seed,
     batch_size,
+    skip_short=False,
 ):
     records = pipeline.read_clips(
-        file_pattern, num_frames, frame_stride, resolution, seed
+        file_pattern,
+        num_frames,
+        frame_stride,
+        resolution,
+        seed,
+        short_clip_policy="skip" if skip_short else "loop",
     )
     videos, labels, count = [], [], 0
     for element in _naming_corrupt_shards(records, file_pattern):
@@ -101,9 +107,15 @@ def _record_batches(
             videos, labels = [], []
         if count == num_clips:
             return
+    skipped = (
+        f" long enough for {num_frames} frames at stride {frame_stride} "
+        "(DVD-GAN-FP skips shorter clips instead of looping them)"
+        if skip_short
+        else ""
+    )
     raise ValueError(
         f"Too few real clips for the protocol: {file_pattern!r} holds "
-        f"{count} clips, the protocol needs {num_clips}. Lower the "
+        f"{count} clips{skipped}, the protocol needs {num_clips}. Lower the "
         "protocol's N (and say so) or use a larger split."
     )
 
@@ -118,6 +130,7 @@ def real_clip_batches(
     seed: int = REAL_SEED,
     batch_size: int = 16,
     progress: bool = False,
+    skip_short: bool = False,
 ):
     """Real clips for the real side of a metric, as uint8 batches.
 
@@ -131,6 +144,8 @@ def real_clip_batches(
         seed: clip seed of the synthetic generator.
         batch_size: clips per yielded batch.
         progress: show a tqdm bar.
+        skip_short: drop (instead of looping) stored clips shorter than the
+            window (DVD-GAN-FP: a looped clip continues into its start).
 
     Yields:
         (uint8 [b, T, H, W, 3], int32 [b]), `num_clips` clips in all.
@@ -148,6 +163,7 @@ def real_clip_batches(
             file_pattern,
             seed,
             batch_size,
+            skip_short,
         )
     elif is_synthetic(dataset):
         batches = _synthetic_batches(
@@ -177,6 +193,7 @@ def load_real_clips(
     file_pattern: str = "",
     seed: int = REAL_SEED,
     progress: bool = False,
+    skip_short: bool = False,
 ):
     """`real_clip_batches`, concatenated.
 
@@ -193,6 +210,7 @@ def load_real_clips(
             file_pattern,
             seed,
             progress=progress,
+            skip_short=skip_short,
         )
     )
     return (

@@ -158,6 +158,7 @@ class EvalContext:
             seed,
             self.batch_size,
             self.progress,
+            skip_short=bool(self.num_conditioning_frames),
         )
 
     def real_clips(self, num_clips, num_frames, seed=real_clips.REAL_SEED):
@@ -171,6 +172,7 @@ class EvalContext:
             self.real_file_pattern,
             seed,
             self.progress,
+            skip_short=bool(self.num_conditioning_frames),
         )
 
     def _generation_inputs(self, num_videos, labels):

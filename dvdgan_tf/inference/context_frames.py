@@ -81,8 +81,13 @@ def clips_from_records(
     Raises:
         ValueError: no shard matches, or the shards hold no clip.
     """
+    # Context of fewer stored frames than C: skipped, never looped.
     dataset = pipeline.read_clips(
-        file_pattern, num_frames, frame_stride, resolution
+        file_pattern,
+        num_frames,
+        frame_stride,
+        resolution,
+        short_clip_policy="skip",
     )
     videos, labels = [], []
     for batch in dataset.take(count):

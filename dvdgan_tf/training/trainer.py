@@ -514,6 +514,9 @@ class _DataWiring:
             # replaying the head of the (seeded) dataset.
             start_step=step,
         )
+        if generator_lib.num_conditioning_frames(model.generator):
+            # A looped clip would continue into its own first frames.
+            arguments["short_clip_policy"] = "skip"
         return cls(builder, arguments, pattern)
 
     def _arguments(self, **overrides) -> dict:
