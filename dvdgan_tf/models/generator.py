@@ -31,7 +31,10 @@ Choices (not facts from the paper; SPEC decisions table):
   * The class embedding is a plain (not spectrally normalised) linear
     embedding, as BigGAN's shared embedding; orthogonal init everywhere.
   * ConvGRU initial state zeros by default (decision 3); `initial_states`
-    lets a caller pass a state per group.
+    lets a caller pass a state per group. `conv_gru_initial_state="input"`
+    starts each group's ConvGRU from its own first input frame instead
+    (h_0 = x_1: no new weights), a lever against the start-up transient of
+    a zero state (docs/DESIGN.md D3); a given or encoder state wins.
   * DVD-GAN-FP (decision 4): with num_conditioning_frames = C > 0, G owns a
     `context_encoder.ContextEncoder` and takes `conditioning_frames`
     [B, C, H, W, 3]; the encoder's features initialise the ConvGRUs (every
@@ -72,6 +75,8 @@ from dvdgan_tf.models import context_encoder
 from dvdgan_tf.models import conv_gru
 from dvdgan_tf.models import normalization
 from dvdgan_tf.models import spectral_norm
+
+INITIAL_STATES = ("zeros", "input")
 
 
 class WidthPreset(str, enum.Enum):
@@ -172,6 +177,9 @@ class Generator(keras.Model):
             this and its name), or None for keras' global RNG.
         num_conditioning_frames: C; > 0 makes a DVD-GAN-FP generator.
         conditioning_levels: "all" or "first" (DVD-GAN-FP only).
+        conv_gru_initial_state: "zeros" (the default, decision 3) or
+            "input" (each ConvGRU starts from its first input frame where
+            no state is given).
 
     Call arguments:
         z: float32 [B, Z].
@@ -204,9 +212,16 @@ class Generator(keras.Model):
         seed=0,
         num_conditioning_frames=0,
         conditioning_levels="all",
+        conv_gru_initial_state="zeros",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if conv_gru_initial_state not in INITIAL_STATES:
+            raise ValueError(
+                f"Generator: conv_gru_initial_state must be one of "
+                f"{INITIAL_STATES}; received: {conv_gru_initial_state!r}"
+            )
+        self.conv_gru_initial_state = conv_gru_initial_state
         _positive_int(num_frames, "num_frames")
         _positive_int(num_classes, "num_classes", allow_zero=True)
         _positive_int(latent_dim, "latent_dim")
@@ -429,7 +444,10 @@ class Generator(keras.Model):
         x = ops.repeat(ops.expand_dims(x, 1), frames, axis=1)
         last = len(self.widths) - 1
         for g in range(len(self.widths)):
-            x = self.conv_grus[g](x, initial_states[g], training=training)
+            state = initial_states[g]
+            if state is None and self.conv_gru_initial_state == "input":
+                state = x[:, 0]
+            x = self.conv_grus[g](x, state, training=training)
             if g == 0 and self.use_attention:
                 x = self.attention_layers[0](x, training=training)
             clip_shape = tuple(x.shape[2:])
@@ -469,6 +487,7 @@ class Generator(keras.Model):
             "seed": self.seed,
             "num_conditioning_frames": self.num_conditioning_frames,
             "conditioning_levels": self.conditioning_levels,
+            "conv_gru_initial_state": self.conv_gru_initial_state,
         }
 
     @classmethod
@@ -490,6 +509,7 @@ def build_generator(
     seed: int | None = 0,
     num_conditioning_frames: int = 0,
     conditioning_levels: str = "all",
+    conv_gru_initial_state: str = "zeros",
 ) -> Generator:
     """Builds a DVD-GAN generator with all its variables created.
 
@@ -507,6 +527,7 @@ def build_generator(
             of predicted frames).
         conditioning_levels: "all" or "first": the ConvGRU levels the
             DVD-GAN-FP encoder initialises (docs/DESIGN.md D4).
+        conv_gru_initial_state: "zeros" (paper, decision 3) or "input".
 
     Returns:
         A built `Generator` named "generator".
@@ -523,6 +544,7 @@ def build_generator(
         seed=seed,
         num_conditioning_frames=num_conditioning_frames,
         conditioning_levels=conditioning_levels,
+        conv_gru_initial_state=conv_gru_initial_state,
         name="generator",
     )
     model.build()

@@ -312,3 +312,42 @@ def test_two_replicas_generate_what_one_device_generates(mirrored_strategy):
     for weight in model.non_trainable_weights:
         copies = [v.numpy() for v in weight.value.values]
         np.testing.assert_array_equal(copies[0], copies[1])
+
+
+def test_input_initial_state_starts_each_gru_from_its_first_input_frame():
+    """conv_gru_initial_state="input": no new weights, h_0 = x_1 per group,
+    the same as passing that state; a given state still wins."""
+    zeros = _build()
+    model = _build(conv_gru_initial_state="input")
+    assert [w.path for w in model.weights] == [w.path for w in zeros.weights]
+    z, labels = _inputs()
+    default = zeros(z, labels, training=False).numpy()
+    started = model(z, labels, training=False).numpy()
+    assert np.abs(started - default).max() > 1e-3
+    first = (
+        model.input_linear(
+            np.concatenate([z, model.class_embedding(labels).numpy()], axis=1),
+            training=False,
+        )
+        .numpy()
+        .reshape(tiny.BATCH, 4, 4, -1)
+    )
+    given = [first, None]
+    partly = zeros(z, labels, initial_states=given, training=False).numpy()
+    # Level 1 alone started from its input differs from both.
+    assert np.abs(partly - default).max() > 1e-3
+    states = [
+        np.zeros((tiny.BATCH,) + s, "float32")
+        for s in model.initial_state_shapes()
+    ]
+    np.testing.assert_allclose(
+        model(z, labels, initial_states=states, training=False).numpy(),
+        default,
+        atol=1e-6,
+    )
+    assert model.get_config()["conv_gru_initial_state"] == "input"
+
+
+def test_unknown_initial_state_is_rejected():
+    with pytest.raises(ValueError, match="conv_gru_initial_state"):
+        _build(conv_gru_initial_state="learned")
