@@ -29,7 +29,9 @@ from absl import flags  # noqa: E402
 
 from dvdgan_tf.training import precision  # noqa: E402
 
-flags.DEFINE_integer("repeats", 8, "Gradient computations per shape.")
+flags.DEFINE_integer(
+    "repeats", 8, "Gradient computations per shape.", lower_bound=1
+)
 FLAGS = flags.FLAGS
 
 

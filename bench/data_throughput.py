@@ -44,7 +44,7 @@ NUM_FRAMES = 16
 STORED_FRAMES = 32
 BATCH = 8
 
-flags.DEFINE_integer("num_clips", 64, "Clips per shard set.")
+flags.DEFINE_integer("num_clips", 64, "Clips per shard set.", lower_bound=1)
 flags.DEFINE_float("seconds", 4.0, "Seconds per measurement.")
 flags.DEFINE_integer(
     "repeats", 3, "Alternating runs per measurement; best kept."

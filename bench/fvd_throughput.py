@@ -34,9 +34,11 @@ from dvdgan_tf.metrics import fvd  # noqa: E402
 from dvdgan_tf.metrics import i3d  # noqa: E402
 
 flags.DEFINE_integer("num_frames", 16, "Frames per clip (>= 9).")
-flags.DEFINE_integer("batch_size", 4, "Clips per I3D call.")
-flags.DEFINE_integer("num_clips", 8, "Clips per timed pass.")
-flags.DEFINE_integer("repeats", 3, "Timed passes (best is reported).")
+flags.DEFINE_integer("batch_size", 4, "Clips per I3D call.", lower_bound=1)
+flags.DEFINE_integer("num_clips", 8, "Clips per timed pass.", lower_bound=1)
+flags.DEFINE_integer(
+    "repeats", 3, "Timed passes (best is reported).", lower_bound=1
+)
 FLAGS = flags.FLAGS
 
 

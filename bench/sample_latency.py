@@ -34,7 +34,9 @@ flags.DEFINE_integer("num_frames", 12, "Frames T.")
 flags.DEFINE_integer("channel_multiplier", 16, "Generator width unit ch.")
 flags.DEFINE_integer("num_classes", 600, "Classes N.")
 flags.DEFINE_list("batch_sizes", ["1", "16"], "Batch sizes to time.")
-flags.DEFINE_integer("repeats", 5, "Timed calls per measurement.")
+flags.DEFINE_integer(
+    "repeats", 5, "Timed calls per measurement.", lower_bound=1
+)
 
 
 def _median_seconds(functions, repeats):

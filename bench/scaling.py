@@ -26,7 +26,7 @@ import tempfile
 from absl import flags
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-flags.DEFINE_integer("steps", 5, "Timed steps per point.")
+flags.DEFINE_integer("steps", 5, "Timed steps per point.", lower_bound=1)
 flags.DEFINE_string(
     "out_dir", os.path.join(REPO, "bench", "results"), "Output directory."
 )

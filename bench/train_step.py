@@ -74,7 +74,9 @@ flags.DEFINE_integer(
     "With --strategy=mirrored on a CPU host: split the CPU into this many "
     "logical devices and mirror over them (0: all local GPUs).",
 )
-flags.DEFINE_integer("steps", 20, "Timed steps (separate measurements).")
+flags.DEFINE_integer(
+    "steps", 20, "Timed steps (separate measurements).", lower_bound=1
+)
 flags.DEFINE_integer("warmup", 2, "Untimed steps after tracing.")
 flags.DEFINE_string("data_dir", None, "Read this dataset instead of memory.")
 flags.DEFINE_string("profile_dir", None, "Profile the timed steps here.")

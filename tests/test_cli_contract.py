@@ -149,6 +149,16 @@ def _cases(tmp: str) -> dict:
                 1,
                 "12",
             ),
+            ("tools/diagnose_motion.py", "zero_clips"): (
+                [f"--model_dir={MISSING}", "--num_clips=0"],
+                2,
+                "num_clips",
+            ),
+            ("bench/data_throughput.py", "zero_clips"): (
+                ["--num_clips=0"],
+                2,
+                "num_clips",
+            ),
             ("tools/mutation_check.py", "unknown_mutation"): (
                 ["--only=no_such_mutation"],
                 2,

@@ -51,7 +51,7 @@ from dvdgan_tf.store import checkpointing  # noqa: E402
 flags.DEFINE_string("model_dir", None, "Training directory.")
 flags.DEFINE_string("judge_dir", os.path.join("runs", "judge"), "Judge.")
 flags.DEFINE_integer("step", None, "Checkpoint step; default latest.")
-flags.DEFINE_integer("num_clips", 240, "Clips per measurement.")
+flags.DEFINE_integer("num_clips", 240, "Clips per measurement.", lower_bound=1)
 flags.DEFINE_string("json", None, "Also write the results here.")
 FLAGS = flags.FLAGS
 
