@@ -112,7 +112,7 @@ def test_non_integer_train_steps_names_the_binding(tmp_path, synthetic_dir):
     completed = _train(
         tmp_path / "run", synthetic_dir, "training.run.train_steps='abc'"
     )
-    _assert_one_line_error(completed, 1, "train_steps='abc'", "integer")
+    _assert_one_line_error(completed, 2, "train_steps='abc'", "integer")
     assert not (tmp_path / "run").exists()
 
 
