@@ -70,15 +70,7 @@ def _tree(path):
 @pytest.fixture(scope="module")
 def synthetic_dir(tmp_path_factory):
     data_dir = str(tmp_path_factory.mktemp("synthetic"))
-    convert.convert_synthetic(
-        data_dir,
-        num_clips=12,
-        num_test_clips=0,
-        num_frames=6,
-        size=16,
-        options=convert.ConvertOptions(num_shards=2, min_frames=1),
-    )
-    return data_dir
+    return fixtures.convert_tiny_synthetic(data_dir, num_clips=12)
 
 
 def _train(model_dir, data_dir, *params, gin_file="gin/test_tiny.gin"):

@@ -12,12 +12,12 @@ import shutil
 import numpy as np
 import pytest
 
-from dvdgan_tf.data import convert
 from dvdgan_tf.data import manifest as manifest_lib
 from dvdgan_tf.evaluation import real_clips
 from dvdgan_tf.inference import context_frames
 from dvdgan_tf.inference import export
 from dvdgan_tf.inference import samplers
+from tests.data import fixtures
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -25,15 +25,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope="module")
 def synthetic_dir(tmp_path_factory):
     data_dir = str(tmp_path_factory.mktemp("synthetic"))
-    convert.convert_synthetic(
-        data_dir,
-        num_clips=8,
-        num_test_clips=0,
-        num_frames=6,
-        size=16,
-        options=convert.ConvertOptions(num_shards=2, min_frames=1),
-    )
-    return data_dir
+    return fixtures.convert_tiny_synthetic(data_dir, num_clips=8)
 
 
 def _load(path, class_names=None):

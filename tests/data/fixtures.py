@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from dvdgan_tf import video_io
+from dvdgan_tf.data import convert
 from dvdgan_tf.data import records
 from dvdgan_tf.data import synthetic
 
@@ -35,6 +36,22 @@ def write_shard(path, clips):
         for clip in clips:
             writer.write(records.serialize_clip(clip))
     return path
+
+
+def convert_tiny_synthetic(
+    data_dir, num_clips, num_frames=6, size=16, num_test_clips=0, num_shards=2
+):
+    """A converted synthetic dataset (manifest.json + shards) at test size;
+    returns `data_dir`."""
+    convert.convert_synthetic(
+        data_dir,
+        num_clips=num_clips,
+        num_test_clips=num_test_clips,
+        num_frames=num_frames,
+        size=size,
+        options=convert.ConvertOptions(num_shards=num_shards, min_frames=1),
+    )
+    return data_dir
 
 
 def write_synthetic_shards(

@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 
 from dvdgan_tf.store import checkpointing
+from tests.distributed import ports
 
 REPO = os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -19,20 +19,10 @@ TIMEOUT_S = 300
 STEPS = 2
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 @pytest.mark.distributed
 @pytest.mark.parametrize("prediction", [False, True], ids=["synthesis", "fp"])
 def test_two_workers_train_to_identical_weights(tmp_path, prediction):
-    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    workers = [f"127.0.0.1:{port}" for port in ports.free_ports(2)]
     model_dir = str(tmp_path / "run")
     processes = []
     for index in range(2):

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,9 +22,10 @@ import time
 
 import pytest
 
-from dvdgan_tf.data import convert
 from dvdgan_tf.store import checkpointing
 from dvdgan_tf.training import worker_preemption
+from tests.data import fixtures
+from tests.distributed import ports
 
 REPO = os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -37,32 +37,14 @@ PREEMPTED = worker_preemption.PREEMPTED_EXIT
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("synthetic"))
-    convert.convert_synthetic(
-        path,
-        num_clips=16,
-        num_test_clips=0,
-        num_frames=6,
-        size=16,
-        options=convert.ConvertOptions(num_shards=2, min_frames=1),
-    )
-    return path
-
-
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
+    return fixtures.convert_tiny_synthetic(path, num_clips=16)
 
 
 class _Cluster:
     """Two `dvdgan_tf.train` workers on localhost, their output collected."""
 
     def __init__(self, model_dir, data_dir, train_steps, checkpoint_every=1000):
-        workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+        workers = [f"127.0.0.1:{port}" for port in ports.free_ports(2)]
         self.logs = [[], []]
         self.processes = []
         for index in range(2):

@@ -25,13 +25,13 @@ import pytest
 import tensorflow as tf
 
 from dvdgan_tf import video_io
-from dvdgan_tf.data import convert
 from dvdgan_tf.gan import dvdgan as gan
 from dvdgan_tf.store import checkpointing
 from dvdgan_tf.training import summaries
 from dvdgan_tf.training import trainer as training
 from tests import tiny_config as tiny
 from tests import tiny_gan
+from tests.data import fixtures
 
 NUM_CLASSES = 12  # the synthetic set's classes
 SETTINGS = dict(
@@ -79,13 +79,13 @@ def _dataset(input_context, global_batch_size, num_frames, resolution, **_):
 @pytest.fixture(scope="module")
 def wired_run(tmp_path_factory):
     data_dir = str(tmp_path_factory.mktemp("data"))
-    convert.convert_synthetic(
+    fixtures.convert_tiny_synthetic(
         data_dir,
         num_clips=4,
         num_test_clips=4,
         num_frames=tiny.FRAMES * 2,
         size=tiny.RESOLUTION,
-        options=convert.ConvertOptions(num_shards=1, min_frames=1),
+        num_shards=1,
     )
     recorders = dict(
         generator_builder=_Recorder(
