@@ -114,6 +114,8 @@ def diagnose(model_dir, judge_dir, step=None, num_clips=240) -> dict:
         "num_clips": int(num_clips),
         "motion_energy_generated": motion.motion_energy(fake).tolist(),
         "motion_energy_real": motion.motion_energy(real).tolist(),
+        "energy_split_generated": motion.motion_energy_split(fake).__dict__,
+        "energy_split_real": motion.motion_energy_split(real).__dict__,
         "direction_probe": probe.__dict__,
         "judge": {
             "accuracy": scores.accuracy,
@@ -161,6 +163,18 @@ def main(argv):
     print(f"step {result['step']}, {result['num_clips']} clips")
     print(f"motion energy per step, generated: {energy}")
     print(f"motion energy per step, real:      {real}")
+    for name in ("generated", "real"):
+        split = result[f"energy_split_{name}"]
+        rounded = {
+            key: np.round(split[key], 2).tolist()
+            for key in ("object_region", "background", "background_share")
+        }
+        print(
+            f"  {name}: object region {rounded['object_region']}, "
+            f"background {rounded['background']} (share "
+            f"{rounded['background_share']}), object area "
+            f"{split['object_area']:.3f}"
+        )
     print(
         "D_T direction probe: forward - reversed "
         f"{probe['forward_minus_reversed']:+.3f} (forward wins "

@@ -60,3 +60,21 @@ def test_motion_confusion_counts_and_family_rates():
     assert result["scale_accuracy"] == 0.5
     assert result["family_accuracy"] == 1.0  # right family every time
     assert result["reversed_rate"] == 0.5  # left->right, shrink->grow
+
+
+def test_energy_split_puts_real_motion_in_the_object_and_flicker_outside():
+    """Real synthetic clips change only where the object is; adding noise to
+    the background of a copy shows up in `background` only."""
+    videos, _ = synthetic.generate_clips(6, 5, 32, seed=0)
+    split = motion.motion_energy_split(videos)
+    np.testing.assert_allclose(split.background, 0.0)
+    np.testing.assert_allclose(split.background_share, 0.0)
+    assert min(split.object_region) > 1.0
+    assert 0.02 < split.object_area < 0.8
+    # +-8 flicker on one background pixel far from any object.
+    noisy = videos.astype(np.int16)
+    corner = noisy[:, :, 0, 0].copy()
+    noisy[:, 1::2, 0, 0] = np.clip(corner[:, 1::2] + 8, 0, 255)
+    flickering = motion.motion_energy_split(noisy.astype(np.uint8))
+    assert min(flickering.background) > 0.0
+    np.testing.assert_allclose(flickering.object_region, split.object_region)
