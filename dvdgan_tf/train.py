@@ -79,6 +79,14 @@ def define_flags() -> None:
         None,
         "With --strategy=mirrored: explicit devices, e.g. /gpu:0,/gpu:1.",
     )
+    flags.DEFINE_float(
+        "worker_heartbeat_s",
+        strategies.DEFAULT_HEARTBEAT_TIMEOUT_S,
+        "With --strategy=multi_worker: seconds without a heartbeat after "
+        "which a worker counts as lost and the others stop with the last "
+        "checkpoint (TF's own 10 s fails on busy hosts).",
+        lower_bound=1.0,
+    )
 
 
 class ConfigError(cli.UsageError):
@@ -148,7 +156,10 @@ def main(argv) -> None:
     # multi-worker collectives must come first.
     try:
         strategy = strategies.make_strategy(
-            tpu=FLAGS.tpu, strategy=FLAGS.strategy, devices=FLAGS.devices
+            tpu=FLAGS.tpu,
+            strategy=FLAGS.strategy,
+            devices=FLAGS.devices,
+            heartbeat_timeout_s=FLAGS.worker_heartbeat_s,
         )
     except ValueError as error:
         raise cli.UsageError(str(error)) from None

@@ -16,6 +16,20 @@ Strategies (`make_strategy`):
   there is none), or over the given ``devices``.
 * ``"multi_worker"``: `MultiWorkerMirroredStrategy`; the cluster comes from
   the ``TF_CONFIG`` environment variable.
+
+Multi-worker runs first configure TF's coordination service themselves, for
+one reason: its heartbeat timeout. The service declares a worker lost when
+it has not heard from it for that long, and every collective then aborts.
+TF's default is 10 s, and a busy host misses that: on the 2-core CI box a
+worker that was only building its model was declared lost by its own leader
+("Task ... heartbeat timeout") and the run failed. `make_strategy` sets
+`DEFAULT_HEARTBEAT_TIMEOUT_S` (60 s) instead, which costs a real loss (kill
+-9, a dead VM) under a minute more before the survivors stop with
+``WorkerLostError``; ``train --worker_heartbeat_s`` changes it
+(docs/DESIGN.md K21). TF has no public API for this setting, so
+`_configure_coordination_service` uses the two private calls that
+MultiWorkerMirroredStrategy itself makes (it skips its own configuration
+when one is already set).
 """
 
 from __future__ import annotations
@@ -30,6 +44,10 @@ import tensorflow as tf
 from absl import logging
 
 
+# Seconds without a heartbeat after which a worker is declared lost.
+DEFAULT_HEARTBEAT_TIMEOUT_S = 60.0
+
+
 class StrategyKind(enum.Enum):
     """`--strategy` values (TPU is chosen by `--tpu` instead)."""
 
@@ -42,6 +60,7 @@ def make_strategy(
     tpu: str | None = None,
     strategy: StrategyKind | str = StrategyKind.DEFAULT,
     devices: Sequence[str] | None = None,
+    heartbeat_timeout_s: float = DEFAULT_HEARTBEAT_TIMEOUT_S,
 ) -> tf.distribute.Strategy:
     """Builds the distribution strategy. Call before building any variable.
 
@@ -51,14 +70,17 @@ def make_strategy(
         strategy: a `StrategyKind` or its value.
         devices: for "mirrored" only: explicit device names (e.g.
             ``["/gpu:0", "/gpu:1"]``); default all local GPUs.
+        heartbeat_timeout_s: for "multi_worker" only: seconds without a
+            heartbeat after which the coordination service declares a
+            worker lost (TF's own default, 10 s, fails on busy hosts).
 
     Returns:
         The strategy.
 
     Raises:
         ValueError: on an unknown strategy name, devices given for a
-            strategy other than "mirrored", or "multi_worker" without a
-            usable TF_CONFIG.
+            strategy other than "mirrored", "multi_worker" without a
+            usable TF_CONFIG, or a heartbeat timeout under 1 s.
     """
     if tpu:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
@@ -87,7 +109,50 @@ def make_strategy(
             devices=list(devices) if devices else None
         )
     _check_tf_config()
-    return tf.distribute.MultiWorkerMirroredStrategy()
+    if not heartbeat_timeout_s >= 1:
+        raise ValueError(
+            "The worker heartbeat timeout must be at least 1 second; "
+            f"received: {heartbeat_timeout_s!r}."
+        )
+    resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    _configure_coordination_service(
+        resolver.cluster_spec(), heartbeat_timeout_s
+    )
+    return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
+
+
+def _configure_coordination_service(
+    cluster_spec: tf.train.ClusterSpec, heartbeat_timeout_s: float
+) -> None:
+    """What MultiWorkerMirroredStrategy would configure, with our heartbeat.
+
+    The same leader (the chief, else worker 0) and coordinated jobs as
+    `tf.distribute.MultiWorkerMirroredStrategy._initialize_multi_worker`;
+    only ``heartbeat_timeout_in_ms`` differs. Must run before the eager
+    context is initialised (i.e. before the strategy is built).
+    """
+    # Private TF APIs: there is no public way to set the heartbeat timeout.
+    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+    from tensorflow.python.distribute import multi_worker_util
+    from tensorflow.python.eager import context
+
+    jobs = [
+        coordination_config_pb2.CoordinatedJob(
+            name=job, num_tasks=cluster_spec.num_tasks(job)
+        )
+        for job in ("chief", "worker")
+        if job in cluster_spec.jobs
+    ]
+    context.context().configure_coordination_service(
+        service_type="standalone",
+        service_leader=multi_worker_util.coordination_leader(cluster_spec),
+        coordinated_jobs=jobs,
+        heartbeat_timeout_in_ms=int(heartbeat_timeout_s * 1000),
+    )
+    logging.info(
+        "Coordination service: a worker silent for %.0f s is declared lost.",
+        heartbeat_timeout_s,
+    )
 
 
 def _check_devices_exist(devices: Sequence[str]) -> None:

@@ -43,7 +43,14 @@ def data_dir(tmp_path_factory):
 class _Cluster:
     """Two `dvdgan_tf.train` workers on localhost, their output collected."""
 
-    def __init__(self, model_dir, data_dir, train_steps, checkpoint_every=1000):
+    def __init__(
+        self,
+        model_dir,
+        data_dir,
+        train_steps,
+        checkpoint_every=1000,
+        heartbeat_s=None,
+    ):
         workers = [f"127.0.0.1:{port}" for port in ports.free_ports(2)]
         self.logs = [[], []]
         self.processes = []
@@ -67,6 +74,8 @@ class _Cluster:
                 f"--gin_param=training.run.checkpoint_every={checkpoint_every}",
                 "--gin_param=training.run.sample_every=1000",
             ]
+            if heartbeat_s is not None:
+                command.append(f"--worker_heartbeat_s={heartbeat_s}")
             process = subprocess.Popen(
                 command,
                 cwd=REPO,
@@ -203,7 +212,11 @@ def test_a_killed_worker_ends_the_survivor_with_one_clear_error(
     one line naming the last checkpoint, and the run resumes from it."""
     model_dir = str(tmp_path / "run")
     cluster = _Cluster(
-        model_dir, data_dir, train_steps=10_000, checkpoint_every=2
+        model_dir,
+        data_dir,
+        train_steps=10_000,
+        checkpoint_every=2,
+        heartbeat_s=20,
     )
     try:
         cluster.wait_for_step(0, 3)
@@ -223,6 +236,11 @@ def test_a_killed_worker_ends_the_survivor_with_one_clear_error(
     last = checkpointing.list_checkpoint_steps(model_dir)[-1]
     assert last >= 2 and f"the last checkpoint is step {last}" in errors[0]
     assert seconds < 150
+    for index in (0, 1):  # --worker_heartbeat_s reached the service config
+        assert any(
+            "a worker silent for 20 s is declared lost" in line
+            for line in cluster.logs[index]
+        ), cluster.text(index)
     resumed = _Cluster(model_dir, data_dir, train_steps=last + 1)
     assert resumed.wait() == [0, 0], resumed.text()
     for index in (0, 1):
