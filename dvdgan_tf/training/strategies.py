@@ -43,7 +43,6 @@ from typing import Sequence
 import tensorflow as tf
 from absl import logging
 
-
 # Seconds without a heartbeat after which a worker is declared lost.
 DEFAULT_HEARTBEAT_TIMEOUT_S = 60.0
 

@@ -1,6 +1,7 @@
 """training.strategies + gan.replicas: strategies, seeds, loss scale."""
 
 import json
+
 import numpy as np
 import pytest
 import tensorflow as tf
