@@ -10,6 +10,10 @@ DEMO_DIR ?= runs/demo
 JUDGE_DIR ?= runs/judge
 DATA_DIR ?= data/synthetic
 PYTEST_ARGS ?=
+# Test files run on this many pytest-xdist workers (one file per worker at a
+# time, so module fixtures are built once). 2 matches the CI box; 0 = serial.
+TEST_WORKERS ?= 2
+XDIST := -n $(TEST_WORKERS) --dist loadfile
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED = 1
@@ -57,13 +61,13 @@ fmt: $(STAMP)
 
 # Lint first, then the fast suite (excludes @pytest.mark.slow).
 test: lint
-	$(PY) -m pytest -m "not slow and not tpu" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow and not tpu" $(XDIST) $(PYTEST_ARGS)
 
 test-slow: $(STAMP)
-	$(PY) -m pytest -m "slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "slow" $(XDIST) $(PYTEST_ARGS)
 
 test-all: $(STAMP)
-	$(PY) -m pytest -m "not tpu" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not tpu" $(XDIST) $(PYTEST_ARGS)
 
 # Deliberate bugs that the tests must catch (docs/DESIGN.md T3); ~2 min.
 mutation-check: $(STAMP)

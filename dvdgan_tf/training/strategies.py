@@ -23,13 +23,13 @@ it has not heard from it for that long, and every collective then aborts.
 TF's default is 10 s, and a busy host misses that: on the 2-core CI box a
 worker that was only building its model was declared lost by its own leader
 ("Task ... heartbeat timeout") and the run failed. `make_strategy` sets
-`DEFAULT_HEARTBEAT_TIMEOUT_S` (60 s) instead, which costs a real loss (kill
--9, a dead VM) under a minute more before the survivors stop with
-``WorkerLostError``; ``train --worker_heartbeat_s`` changes it
-(docs/DESIGN.md K21). TF has no public API for this setting, so
-`_configure_coordination_service` uses the two private calls that
-MultiWorkerMirroredStrategy itself makes (it skips its own configuration
-when one is already set).
+`DEFAULT_HEARTBEAT_TIMEOUT_S` (60 s) instead; ``train --worker_heartbeat_s``
+changes it (docs/DESIGN.md K21). A killed worker is still noticed at once
+(its connections close); a host that vanishes silently is reported by the
+survivors' ``WorkerLostError`` after a minute instead of TF's 10 s. TF has
+no public API for this setting, so `_configure_coordination_service` uses
+the two private calls that MultiWorkerMirroredStrategy itself makes (it
+skips its own configuration when one is already set).
 """
 
 from __future__ import annotations

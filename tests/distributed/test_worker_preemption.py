@@ -216,7 +216,7 @@ def test_a_killed_worker_ends_the_survivor_with_one_clear_error(
         data_dir,
         train_steps=10_000,
         checkpoint_every=2,
-        heartbeat_s=20,
+        heartbeat_s=30,
     )
     try:
         cluster.wait_for_step(0, 3)
@@ -235,10 +235,11 @@ def test_a_killed_worker_ends_the_survivor_with_one_clear_error(
     assert "Lost contact with another worker" in errors[0]
     last = checkpointing.list_checkpoint_steps(model_dir)[-1]
     assert last >= 2 and f"the last checkpoint is step {last}" in errors[0]
+    print(f"the survivor stopped {seconds:.0f} s after the kill")
     assert seconds < 150
     for index in (0, 1):  # --worker_heartbeat_s reached the service config
         assert any(
-            "a worker silent for 20 s is declared lost" in line
+            "a worker silent for 30 s is declared lost" in line
             for line in cluster.logs[index]
         ), cluster.text(index)
     resumed = _Cluster(model_dir, data_dir, train_steps=last + 1)
