@@ -5,7 +5,15 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-stamp
+# Which TensorFlow build the venv gets: cpu (default; CI) or gpu (the CUDA
+# build of the same version). Each installs requirements/$(TF).lock, the
+# exact versions tested, plus the test tools (requirements/dev.lock).
+TF ?= cpu
+ifeq ($(filter $(TF),cpu gpu),)
+$(error TF=$(TF): choose cpu or gpu (TPU VMs: docs/INSTALL.md))
+endif
+OTHER_TF := $(if $(filter gpu,$(TF)),tensorflow-cpu,tensorflow)
+STAMP := $(VENV)/.installed-$(TF)
 DEMO_DIR ?= runs/demo
 JUDGE_DIR ?= runs/judge
 DATA_DIR ?= data/synthetic
@@ -18,14 +26,16 @@ XDIST := -n $(TEST_WORKERS) --dist loadfile
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED = 1
 
-.PHONY: venv demo test lint fmt test-slow test-all mutation-check bench clean
+.PHONY: venv demo test lint fmt test-slow test-all mutation-check bench clean lock
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt setup.cfg pyproject.toml
+$(STAMP): requirements/$(TF).lock requirements/dev.lock requirements/nodeps.txt setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
-	$(PY) -m pip install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt
+	rm -f $(VENV)/.installed-*
+	$(PY) -m pip uninstall -q -y $(OTHER_TF) 2>/dev/null || true
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements/$(TF).lock -r requirements/dev.lock
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -r requirements/nodeps.txt
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
@@ -79,6 +89,10 @@ bench: $(STAMP)
 	$(PY) bench/data_throughput.py
 	$(PY) bench/sample_latency.py
 	$(PY) bench/fvd_throughput.py
+
+# Re-resolve requirements/*.lock from requirements/*.in (needs the index).
+lock: $(STAMP)
+	$(PY) tools/lock_requirements.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -88,11 +88,17 @@ def run_main(main: Callable) -> Callable:
 def parse_flags(argv: list[str]) -> list[str]:
     """absl's flag parsing with the usage-error half of the contract.
 
-    ``--help`` and friends behave as in absl; a flag error prints one
+    ``--help`` and friends print as in absl but exit 0 (absl exits 1, which
+    shells and wrappers read as a failure); a flag error prints one
     ``error:`` line and exits with `USAGE_EXIT`.
     """
     try:
         return flags.FLAGS(argv)
+    except SystemExit as exit_:
+        asked = {"-?", "-h", "--help", "--helpshort", "--helpfull"}
+        if exit_.code == 1 and asked & set(argv[1:]):
+            sys.exit(0)
+        raise
     except flags.Error as error:
         print(
             f"error: {error} (--helpshort lists the flags)",
@@ -104,7 +110,35 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 def run(main: Callable) -> None:
     """``absl.app.run`` of `main` under the error contract (flags included)."""
+    # --help lists the "key flags" of sys.argv[0]. Run as a console command
+    # (bin/dvdgan-train) that is the script, not the module that defined the
+    # flags: make them the script's key flags too.
+    for flag in flags.FLAGS.get_key_flags_for_module(main.__module__):
+        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
     app.run(run_main(main), flags_parser=parse_flags)
+
+
+# The experiment configs shipped inside the package (gin/ in a checkout is a
+# link to this folder), so an installed wheel has them too.
+BUNDLED_GIN_DIR = os.path.join(os.path.dirname(__file__), "configs")
+
+
+def resolve_gin_file(path: str) -> str:
+    """`path` if it exists, else the bundled config of that name.
+
+    `--gin_file=demo_cpu.gin` and `--gin_file=gin/demo_cpu.gin` work from
+    any directory once the package is installed: a relative path that does
+    not exist, whose folder part is empty or ``gin``, is looked up among the
+    package's configs. Anything else is returned unchanged (gin reports a
+    missing file itself).
+    """
+    if os.path.exists(path) or os.path.isabs(path):
+        return path
+    folder, name = os.path.split(os.path.normpath(path))
+    bundled = os.path.join(BUNDLED_GIN_DIR, name)
+    if folder in ("", "gin") and os.path.isfile(bundled):
+        return bundled
+    return path
 
 
 def parse_gin(gin_files, gin_params=(), **parse_kwargs) -> None:
@@ -121,6 +155,7 @@ def parse_gin(gin_files, gin_params=(), **parse_kwargs) -> None:
 
     import gin  # Local: keep `import cli` cheap.
 
+    gin_files = [resolve_gin_file(path) for path in gin_files]
     sources = ", ".join(
         [f"--gin_file={path}" for path in gin_files]
         + [f"--gin_param={param!r}" for param in gin_params]

@@ -55,9 +55,9 @@ for _enum in (
     gin.constants_from_enum(_enum, module="classifier")
 
 # --- gin file lookup shared by the CLIs ---
-GIN_DIR = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gin"
-)
+# The experiment configs ship inside the package (gin/ in a checkout links
+# here), so an installed wheel finds them too.
+GIN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 
 
 class _GinResourceLookupFilter(logging.Filter):
@@ -80,8 +80,8 @@ class _GinResourceLookupFilter(logging.Filter):
 
 def add_gin_search_path(*extra_dirs: str) -> None:
     """Makes `include 'base.gin'` and bare `--gin_file=k600_64.gin` resolve
-    in the repo's gin/ directory (and `extra_dirs`), without gin's spurious
-    resource-lookup error lines."""
+    among the package's configs (gin/ of a checkout; and `extra_dirs`),
+    without gin's spurious resource-lookup error lines."""
     for directory in (GIN_DIR,) + extra_dirs:
         gin.add_config_file_search_path(directory)
     root = logging.getLogger()

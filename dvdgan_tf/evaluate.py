@@ -195,6 +195,11 @@ def main(argv):
     )
 
 
-if __name__ == "__main__":
+def console_main() -> None:
+    """Entry point of the `dvdgan-evaluate` command (setup.cfg)."""
     define_flags()
     cli.run(main)
+
+
+if __name__ == "__main__":
+    console_main()

@@ -391,6 +391,11 @@ def _context(f, info):
     return frames, labels
 
 
-if __name__ == "__main__":
+def console_main() -> None:
+    """Entry point of the `dvdgan-sample` command (setup.cfg)."""
     _define_flags()
     cli.run(main)
+
+
+if __name__ == "__main__":
+    console_main()

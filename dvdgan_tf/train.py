@@ -42,7 +42,7 @@ def define_flags() -> None:
         "gin_file",
         [],
         "Gin config file(s), parsed in order; relative paths and `include`s "
-        "are also looked up in the repository's gin/ directory "
+        "are also looked up among the bundled configs (gin/ of a checkout) "
         f"({configurables.GIN_DIR}).",
     )
     flags.DEFINE_multi_string(
@@ -181,6 +181,11 @@ def main(argv) -> None:
         sys.exit(worker_preemption.PREEMPTED_EXIT)
 
 
-if __name__ == "__main__":
+def console_main() -> None:
+    """Entry point of the `dvdgan-train` command (setup.cfg)."""
     define_flags()
     cli.run(main)
+
+
+if __name__ == "__main__":
+    console_main()

@@ -1,6 +1,7 @@
 """The error contract of every command line (dvdgan_tf/cli.py), by running it.
 
-Every CLI of the project (`python -m dvdgan_tf.{train,evaluate,sample}`,
+Every CLI of the project (`python -m dvdgan_tf.{train,evaluate,sample,
+convert,export}`, i.e. the `dvdgan-*` commands,
 every `tools/*.py`, every `bench/*.py`) must end a usage error (unknown
 flag, bad gin, a bad flag value) with exit status 2 and a runtime failure
 (missing data, model or results) with exit status 1, each as **one**
@@ -21,7 +22,13 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MISSING = "/nonexistent/dvdgan_tf_contract"
 
-MODULES = ["dvdgan_tf.train", "dvdgan_tf.evaluate", "dvdgan_tf.sample"]
+MODULES = [
+    "dvdgan_tf.train",
+    "dvdgan_tf.evaluate",
+    "dvdgan_tf.sample",
+    "dvdgan_tf.convert",
+    "dvdgan_tf.export",
+]
 SCRIPTS = sorted(
     os.path.relpath(path, REPO)
     for path in glob.glob(os.path.join(REPO, "tools", "*.py"))
@@ -50,7 +57,11 @@ def _cases(tmp: str) -> dict:
     out = os.path.join(tmp, "out")
     cases = {}
     for cli in EVERY_CLI:
-        first = ["synthetic"] if cli == "tools/make_tfrecords.py" else []
+        first = (
+            ["synthetic"]
+            if cli in ("tools/make_tfrecords.py", "dvdgan_tf.convert")
+            else []
+        )
         cases[(cli, "unknown_flag")] = (
             [*first, "--no_such_flag=1"],
             2,

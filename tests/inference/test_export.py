@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from dvdgan_tf.evaluation import best
+from dvdgan_tf.evaluation.tasks import MetricResult
 from dvdgan_tf.inference import export
 from dvdgan_tf.inference import generation
 from dvdgan_tf.store import checkpointing
@@ -453,3 +455,62 @@ def test_a_failed_export_leaves_no_temporary_directory(
     with pytest.raises(OSError, match="No space left"):
         export.export(tiny_model_dir.path, str(tmp_path))
     assert os.listdir(tmp_path) == []
+
+
+def test_export_best_takes_the_kept_step_and_its_generator(tmp_path):
+    """`--best` reads eval/best.json: the kept step (rotated away from
+    checkpoints/) and the generator it was scored with (here: live)."""
+    model_dir = str(tmp_path / "run")
+    tiny_dir = model_dir_fixture.write_tiny_model_dir(model_dir)
+    step = model_dir_fixture.STEP
+    results = [MetricResult("judge_accuracy", "judge600", 8, 0, 0.9)]
+    best.update(
+        model_dir,
+        os.path.join(model_dir, "eval"),
+        step,
+        results,
+        "auto",
+        "live",
+    )
+    checkpoints = checkpointing.checkpoint_dir(model_dir)
+    for name in os.listdir(checkpoints):
+        if name.startswith(f"ckpt-{step}."):
+            os.remove(os.path.join(checkpoints, name))
+    export_dir = tmp_path / "export"
+    export_dir.mkdir()
+    result = _run(
+        [
+            sys.executable,
+            EXPORT_TOOL,
+            f"--model_dir={model_dir}",
+            f"--export_dir={export_dir}",
+            "--best",
+        ],
+        cwd=export_dir,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Best checkpoint: step {step}" in result.stderr
+    loaded = tf.saved_model.load(str(export_dir / str(step)))
+    z, labels = _inputs()
+    out = loaded.signatures["serving_default"](z=z, label=labels)
+    live = tiny_dir.generator(z, labels, training=False).numpy()
+    np.testing.assert_allclose(out["video_float"].numpy(), live, atol=1e-5)
+
+
+def test_export_best_without_a_record_says_how_to_get_one(
+    tiny_model_dir, tmp_path
+):
+    result = _run(
+        [
+            sys.executable,
+            EXPORT_TOOL,
+            f"--model_dir={tiny_model_dir.path}",
+            f"--export_dir={tmp_path / 'export'}",
+            "--best",
+        ],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert (
+        "no best.json" in result.stderr and "dvdgan-evaluate" in result.stderr
+    )

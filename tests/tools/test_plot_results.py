@@ -116,12 +116,37 @@ def test_table_lists_each_step_with_minutes_and_values(tmp_path):
         for line in lines
         if line.startswith("| 1") or line.startswith("| 2")
     ]
-    assert lines[0].endswith(
-        "chance: class 0.083, appearance 0.33, motion 0.25)"
+    assert lines[0].endswith("chance: class 0.083, motion 0.25)")
+    # step, minutes, class, motion: the metrics the run has.
+    assert rows[0] == "| 100 | 1.0 | 0.250 | 0.125 |"
+    assert rows[1] == "| 200 | 2.5 | 0.500 | 0.250 |"
+
+
+def test_table_and_curves_show_fvd_is_and_fid(tmp_path):
+    tool = _tool()
+    model_dir = str(tmp_path / "run")
+    _write_segment(os.path.join(model_dir, "train"), "1", 0.0, {100: 60.0})
+    os.makedirs(os.path.join(model_dir, "eval"))
+    record = {
+        "step": 100,
+        "metrics": [
+            {"name": "fvd", "value": 812.34},
+            {"name": "is", "value": 11.567},
+            {"name": "fid", "value": 45.0},
+            {"name": "judge_real_accuracy", "value": 1.0},  # a reference
+        ],
+    }
+    with open(os.path.join(model_dir, "eval", "results-100.json"), "w") as f:
+        json.dump(record, f)
+    lines = tool.format_table([("k600", model_dir)])
+    assert lines[2] == (
+        "| step | minutes | FVD (lower is better) | FID (lower is better) "
+        "| IS |"
     )
-    # step, minutes, class, appearance (absent: nan), motion, FD (absent).
-    assert rows[0].startswith("| 100 | 1.0 | 0.250 | nan | 0.125 |")
-    assert rows[1].startswith("| 200 | 2.5 | 0.500 | nan | 0.250 |")
+    assert lines[4] == "| 100 | 1.0 | 812.3 | 45.0 | 11.57 |"
+    output = str(tmp_path / "curves.png")
+    tool.plot_curves([("k600", model_dir)], output, "")
+    assert os.path.getsize(output) > 5_000
 
 
 def test_table_reads_another_results_folder(tmp_path):
@@ -164,9 +189,9 @@ def test_seed_glob_table_gives_median_and_range_per_step(tmp_path):
         for line in lines
         if line.startswith("| 1") or line.startswith("| 2")
     ]
-    # step, seeds, minutes, class, appearance (absent), motion, FD (absent).
-    assert rows[0].startswith(
-        "| 100 | 3 | 2.0 [1.0, 3.0] | 0.300 [0.200, 0.400] | nan [nan, nan] "
+    # step, seeds, minutes, class, motion (the metrics the runs have).
+    assert rows[0] == (
+        "| 100 | 3 | 2.0 [1.0, 3.0] | 0.300 [0.200, 0.400] "
         "| 0.150 [0.100, 0.200] |"
     )
     # Step 200: only the two seeds evaluated there.

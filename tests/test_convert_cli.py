@@ -1,26 +1,16 @@
-"""Tests of the `tools/make_tfrecords.py` command line."""
+"""Tests of the `dvdgan-convert` command line (dvdgan_tf/convert.py; also
+`tools/make_tfrecords.py`)."""
 
-import importlib.util
 import os
 
 import pytest
 
+from dvdgan_tf import convert
 from dvdgan_tf.data import manifest as manifest_lib
-
-_TOOL = os.path.join(
-    os.path.dirname(
-        os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    ),
-    "tools",
-    "make_tfrecords.py",
-)
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("make_tfrecords", _TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return convert
 
 
 def test_help_lists_every_dataset(capsys):
