@@ -16,7 +16,7 @@ Examples:
   dvdgan-convert bair --input_dir=softmotion30_44k \\
       --output_dir=data/bair
   dvdgan-convert folder --input_dir=my_videos \\
-      --output_dir=data/mine
+      --output_dir=data/mine --clip_frames=48 --eval_fraction=0.1
 """
 
 from __future__ import annotations
@@ -140,6 +140,37 @@ def define_flags(flag_values=flags.FLAGS) -> None:
         enum_values=list(convert.BAIR_CAMERAS),
     )
     define("string", "split", "train", "folder: split name for the shards.")
+    define(
+        "float",
+        "eval_fraction",
+        0.0,
+        "folder: also write a held-out split (--eval_split) of about this "
+        "fraction of each class's videos, chosen by a hash of the video's "
+        "path: whole videos, never clips of a video in both splits.",
+    )
+    define("string", "eval_split", "test", "folder: the held-out split's name.")
+    # cutting videos into clips (video datasets)
+    define(
+        "integer",
+        "clip_frames",
+        None,
+        "Video datasets: cut each video into clips of this many stored "
+        "frames (default: one clip per video, up to --max_frames).",
+    )
+    define(
+        "integer",
+        "clip_stride",
+        None,
+        "With --clip_frames: frames between clip starts (default: "
+        "--clip_frames, back to back).",
+    )
+    define(
+        "integer",
+        "max_clips_per_video",
+        None,
+        "With --clip_frames: keep at most this many clips of a video (the "
+        "first ones; default: all).",
+    )
     # synthetic
     define(
         "integer",
@@ -218,6 +249,9 @@ def _options(flag_values, dataset: str) -> convert.ConvertOptions:
         min_frames=value("min_frames", 16),
         max_frames=flag_values.max_frames,
         keep_truncated=flag_values.keep_truncated,
+        clip_frames=flag_values.clip_frames,
+        clip_stride=flag_values.clip_stride,
+        max_clips_per_video=flag_values.max_clips_per_video,
     )
 
 
@@ -253,7 +287,20 @@ def run(flag_values, dataset: str, should_stop=None) -> int:
         missing.insert(0, "--output_dir")
     if missing:
         raise cli.UsageError(f"{dataset} needs {', '.join(missing)}.")
-    options = _options(flag_values, dataset)
+    if not 0.0 <= flag_values.eval_fraction < 1.0:
+        raise cli.UsageError(
+            "Expected --eval_fraction in [0, 1); received: "
+            f"{flag_values.eval_fraction}"
+        )
+    if flag_values.eval_fraction and dataset != "folder":
+        raise cli.UsageError(
+            f"--eval_fraction applies to the folder dataset; {dataset} has "
+            "its own splits."
+        )
+    try:
+        options = _options(flag_values, dataset)
+    except ValueError as error:
+        raise cli.UsageError(str(error)) from None
     options = dataclasses.replace(options, should_stop=should_stop)
     output_dir = flag_values.output_dir
     if dataset == "ucf101":
@@ -284,6 +331,8 @@ def run(flag_values, dataset: str, should_stop=None) -> int:
             flag_values.input_dir,
             output_dir,
             split=flag_values.split,
+            eval_fraction=flag_values.eval_fraction,
+            eval_split=flag_values.eval_split,
             options=options,
         )
     else:

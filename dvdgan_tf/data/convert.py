@@ -15,6 +15,7 @@ an error.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import os
 from typing import Any
@@ -60,6 +61,14 @@ class ConvertOptions:
         keep_truncated: keep the frames that decode from a video that breaks
             off (skipped as "truncated" by default); the clip still needs
             `min_frames` frames.
+        clip_frames: cut each video into clips of this many stored frames
+            (None: one clip per video, the whole video up to `max_frames`).
+            A video with fewer frames (but >= `min_frames`) becomes one
+            shorter clip, noted as "short" in the manifest.
+        clip_stride: frames between the starts of consecutive clips
+            (None: `clip_frames`, i.e. back to back, no overlap).
+        max_clips_per_video: keep at most this many clips of a video (the
+            first ones; None: all).
         should_stop: polled between shards (e.g.
             `util.preemption.StopRequest`); when it returns True the
             conversion stops with `ConversionInterrupted` and keeps the
@@ -77,6 +86,9 @@ class ConvertOptions:
     num_workers: int = 1
     progress: bool = True
     keep_truncated: bool = False
+    clip_frames: int | None = None
+    clip_stride: int | None = None
+    max_clips_per_video: int | None = None
     should_stop: Callable[[], bool] | None = dataclasses.field(
         default=None, compare=False, repr=False
     )
@@ -100,6 +112,24 @@ class ConvertOptions:
                 f"Expected max_frames >= min_frames={self.min_frames}; "
                 f"received: max_frames={self.max_frames}"
             )
+        for name in ("clip_frames", "clip_stride", "max_clips_per_video"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(
+                    f"Expected {name} >= 1; received: {name}={value}"
+                )
+        if self.clip_frames is None and (
+            self.clip_stride is not None or self.max_clips_per_video is not None
+        ):
+            raise ValueError(
+                "clip_stride and max_clips_per_video cut videos into clips: "
+                "give clip_frames too; received: clip_frames=None"
+            )
+        if self.clip_frames is not None and self.clip_frames < self.min_frames:
+            raise ValueError(
+                f"Expected clip_frames >= min_frames={self.min_frames}; "
+                f"received: clip_frames={self.clip_frames}"
+            )
         if self.num_shards is not None and self.num_shards < 1:
             raise ValueError(
                 f"Expected num_shards >= 1; received: {self.num_shards}"
@@ -108,15 +138,35 @@ class ConvertOptions:
 
 @dataclasses.dataclass(frozen=True)
 class VideoClipLoader:
-    """Decodes a `sources.VideoSource` into a clip (picklable for workers)."""
+    """Decodes a `sources.VideoSource` into its clips (picklable for
+    workers): the whole video as one clip, or with `clip_frames` windows of
+    that many frames every `clip_stride` frames (at most
+    `max_clips_per_video`). Besides the clips it returns `writer.ClipNote`s:
+    "upsampled" when the source is smaller than `size` (stored frames are
+    enlarged, so blurrier than the size says) and "short" when a video has
+    fewer than `clip_frames` frames (kept as one clip that training loops
+    or skips, `short_clip_policy`)."""
 
     fps: float
     size: int
     min_frames: int
     max_frames: int | None
     keep_truncated: bool = False
+    clip_frames: int | None = None
+    clip_stride: int | None = None
+    max_clips_per_video: int | None = None
 
-    def __call__(self, source: sources_lib.VideoSource) -> records.Clip:
+    def _decode_frames(self) -> int | None:
+        """Frames to decode at most: enough for the clips kept."""
+        if self.clip_frames is None or self.max_clips_per_video is None:
+            return self.max_frames
+        stride = self.clip_stride or self.clip_frames
+        needed = (self.max_clips_per_video - 1) * stride + self.clip_frames
+        return (
+            needed if self.max_frames is None else min(needed, self.max_frames)
+        )
+
+    def __call__(self, source: sources_lib.VideoSource) -> list:
         try:
             video = decode.decode_video(
                 source.path,
@@ -124,7 +174,7 @@ class VideoClipLoader:
                 short_side=self.size,
                 start_seconds=source.start_seconds,
                 end_seconds=source.end_seconds,
-                max_frames=self.max_frames,
+                max_frames=self._decode_frames(),
                 keep_truncated=self.keep_truncated,
             )
         except FileNotFoundError as e:
@@ -137,15 +187,48 @@ class VideoClipLoader:
                 f"too_short: {num_frames} frames at {self.fps:g} fps < "
                 f"min_frames={self.min_frames}"
             )
-        return records.Clip(
-            frames=video.frames,
-            label=source.label,
-            label_name=source.label_name,
-            example_id=source.key,
-            media_id=source.media_id,
-            fps=video.fps,
-            timestamps_us=video.timestamps_us,
-        )
+        notes = []
+        short_side = min(video.source_shape)
+        if 0 < short_side < self.size:
+            notes.append(
+                writer.ClipNote(
+                    f"upsampled: source short side {short_side} px < "
+                    f"size {self.size}"
+                )
+            )
+        windows = [(0, num_frames)]
+        if self.clip_frames is not None:
+            if num_frames < self.clip_frames:
+                notes.append(
+                    writer.ClipNote(
+                        f"short: {num_frames} frames < clip_frames="
+                        f"{self.clip_frames} (one shorter clip)"
+                    )
+                )
+            else:
+                stride = self.clip_stride or self.clip_frames
+                starts = range(0, num_frames - self.clip_frames + 1, stride)
+                windows = [(s, s + self.clip_frames) for s in starts]
+                windows = windows[: self.max_clips_per_video]
+        clips = [
+            records.Clip(
+                frames=video.frames[start:end],
+                label=source.label,
+                label_name=source.label_name,
+                # One example per clip; media_id names the video it came
+                # from (every clip of a video lands in the same split).
+                example_id=(
+                    source.key
+                    if self.clip_frames is None
+                    else f"{source.key}#{index:04d}"
+                ),
+                media_id=source.media_id,
+                fps=video.fps,
+                timestamps_us=video.timestamps_us[start:end],
+            )
+            for index, (start, end) in enumerate(windows)
+        ]
+        return clips + notes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -333,10 +416,19 @@ def convert_sources(
     # existed keep their fingerprint (re-running them resumes).
     if options.keep_truncated:
         described += (("keep_truncated", True),)
+    if options.clip_frames is not None:
+        described += (
+            (
+                "clips",
+                options.clip_frames,
+                options.clip_stride,
+                options.max_clips_per_video,
+            ),
+        )
     settings = repr(described)
-    split_infos, skipped = {}, list(sources.unusable)
+    split_infos, skipped, notes = {}, list(sources.unusable), []
     for split in sorted(splits):
-        info, split_skipped = writer.write_split(
+        info, split_skipped, split_notes = writer.write_split(
             output_dir,
             split,
             splits[split],
@@ -355,6 +447,7 @@ def convert_sources(
         )
         split_infos[split] = info
         skipped.extend(split_skipped)
+        notes.extend(split_notes)
         logging.info(
             "%s/%s: %d clips in %d shards (%.1f MB), %d skipped.",
             name,
@@ -373,6 +466,7 @@ def convert_sources(
         jpeg_quality=options.jpeg_quality,
         skipped=tuple(skipped),
         source=dict(source_description),
+        notes=tuple(notes),
     )
     manifest_lib.write_manifest(output_dir, manifest)
     if manifest.skipped:
@@ -383,7 +477,30 @@ def convert_sources(
             manifest.skipped_by_reason,
             os.path.join(output_dir, manifest_lib.MANIFEST_NAME),
         )
+    if manifest.notes:
+        logging.warning(
+            '%s: %s; the inputs are listed under "notes" in %s.',
+            name,
+            describe_notes(manifest.notes_by_reason),
+            os.path.join(output_dir, manifest_lib.MANIFEST_NAME),
+        )
     return manifest
+
+
+_NOTE_TEXT = {
+    "upsampled": "{n} video(s) smaller than --size (frames enlarged: "
+    "blurrier than the stored size suggests; lower --size?)",
+    "short": "{n} video(s) shorter than --clip_frames (one shorter clip "
+    "each, which training loops or skips: short_clip_policy)",
+}
+
+
+def describe_notes(counts: dict[str, int]) -> str:
+    """One phrase per note category, e.g. '3 video(s) smaller than ...'."""
+    return "; ".join(
+        _NOTE_TEXT.get(reason, "{n} " + reason).format(n=n)
+        for reason, n in counts.items()
+    )
 
 
 def _video_loader(options: ConvertOptions) -> VideoClipLoader:
@@ -393,7 +510,44 @@ def _video_loader(options: ConvertOptions) -> VideoClipLoader:
         options.min_frames,
         options.max_frames,
         options.keep_truncated,
+        options.clip_frames,
+        options.clip_stride,
+        options.max_clips_per_video,
     )
+
+
+def split_by_video(
+    items: list, fraction: float, seed: int = 0
+) -> tuple[list, list]:
+    """(kept, held out): about `fraction` of each class's videos held out.
+
+    Deterministic and by video, never by clip: each video's place comes
+    from a hash of its key and `seed` (not from the listing order), so
+    re-running, or adding videos, moves no existing video across; all the
+    clips cut from one video land in the same split. Per class, the
+    `round(fraction * n)` videos with the smallest hashes are held out (at
+    least one when the class has two or more videos and fraction > 0; a
+    class with one video keeps it for training).
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(
+            f"Expected eval_fraction in [0, 1); received: {fraction}"
+        )
+    by_class: dict[int, list] = {}
+    for item in items:
+        by_class.setdefault(item.label, []).append(item)
+    held = set()
+    for videos in by_class.values():
+        count = round(fraction * len(videos))
+        if fraction > 0 and len(videos) >= 2:
+            count = min(max(count, 1), len(videos) - 1)
+        ranked = sorted(
+            videos,
+            key=lambda v: hashlib.sha256(f"{seed}:{v.key}".encode()).digest(),
+        )
+        held.update(v.key for v in ranked[:count])
+    kept = [item for item in items if item.key not in held]
+    return kept, [item for item in items if item.key in held]
 
 
 def convert_folder(
@@ -401,19 +555,37 @@ def convert_folder(
     output_dir: str,
     *,
     split: str = "train",
+    eval_fraction: float = 0.0,
+    eval_split: str = "test",
     options: ConvertOptions = ConvertOptions(),
 ) -> manifest_lib.Manifest:
-    """Converts `<root>/<class_name>/*.<video>` into one split."""
+    """Converts `<root>/<class_name>/*.<video>` into `split`, and with
+    `eval_fraction` > 0 a held-out `eval_split` of whole videos
+    (`split_by_video`) in the same run."""
+    # The output may lie inside the input: never list it as input.
+    sources = sources_lib.list_folder(root, split, exclude=(output_dir,))
+    description = {"kind": "folder", "root": os.path.abspath(root)}
+    if eval_fraction:
+        if eval_split == split:
+            raise ValueError(
+                f"eval_split must differ from split; both are {split!r}."
+            )
+        kept, held = split_by_video(
+            sources.splits[split], eval_fraction, options.seed
+        )
+        sources = dataclasses.replace(
+            sources, splits={split: kept, eval_split: held}
+        )
+        description["eval_fraction"] = f"{eval_fraction:g}"
     return convert_sources(
-        # The output may lie inside the input: never list it as input.
-        sources_lib.list_folder(root, split, exclude=(output_dir,)),
+        sources,
         output_dir,
         name="folder",
         load_clip=_video_loader(options),
         options=options,
         storage_size=options.size,
         fps=options.fps,
-        source_description={"kind": "folder", "root": os.path.abspath(root)},
+        source_description=description,
     )
 
 

@@ -51,6 +51,7 @@ class DecodedVideo:
         timestamps_us: int64 [T], source presentation time of each frame.
         source_fps: the stream's average frame rate.
         source_num_frames: frames decoded from the source (in range).
+        source_shape: (height, width) of the source frames.
     """
 
     frames: np.ndarray
@@ -58,6 +59,7 @@ class DecodedVideo:
     timestamps_us: np.ndarray
     source_fps: float
     source_num_frames: int
+    source_shape: tuple[int, int] = (0, 0)
 
 
 def _declared_num_frames(container, stream, source_fps: float) -> int:
@@ -172,7 +174,7 @@ def decode_video(
             expected = _declared_num_frames(container, stream, source_fps)
             if start_seconds is not None and start_seconds > 0:
                 _seek_before(container, stream, start_seconds)
-            size = None
+            size = source_shape = None
             try:
                 for index, frame in enumerate(container.decode(stream)):
                     time = (
@@ -192,6 +194,7 @@ def decode_video(
                         stopped_early = True  # enough for max_frames
                         break
                     if size is None:
+                        source_shape = (frame.height, frame.width)
                         size = (
                             (frame.height, frame.width)
                             if short_side is None
@@ -268,4 +271,5 @@ def decode_video(
         timestamps_us=np.round(out_times * 1e6).astype(np.int64),
         source_fps=source_fps,
         source_num_frames=len(frames),
+        source_shape=source_shape,
     )

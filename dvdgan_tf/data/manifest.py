@@ -47,11 +47,14 @@ class SkippedInput:
 
 @dataclasses.dataclass(frozen=True)
 class SplitInfo:
-    """The shards of one split."""
+    """The shards of one split, and the shortest and longest clip (frames;
+    None in manifests written before they were recorded)."""
 
     num_examples: int
     num_bytes: int
     shards: tuple[ShardInfo, ...]
+    min_clip_frames: int | None = None
+    max_clip_frames: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +70,8 @@ class Manifest:
         jpeg_quality: JPEG quality of the stored frames.
         converter_version: CONVERTER_VERSION of the writing code.
         skipped: inputs that were skipped, with reasons.
+        notes: inputs that were used with a warning ("upsampled: ...",
+            "short: ..."), same layout as `skipped`.
         source: free-form description of the inputs (paths, options).
     """
 
@@ -79,6 +84,7 @@ class Manifest:
     converter_version: str = CONVERTER_VERSION
     skipped: tuple[SkippedInput, ...] = ()
     source: dict[str, str] = dataclasses.field(default_factory=dict)
+    notes: tuple[SkippedInput, ...] = ()
 
     @property
     def num_classes(self) -> int:
@@ -91,11 +97,12 @@ class Manifest:
     @property
     def skipped_by_reason(self) -> dict[str, int]:
         """Skipped inputs per reason category ("missing", "truncated", ...)."""
-        counts: dict[str, int] = {}
-        for skipped in self.skipped:
-            category = skipped.reason.split(":")[0]
-            counts[category] = counts.get(category, 0) + 1
-        return dict(sorted(counts.items()))
+        return _by_reason(self.skipped)
+
+    @property
+    def notes_by_reason(self) -> dict[str, int]:
+        """Used inputs with a warning, per category ("upsampled", ...)."""
+        return _by_reason(self.notes)
 
     def to_json(self) -> dict:
         data = dataclasses.asdict(self)
@@ -105,6 +112,7 @@ class Manifest:
         }
         data["num_skipped"] = len(self.skipped)
         data["num_skipped_by_reason"] = self.skipped_by_reason
+        data["num_notes_by_reason"] = self.notes_by_reason
         return data
 
     @classmethod
@@ -114,6 +122,8 @@ class Manifest:
                 num_examples=int(split["num_examples"]),
                 num_bytes=int(split["num_bytes"]),
                 shards=tuple(ShardInfo(**s) for s in split["shards"]),
+                min_clip_frames=split.get("min_clip_frames"),
+                max_clip_frames=split.get("max_clip_frames"),
             )
             for name, split in data["splits"].items()
         }
@@ -127,7 +137,16 @@ class Manifest:
             converter_version=str(data["converter_version"]),
             skipped=tuple(SkippedInput(**s) for s in data.get("skipped", [])),
             source=dict(data.get("source", {})),
+            notes=tuple(SkippedInput(**s) for s in data.get("notes", [])),
         )
+
+
+def _by_reason(entries) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for entry in entries:
+        category = entry.reason.split(":")[0]
+        counts[category] = counts.get(category, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def shard_name(split: str, index: int, num_shards: int) -> str:
@@ -176,6 +195,32 @@ def read_manifest(data_dir: str) -> Manifest:
             f"wrote {data_dir!r} (finished shards are kept and the manifest "
             "is written again)."
         ) from None
+
+
+def size_and_length_warnings(
+    manifest: Manifest, split: str, resolution: int, window: int
+) -> list[str]:
+    """What training on `split` at `resolution` with clips of `window`
+    stored frames ((T - 1) * frame_stride + 1) does silently: enlarge
+    stored frames smaller than the model, loop clips shorter than the
+    window. One sentence each; empty when neither happens."""
+    warnings = []
+    if manifest.storage_size < resolution:
+        warnings.append(
+            f"stored frames (short side {manifest.storage_size} px) are "
+            f"upsampled to the model's {resolution} px: convert with "
+            f"--size>={resolution} for sharp inputs"
+        )
+    info = manifest.splits.get(split)
+    if info is not None and info.min_clip_frames is not None:
+        if info.min_clip_frames < window:
+            warnings.append(
+                f"some {split!r} clips are shorter ({info.min_clip_frames} "
+                f"frames) than the {window}-frame window (T frames at the "
+                "frame stride): they are looped, or skipped with "
+                "short_clip_policy='skip'"
+            )
+    return warnings
 
 
 def check_training_data(data_dir: str, split: str) -> str:

@@ -70,6 +70,22 @@ class ClipSkipped(Exception):
         self.input_name = input_name
 
 
+class ClipNote:
+    """Returned by a clip loader, beside its clips, for an input that was
+    used but deserves a warning (e.g. "upsampled: 120 px < size 128").
+
+    The writer lists notes in the manifest (`Manifest.notes`); the
+    conversion prints one line with their counts.
+    """
+
+    def __init__(self, reason: str, input_name: str | None = None):
+        self.reason = reason
+        self.input_name = input_name
+
+    def __repr__(self) -> str:
+        return f"ClipNote({self.reason!r})"
+
+
 @dataclasses.dataclass(frozen=True)
 class WriterOptions:
     """How a split is sharded and encoded.
@@ -158,10 +174,18 @@ def _write_shard(
     path = os.path.join(output_dir, shard)
     tmp = os.path.join(output_dir, f".{shard}.tmp-{os.getpid()}")
     num_examples = 0
-    skipped = []
+    skipped, notes, lengths = [], [], []
     with tf.io.TFRecordWriter(tmp) as out:
         for item in items:
             for clip in _load_safely(load_clip, item):
+                if isinstance(clip, ClipNote):
+                    notes.append(
+                        {
+                            "input": clip.input_name or item.key,
+                            "reason": clip.reason,
+                        }
+                    )
+                    continue
                 if isinstance(clip, ClipSkipped):
                     skipped.append(
                         {
@@ -175,6 +199,7 @@ def _write_shard(
                         records.serialize_clip(clip, dataset_name, jpeg_quality)
                     )
                     num_examples += 1
+                    lengths.append(int(clip.frames.shape[0]))
                 except ValueError as e:
                     skipped.append({"input": item.key, "reason": f"error: {e}"})
             if on_clip is not None:
@@ -184,6 +209,8 @@ def _write_shard(
         "num_examples": num_examples,
         "num_bytes": tf.io.gfile.stat(tmp).length,
         "skipped": skipped,
+        "notes": notes,
+        "clip_frames": [min(lengths), max(lengths)] if lengths else None,
     }
     atomic_files.write_text(_marker_path(output_dir, shard), json.dumps(marker))
     tf.io.gfile.rename(tmp, path, overwrite=True)
@@ -246,7 +273,11 @@ def write_split(
     items: Sequence[Any],
     load_clip: Callable[[Any], records.Clip],
     options: WriterOptions,
-) -> tuple[manifest_lib.SplitInfo, tuple[manifest_lib.SkippedInput, ...]]:
+) -> tuple[
+    manifest_lib.SplitInfo,
+    tuple[manifest_lib.SkippedInput, ...],
+    tuple[manifest_lib.SkippedInput, ...],
+]:
     """Writes (or finishes writing) the shards of one split.
 
     Args:
@@ -254,13 +285,14 @@ def write_split(
         split: split name used in shard names, e.g. "train".
         items: the inputs, each with a unique, stable `key` string attribute
             (a path or id); picklable when `options.num_workers > 1`.
-        load_clip: item -> records.Clip (or a list of Clips and
-            ClipSkipped), raising ClipSkipped for an unusable input; a
+        load_clip: item -> records.Clip (or a list of Clips, ClipSkipped
+            and ClipNote), raising ClipSkipped for an unusable input; a
             module-level function when num_workers > 1.
         options: sharding and encoding options.
 
     Returns:
-        (the split's SplitInfo, the inputs skipped in it).
+        (the split's SplitInfo, the inputs skipped in it, the notes on
+        inputs it used).
 
     Raises:
         ValueError: `items` is empty or has duplicate keys, or `output_dir`
@@ -379,21 +411,31 @@ def write_split(
         )
         for shard in shards
     )
-    skipped = tuple(
-        sorted(
-            (
-                manifest_lib.SkippedInput(
-                    input=s["input"], split=split, reason=s["reason"]
-                )
-                for shard in shards
-                for s in markers[shard]["skipped"]
-            ),
-            key=lambda s: s.input,
+
+    def entries(kind):  # markers of older conversions have no "notes"
+        return tuple(
+            sorted(
+                (
+                    manifest_lib.SkippedInput(
+                        input=s["input"], split=split, reason=s["reason"]
+                    )
+                    for shard in shards
+                    for s in markers[shard].get(kind, ())
+                ),
+                key=lambda s: s.input,
+            )
         )
-    )
+
+    skipped, notes = entries("skipped"), entries("notes")
+    # Markers of older conversions have no clip lengths: then none.
+    lengths = [markers[shard].get("clip_frames") for shard in shards]
+    known = [pair for pair in lengths if pair]
+    complete = known and all("clip_frames" in markers[s] for s in shards)
     info = manifest_lib.SplitInfo(
         num_examples=sum(s.num_examples for s in shard_infos),
         num_bytes=sum(s.num_bytes for s in shard_infos),
         shards=shard_infos,
+        min_clip_frames=min(p[0] for p in known) if complete else None,
+        max_clip_frames=max(p[1] for p in known) if complete else None,
     )
-    return info, skipped
+    return info, skipped, notes

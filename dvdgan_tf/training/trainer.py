@@ -290,6 +290,15 @@ def run(
             keep_checkpoints,
             allow_data_change,
         )
+        if data_dir is not None:
+            window = (model.generator.num_frames - 1) * frame_stride + 1
+            for warning in manifest_lib.size_and_length_warnings(
+                manifest_lib.read_manifest(data_dir),
+                split,
+                model.generator.resolution,
+                window,
+            ):
+                logging.warning("%s: %s.", data_dir, warning)
         data = _DataWiring.for_run(
             dataset_builder,
             model,

@@ -57,7 +57,7 @@ def _shard_state(directory):
 
 
 def test_clips_are_shuffled_round_robin_over_shards(tmp_path):
-    info, skipped = writer.write_split(
+    info, skipped, _ = writer.write_split(
         str(tmp_path),
         "train",
         _items(10),
@@ -72,7 +72,7 @@ def test_clips_are_shuffled_round_robin_over_shards(tmp_path):
 
 
 def test_shard_count_follows_target_shard_size(tmp_path):
-    info, _ = writer.write_split(
+    info, _, _ = writer.write_split(
         str(tmp_path),
         "train",
         _items(24),
@@ -116,7 +116,7 @@ def test_killed_conversion_resumes_without_duplicates(tmp_path):
     ]
     assert any(".tmp-" in name for name in os.listdir(out))  # half shard
 
-    info, _ = writer.write_split(
+    info, _, _ = writer.write_split(
         out, "train", _items(16), convert.load_synthetic_clip, _options()
     )
     assert info.num_examples == 16
@@ -141,7 +141,7 @@ def test_shard_without_marker_is_rewritten(tmp_path):
     )
     with open(os.path.join(out, "train-00001-of-00004.tfrecord"), "wb") as f:
         f.write(b"half a record")
-    info, _ = writer.write_split(
+    info, _, _ = writer.write_split(
         out, "train", _items(8), convert.load_synthetic_clip, _options()
     )
     assert sorted(_ids(out)) == [f"train-{i:06d}" for i in range(8)]
@@ -188,7 +188,7 @@ def test_loader_exception_skips_only_that_input(tmp_path):
             raise RuntimeError("decoder exploded")
         return convert.load_synthetic_clip(item)
 
-    info, skipped = writer.write_split(
+    info, skipped, _ = writer.write_split(
         str(tmp_path), "train", _items(6), load, _options()
     )
     assert info.num_examples == 5
