@@ -85,7 +85,7 @@ mutation-check: $(STAMP)
 
 # Numbers, not tests (bench/README.md); run on a quiet machine.
 bench: $(STAMP)
-	$(PY) bench/train_step.py --gin_file=gin/demo_cpu.gin
+	$(PY) bench/train_step.py --gin_file=gin/bench_cpu.gin
 	$(PY) bench/data_throughput.py
 	$(PY) bench/sample_latency.py
 	$(PY) bench/fvd_throughput.py

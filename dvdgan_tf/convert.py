@@ -1,7 +1,7 @@
 """Converts video datasets into dvdgan_tf's TFRecord layout.
 
 One SequenceExample per clip, one JPEG per frame, sharded, with a
-manifest.json (see BUILD.md, "Data: TFRecord format and converters").
+manifest.json (see docs/DATA.md).
 Re-running the same command resumes: finished shards are kept.
 Also run as `python -m dvdgan_tf.convert` or `python tools/make_tfrecords.py`.
 

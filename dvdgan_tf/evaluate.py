@@ -10,12 +10,14 @@
         --max_checkpoints=10 --timeout_secs=3600   # beside training
 
 Evaluates the latest checkpoint (or `--step`), or with `--continuous` every
-checkpoint as it appears (`tf.train.checkpoints_iterator`; ends after
-`--max_checkpoints` or when no new checkpoint arrives for
+checkpoint as it appears (`checkpointing.list_checkpoint_steps` polled
+every second; ends after `--max_checkpoints` or when no new checkpoint
+arrives for
 `--timeout_secs`; steps that already have a results file are skipped, so a
 restarted job resumes, and steps written while an evaluation ran are
-evaluated next rather than skipped). The generator is the EMA one
-(`checkpointing.load_generator(..., use_ema=True)`), sampled with
+evaluated next rather than skipped). The best checkpoint by
+`--best_metric` is kept out of rotation (`evaluation.best`). The generator
+is the EMA one (`--use_ema=false`: the live one), sampled with
 z ~ N(0, I) (the training prior, no truncation) from a stateless seed and,
 for class-conditional models, labels spread evenly over the classes (judge)
 or equal to the real clips' labels (FVD, IS/FID).
@@ -140,7 +142,7 @@ def _classifier_from_gin(metrics):
             "--metrics=is/fid need a classifier: bind at least "
             "classifier.build_video_classifier.{saved_model_dir, name, "
             "num_frames, height, width} and logits_key/features_key in a "
-            f"--gin_file (see BUILD.md, 'IS / FID'). Gin said: {e}"
+            f"--gin_file (see docs/EVALUATION.md, 'IS / FID'). Gin said: {e}"
         ) from e
 
 

@@ -18,7 +18,7 @@ CLI subprocesses). It prints one line per mutation:
 
 and exits 1 if any mutation survives, 2 if the unmutated copy does not pass
 the paired tests (the check would mean nothing). Add a mutation here
-whenever a bug is found that no test caught (BUILD.md, "Mutation check").
+whenever a bug is found that no test caught (CONTRIBUTING.md, "Mutation check").
 """
 
 from __future__ import annotations

@@ -13,6 +13,6 @@ Modules, one concept each:
   processors  per-clip TF ops: frame choice, JPEG decode, crop, resize
   pipeline    make_dataset(input_context, ...): the training/eval reader
 
-Command line: tools/make_tfrecords.py; format reference: BUILD.md, "Data:
-TFRecord format and converters".
+Command line: dvdgan_tf/convert.py (`dvdgan-convert`); format reference:
+docs/DATA.md.
 """

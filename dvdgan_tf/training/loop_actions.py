@@ -123,9 +123,10 @@ class NonFiniteLossGuard:
             f"Non-finite loss at step {output.step}: "
             + ", ".join(f"{name}={output.last[name]}" for name in bad)
             + f". Training stopped without saving; the last good "
-            f"checkpoint is {good}. Lower the learning rates, check "
-            "the data for NaNs, or resume from that checkpoint with "
-            "another seed."
+            f"checkpoint is {good}. Lower the learning rates or check "
+            "the data for NaNs, then resume from that checkpoint (the "
+            "same command; the run's seed is restored from it, so "
+            "changing gan.build_dvdgan.seed alone changes nothing)."
         )
 
 
