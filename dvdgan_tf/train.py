@@ -177,7 +177,8 @@ def main(argv) -> None:
     )
     if result.preempted and worker_preemption.num_workers(strategy) > 1:
         # Every worker saved the same step; a non-zero status makes a
-        # cluster manager restart the job (docs/TRAINING.md, "Preemption of a multi-worker run").
+        # cluster manager restart the job (docs/TRAINING.md, "Preemption of
+        # a multi-worker run").
         sys.exit(worker_preemption.PREEMPTED_EXIT)
 
 

