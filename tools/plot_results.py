@@ -18,14 +18,15 @@ and `curves` draws the median with the range shaded.
 and each metric the run's results hold: the judge's class / appearance /
 motion accuracy and Frechet distance (what `make demo` prints at its end),
 FVD, FID and IS (distances marked "lower is better").
-`--eval_subdir=eval_live` reads the results of `evaluate --use_ema=false --output_dir=RUN/eval_live` instead.
+`--eval_subdir=eval_live` reads the results of `evaluate --use_ema=false
+--output_dir=RUN/eval_live` instead.
 
 `curves` reads each run's `eval/results-<step>.json` (written by
 `python -m dvdgan_tf.evaluate`, e.g. `--continuous` beside training) and
 plots the same metrics, one panel each (distances on a log scale), against
 training steps and against minutes of training. Minutes come from the
-run's TensorBoard event files in `train/`: each event file is one training process (a resumed run has
-several); its first event is written when the training loop starts, so the
+run's TensorBoard event files in `train/`: each event file is one training
+process (a resumed run has several); its first event is written when the training loop starts, so the
 minutes at step s are the durations of the earlier processes plus the time
 from the start of s's process to its first scalar at step >= s (graph
 tracing included, model building excluded).
