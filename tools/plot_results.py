@@ -27,9 +27,9 @@ plots the same metrics, one panel each (distances on a log scale), against
 training steps and against minutes of training. Minutes come from the
 run's TensorBoard event files in `train/`: each event file is one training
 process (a resumed run has several); its first event is written when the
-training loop starts, so the minutes at step s are the durations of the earlier processes plus the time
-from the start of s's process to its first scalar at step >= s (graph
-tracing included, model building excluded).
+training loop starts, so the minutes at step s are the durations of the
+earlier processes plus the time from the start of s's process to its first
+scalar at step >= s (graph tracing included, model building excluded).
 
 `grid` renders, per class, the EMA generator's clip (z from
 `generation.prior_latents(seed)`) next to a real clip of the same class
