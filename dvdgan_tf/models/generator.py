@@ -19,7 +19,7 @@ Conditioning order: frames are folded **batch-major** ([B, T, ...] ->
 (`repeat(c, T, axis=0)`), so every frame of clip b is conditioned on z_b and
 y_b (the PyTorch port tiles time-major and gives frames another sample's z).
 
-Choices (not facts from the paper; SPEC decisions table):
+Choices (not facts from the paper; docs/DESIGN.md):
 
   * Widths (decision 1): `WIDTHS` below, per preset, as multiples of
     `channel_multiplier` (ConvGRU state / second block's output per group).
