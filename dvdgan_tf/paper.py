@@ -63,6 +63,9 @@ _K600_SUPPLY = (
 )
 
 
+_FVD_SUPPLY = "nothing (the I3D of FVD ships with the install)"
+
+
 def _k600(frames, size, fid, is_, fid_t, is_t) -> PaperExperiment:
     suffix = "" if frames == 12 else f"_{frames}f"
     return PaperExperiment(
@@ -132,7 +135,7 @@ EXPERIMENTS = (
         train_steps=PREDICTION_STEPS,
         data_dir="data/bair",
         evaluate="--metrics=fvd --real_file_pattern='data/bair/test-*'",
-        supply="nothing (the I3D of FVD ships with the install)",
+        supply=_FVD_SUPPLY,
     ),
     PaperExperiment(
         gin_file="k600_fp_64.gin",
@@ -147,7 +150,7 @@ EXPERIMENTS = (
         train_steps=PREDICTION_STEPS,
         data_dir="data/k600_s64",
         evaluate="--metrics=fvd --real_file_pattern='data/k600_s64/test-*'",
-        supply="nothing (the I3D of FVD ships with the install)",
+        supply=_FVD_SUPPLY,
     ),
     PaperExperiment(
         gin_file="k600_64_16f.gin",
@@ -162,6 +165,6 @@ EXPERIMENTS = (
         train_steps=SYNTHESIS_STEPS,
         data_dir="data/k600_s64",
         evaluate="--metrics=fvd --real_file_pattern='data/k600_s64/test-*'",
-        supply="nothing (the I3D of FVD ships with the install)",
+        supply=_FVD_SUPPLY,
     ),
 )
