@@ -229,21 +229,23 @@ def test_locked_versions_fall_in_the_declared_ranges():
     }
 
 
-def test_this_venv_holds_exactly_the_cpu_lock():
-    """`make venv` installed the lock: every pinned distribution, that
-    version (CI builds its venv from the locks, so this is what it tests)."""
-    expected = {**_lock("cpu"), **_lock("dev")}
+def test_this_venv_holds_exactly_its_targets_lock():
+    """`make venv [TF=gpu]` installed the lock: every pinned distribution,
+    that version, and one TensorFlow build (CI builds its venv from the CPU
+    lock, so this is what it tests)."""
     installed = {
         lock_requirements.canonical(d.metadata["Name"]): d.version
         for d in importlib.metadata.distributions()
     }
+    target = "gpu" if "tensorflow" in installed else "cpu"
+    expected = {**_lock(target), **_lock("dev")}
     wrong = {
         name: (version, installed.get(name))
         for name, version in expected.items()
         if installed.get(name) != version
     }
     assert not wrong, f"(lock, installed): {wrong}; run `make venv`."
-    assert "tensorflow" not in installed  # not both TF builds
+    assert not {"tensorflow", "tensorflow-cpu"} <= set(installed)
 
 
 def test_make_venv_tf_gpu_installs_the_gpu_lock_and_drops_the_cpu_build():
