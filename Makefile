@@ -79,7 +79,7 @@ test-slow: $(STAMP)
 test-all: $(STAMP)
 	$(PY) -m pytest -m "not tpu" $(XDIST) $(PYTEST_ARGS)
 
-# Deliberate bugs that the tests must catch (docs/DESIGN.md T3); ~25 min.
+# Deliberate bugs that the tests must catch (docs/DESIGN.md T3); 8-25 min.
 mutation-check: $(STAMP)
 	$(PY) tools/mutation_check.py
 

@@ -505,6 +505,41 @@ MUTATIONS = (
             "test_kinetics_shards_are_identical_for_permuted_inputs",
         ),
     ),
+    Mutation(
+        "best_direction_flipped",
+        "the best checkpoint keeps the worse score (FVD up, accuracy down)",
+        "dvdgan_tf/evaluation/best.py",
+        "better = chosen.value < old if lower else chosen.value > old",
+        "better = chosen.value > old if lower else chosen.value < old",
+        (
+            "tests/evaluation/test_best.py::"
+            "test_better_scores_replace_the_kept_checkpoint_worse_do_not",
+            "tests/evaluation/test_best.py::"
+            "test_lower_is_better_for_a_distance",
+        ),
+    ),
+    Mutation(
+        "clip_stride_ignored",
+        "videos are cut back to back whatever --clip_stride says",
+        "dvdgan_tf/data/convert.py",
+        "                stride = self.clip_stride or self.clip_frames\n",
+        "                stride = self.clip_frames\n",
+        (
+            "tests/data/test_own_videos.py::"
+            "test_windows_are_the_whole_videos_frames_at_stride",
+        ),
+    ),
+    Mutation(
+        "held_out_split_not_per_class",
+        "the held-out fraction is drawn over all videos, not per class",
+        "dvdgan_tf/data/convert.py",
+        "        by_class.setdefault(item.label, []).append(item)\n",
+        "        by_class.setdefault(0, []).append(item)\n",
+        (
+            "tests/data/test_own_videos.py::"
+            "test_split_by_video_is_stratified_stable_and_by_key",
+        ),
+    ),
 )
 
 _ONLY = flags.DEFINE_list(
