@@ -89,29 +89,25 @@ KNOWN = (
     ("fid", "FID", None, ",.1f"),
     ("is", "IS", None, ".2f"),
 )
-# Reference values the judge reports beside its scores (not plotted).
-REFERENCE = ("judge_frechet_floor", "judge_real_accuracy")
 
 
 def metric_columns(results_list) -> tuple:
     """The `KNOWN`-style rows of the metrics present in any of the runs'
-    `read_results` outputs."""
+    `read_results` outputs (the judge's reference values left out)."""
+    from dvdgan_tf.evaluation import best
+
     present = {
         name
         for results in results_list
         for values in results.values()
         for name in values
-        if name not in REFERENCE
+        if name not in best.REFERENCE_VALUES
     }
     known = tuple(row for row in KNOWN if row[0] in present)
     names = {row[0] for row in KNOWN}
     return known + tuple(
         (name, name, None, ".4g") for name in sorted(present - names)
     )
-
-
-def lower_is_better(name: str) -> bool:
-    return name in ("fvd", "fid") or "frechet" in name
 
 
 def read_results(
@@ -191,17 +187,24 @@ def expand_run(model_dir: str) -> list[str]:
     return matches
 
 
-def seed_statistics(model_dirs, eval_subdir: str = "eval", columns=None):
+def seed_statistics(
+    model_dirs, eval_subdir: str = "eval", columns=None, results=None
+):
     """Per step: median, min and max of each metric over the runs.
+
+    `results`: the runs' `read_results` outputs, if the caller has them
+    already (else read here).
 
     Returns:
         {step: {"seeds": n, "minutes": (median, min, max),
         metric: (median, min, max)}}, over the runs evaluated at that step,
         for the metrics of `columns` (default: those the runs have).
     """
+    if results is None:
+        results = [read_results(path, eval_subdir) for path in model_dirs]
     per_run = [
-        (read_results(path, eval_subdir), training_minutes(path))
-        for path in model_dirs
+        (run_results, training_minutes(path))
+        for run_results, path in zip(results, model_dirs)
     ]
     if columns is None:
         columns = metric_columns([results for results, _ in per_run])
@@ -242,6 +245,8 @@ def format_table(runs: list[tuple[str, str]], eval_subdir: str = "eval"):
     """Results of each run by step (judge accuracies and distance, FVD, FID,
     IS: whichever the run has), as Markdown table lines; a run naming
     several seeds (a glob) shows median [min, max] over them."""
+    from dvdgan_tf.evaluation import best
+
     lines = []
     for name, pattern in runs:
         model_dirs = expand_run(pattern)
@@ -254,7 +259,7 @@ def format_table(runs: list[tuple[str, str]], eval_subdir: str = "eval"):
         )
         chance = f"; chance: {chance}" if chance else ""
         header = " | ".join(
-            label + (" (lower is better)" if lower_is_better(m) else "")
+            label + (" (lower is better)" if best.lower_is_better(m) else "")
             for m, label, _, _ in columns
         )
         if len(model_dirs) > 1 or pattern != model_dirs[0]:
@@ -265,7 +270,7 @@ def format_table(runs: list[tuple[str, str]], eval_subdir: str = "eval"):
                 f"| step | seeds | minutes | {header} |",
                 "|---" * (3 + len(columns)) + "|",
             ]
-            stats = seed_statistics(model_dirs, eval_subdir, columns)
+            stats = seed_statistics(model_dirs, eval_subdir, columns, per_run)
             for step, row in stats.items():
                 cells = [str(step), str(row["seeds"])]
                 cells.append(_spread(row["minutes"], ".1f"))
@@ -303,18 +308,18 @@ def plot_curves(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    columns = metric_columns(
-        [
-            read_results(path, eval_subdir)
-            for _, pattern in runs
-            for path in expand_run(pattern)
-        ]
-    )
+    from dvdgan_tf.evaluation import best
+
+    read = []  # (name, model_dirs, their results), each read once
+    for name, pattern in runs:
+        dirs = expand_run(pattern)
+        read.append((name, dirs, [read_results(d, eval_subdir) for d in dirs]))
+    columns = metric_columns([r for _, _, results in read for r in results])
     figure, axes = plt.subplots(
         2, len(columns), figsize=(4 * len(columns), 7.5), squeeze=False
     )
-    for name, pattern in runs:
-        stats = seed_statistics(expand_run(pattern), eval_subdir, columns)
+    for name, model_dirs, results in read:
+        stats = seed_statistics(model_dirs, eval_subdir, columns, results)
         steps = list(stats)
         times = [stats[step]["minutes"][0] for step in steps]
         for column, (metric, *_) in enumerate(columns):
@@ -341,7 +346,7 @@ def plot_curves(
                 )
                 axis.axhline(0.8, color="grey", linestyle="--", linewidth=0.8)
                 axis.set_ylim(0, 1.02)
-            elif lower_is_better(metric):
+            elif best.lower_is_better(metric):
                 axis.set_yscale("log")
     axes[0, 0].legend(fontsize=8)
     if title:

@@ -34,8 +34,9 @@ BEST_FILE = "best.json"
 AUTO = "auto"
 NONE = "none"
 AUTO_ORDER = ("fvd", "fid", "is", "judge_accuracy")
-# Reference values, not scores of the generator.
-_NOT_SCORES = ("judge_frechet_floor", "judge_real_accuracy")
+# Reference values the judge reports beside its scores, not scores of the
+# generator (also skipped by tools/plot_results.py).
+REFERENCE_VALUES = ("judge_frechet_floor", "judge_real_accuracy")
 # Metric name prefix of each `--metrics` entry.
 _FAMILY = {"fvd": "fvd", "fid": "fid", "is": "is", "judge": "judge_"}
 
@@ -54,7 +55,7 @@ def check_metric(metric: str, metrics: tuple[str, ...]) -> None:
     if metric in (AUTO, NONE):
         return
     name = metric.split("/", 1)[0]
-    if name in _NOT_SCORES or not any(
+    if name in REFERENCE_VALUES or not any(
         name == prefix or (prefix.endswith("_") and name.startswith(prefix))
         for prefix in (_FAMILY[m] for m in metrics)
     ):
@@ -77,7 +78,7 @@ def pick(
         ValueError: `metric` matches no result, or a name matches several
             (two protocols of one metric: name the tag).
     """
-    scores = [r for r in results if r.name not in _NOT_SCORES]
+    scores = [r for r in results if r.name not in REFERENCE_VALUES]
     if metric == NONE:
         return None
     if metric == AUTO:
