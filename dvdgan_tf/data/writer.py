@@ -178,16 +178,9 @@ def _write_shard(
     with tf.io.TFRecordWriter(tmp) as out:
         for item in items:
             for clip in _load_safely(load_clip, item):
-                if isinstance(clip, ClipNote):
-                    notes.append(
-                        {
-                            "input": clip.input_name or item.key,
-                            "reason": clip.reason,
-                        }
-                    )
-                    continue
-                if isinstance(clip, ClipSkipped):
-                    skipped.append(
+                if isinstance(clip, (ClipNote, ClipSkipped)):
+                    listed = notes if isinstance(clip, ClipNote) else skipped
+                    listed.append(
                         {
                             "input": clip.input_name or item.key,
                             "reason": clip.reason,
