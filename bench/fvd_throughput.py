@@ -32,6 +32,7 @@ from absl import flags  # noqa: E402
 
 from dvdgan_tf.metrics import fvd  # noqa: E402
 from dvdgan_tf.metrics import i3d  # noqa: E402
+from dvdgan_tf.training import costs  # noqa: E402
 
 flags.DEFINE_integer("num_frames", 16, "Frames per clip (>= 9).")
 flags.DEFINE_integer("batch_size", 4, "Clips per I3D call.", lower_bound=1)
@@ -68,7 +69,7 @@ def main(argv):
         best = min(best, time.perf_counter() - start)
     clips_per_second = FLAGS.num_clips / best
     one = tf.zeros([1, FLAGS.num_frames, i3d.INPUT_SIZE, i3d.INPUT_SIZE, 3])
-    flops = bench.forward_flops(lambda x: model(x, training=False), one)[
+    flops = costs.forward_flops(lambda x: model(x, training=False), one)[
         "total"
     ]
     peak = bench.matmul_peak(tf.float32)

@@ -16,10 +16,10 @@ training calls). It prints:
 
   * median / min / max seconds per step and clips per second (generated +
     real clips the step processes);
-  * analytic FLOPs of one step (see bench/README.md: the convolutions and
-    matmuls of each network's forward pass, read from the traced graph's
-    static shapes, combined per the step's structure) and the achieved
-    FLOP/s;
+  * analytic FLOPs of one step (`dvdgan_tf.training.costs.step_flops`, see
+    bench/README.md: the convolutions and matmuls of each network's forward
+    pass, read from the traced graph's static shapes, combined per the
+    step's structure) and the achieved FLOP/s;
   * that as a fraction of this machine's dense matmul peak, measured in the
     same process right before the steps (best of several 2048^3 matmuls in
     the step's compute dtype);
@@ -55,7 +55,7 @@ from absl import flags  # noqa: E402
 from dvdgan_tf import cli  # noqa: E402
 from dvdgan_tf import configurables  # noqa: E402
 from dvdgan_tf.data import manifest as manifest_lib  # noqa: E402
-from dvdgan_tf.models import discriminators  # noqa: E402
+from dvdgan_tf.training import costs  # noqa: E402
 from dvdgan_tf.training import strategies  # noqa: E402
 from dvdgan_tf.training import trainer as training  # noqa: E402
 
@@ -90,35 +90,6 @@ def _query(name):
     return gin.query_parameter(name)
 
 
-def _call_reference(reference):
-    """Calls a gin @reference (scoped) as training.run would."""
-    return reference.scoped_configurable_fn()
-
-
-def build(strategy):
-    """The models, optimizers and DVDGAN as training.run builds them."""
-    with strategy.scope():
-        generator = _call_reference(_query("training.run.generator_builder"))
-        spatial = _call_reference(
-            _query("training.run.spatial_discriminator_builder")
-        )
-        temporal = _call_reference(
-            _query("training.run.temporal_discriminator_builder")
-        )
-        model = gin.get_configurable("gan.build_dvdgan")(
-            generator, spatial, temporal
-        )
-        model.compile(
-            generator_optimizer=_call_reference(
-                _query("training.run.generator_optimizer")
-            ),
-            discriminator_optimizer=_call_reference(
-                _query("training.run.discriminator_optimizer")
-            ),
-        )
-    return model
-
-
 def _in_memory_dataset(global_batch, num_frames, resolution, num_classes):
     def dataset_fn(context):
         batch = context.get_per_replica_batch_size(global_batch)
@@ -151,113 +122,7 @@ def _real_dataset(data_dir, global_batch, generator):
     return dataset_fn
 
 
-# --- analytic FLOPs ------------------------------------------------------
-
-_CONV_OPS = ("Conv2D", "Conv3D", "DepthwiseConv2dNative")
-_MATMUL_OPS = ("MatMul", "BatchMatMulV2", "BatchMatMulV3", "Einsum")
-
-
-def _static(shape):
-    return [int(d) if d is not None else None for d in shape]
-
-
-def forward_flops(function, *args) -> dict:
-    """Multiply-add FLOPs (2 per MAC) of the convs/matmuls of `function`.
-
-    Traces `function` on `args` and reads each Conv2D / Conv3D / MatMul /
-    BatchMatMul op's static input and output shapes from the graph:
-
-      conv:   2 * prod(output) * prod(kernel spatial) * C_in
-      matmul: 2 * prod(output) * K  (K the contracted dimension)
-
-    Elementwise ops, normalisation and reductions are not counted (a few %
-    of the total here). Returns {op type: FLOPs} and the total.
-    """
-    concrete = tf.function(function).get_concrete_function(*args)
-    totals = collections.Counter()
-
-    def visit(graph):
-        for op in graph.get_operations():
-            if op.type in _CONV_OPS:
-                out = _static(op.outputs[0].shape)
-                kernel = _static(op.inputs[1].shape)
-                totals[op.type] += 2 * np.prod(out) * np.prod(kernel[:-1])
-            elif op.type in ("MatMul",):
-                a = _static(op.inputs[0].shape)
-                transpose_a = op.get_attr("transpose_a")
-                k = a[0] if transpose_a else a[-1]
-                totals[op.type] += 2 * np.prod(_static(op.outputs[0].shape)) * k
-            elif op.type in ("BatchMatMulV2", "BatchMatMulV3"):
-                a = _static(op.inputs[0].shape)
-                k = a[-2] if op.get_attr("adj_x") else a[-1]
-                totals[op.type] += 2 * np.prod(_static(op.outputs[0].shape)) * k
-            for attr in ("f", "then_branch", "else_branch", "body"):
-                try:
-                    name = op.get_attr(attr).name
-                except (ValueError, AttributeError):
-                    continue
-                function_def = graph._functions.get(name)  # noqa: SLF001
-                if function_def is not None:
-                    visit(function_def.graph)
-
-    visit(concrete.graph)
-    totals = {k: float(v) for k, v in totals.items()}
-    totals["total"] = float(sum(totals.values()))
-    return totals
-
-
-def step_flops(model, batch_size: int) -> dict:
-    """FLOPs of one training step from the forward FLOPs of each network.
-
-    F_G(B), F_D(B) = F_DS(B) + F_DT(B) (D on B clips). Backward of a layer
-    costs two forwards (the input and the weight gradient). With S D steps:
-
-      each D step:  G forward on B, D fwd + bwd on 2B (real + fake):
-                    F_G(B) + 3 F_D(2B)
-      the G step:   G fwd + bwd, D fwd + input gradient only:
-                    3 F_G(B) + 2 F_D(B)
-
-    Forward FLOPs scale linearly with B, so F(2B) = 2 F(B).
-    """
-    generator = model.generator
-    z = tf.zeros([batch_size, generator.latent_dim])
-    labels = tf.zeros([batch_size], tf.int32) if generator.num_classes else None
-    f_g = forward_flops(lambda z, y: generator(z, y, training=True), z, labels)[
-        "total"
-    ]
-    video = tf.zeros(
-        [
-            batch_size,
-            generator.num_frames,
-            generator.resolution,
-            generator.resolution,
-            3,
-        ]
-    )
-    frames = video[:, : model.num_sampled_frames]
-    f_ds = forward_flops(
-        lambda x, y: model.spatial_discriminator(x, y, training=True),
-        frames,
-        labels,
-    )["total"]
-    pooled = discriminators.downsample_video(video)
-    f_dt = forward_flops(
-        lambda x, y: model.temporal_discriminator(x, y, training=True),
-        pooled,
-        labels,
-    )["total"]
-    f_d = f_ds + f_dt
-    steps = model.num_discriminator_steps
-    d_steps = steps * (f_g + 3 * 2 * f_d)
-    g_step = 3 * f_g + 2 * f_d
-    return {
-        "forward_generator": f_g,
-        "forward_spatial_discriminator": f_ds,
-        "forward_temporal_discriminator": f_dt,
-        "discriminator_steps": d_steps,
-        "generator_step": g_step,
-        "step": d_steps + g_step,
-    }
+# --- analytic FLOPs: dvdgan_tf/training/costs.py (also tools/plan.py) ---
 
 
 def matmul_peak(dtype, repeats: int = 8) -> float:
@@ -373,7 +238,7 @@ def main(argv):
     strategy = strategies.make_strategy(
         strategy=FLAGS.strategy, devices=devices
     )
-    model = build(strategy)
+    model = configurables.build_training_model(strategy)
     generator = model.generator
     global_batch = _query("training.run.global_batch_size")
     steps_per_batch = model.num_discriminator_steps
@@ -400,7 +265,7 @@ def main(argv):
     compute_dtype = tf.bfloat16 if "bfloat16" in FLAGS.precision else tf.float32
     peak = matmul_peak(compute_dtype)
     per_replica = global_batch // strategy.num_replicas_in_sync
-    flops = step_flops(model, per_replica)
+    flops = costs.step_flops(model, per_replica)
     step_total = flops["step"] * strategy.num_replicas_in_sync
 
     if FLAGS.profile_dir:

@@ -11,6 +11,7 @@ import os
 
 import gin
 import keras
+import tensorflow as tf
 
 from dvdgan_tf.data import pipeline
 from dvdgan_tf.gan import dvdgan as gan
@@ -114,3 +115,32 @@ def unused_macros() -> list[str]:
     for bindings in config.values():
         walk(bindings)
     return sorted(defined - used)
+
+
+def build_training_model(strategy=None):
+    """The compiled `DVDGAN` exactly as the parsed config's `training.run`
+    builds it (its generator, discriminator, GAN and optimizer bindings),
+    without data, checkpoints or a model dir: for tools that inspect or
+    time a config's step (`tools/plan.py`, `bench/train_step.py`,
+    `bench/xla_compile.py`).
+
+    Args:
+        strategy: built inside its scope; None = the current strategy.
+    """
+
+    def binding(name):
+        reference = gin.query_parameter(f"training.run.{name}")
+        return reference.scoped_configurable_fn()
+
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+        model = gin.get_configurable("gan.build_dvdgan")(
+            binding("generator_builder"),
+            binding("spatial_discriminator_builder"),
+            binding("temporal_discriminator_builder"),
+        )
+        model.compile(
+            generator_optimizer=binding("generator_optimizer"),
+            discriminator_optimizer=binding("discriminator_optimizer"),
+        )
+    return model
