@@ -217,6 +217,24 @@ def profile_table(profile_dir: str) -> list[tuple[str, float, float]]:
     ]
 
 
+def _memory_device() -> str | None:
+    """The device whose allocator peak the timed steps are measured on: the
+    first GPU, else the CPU (whose allocator keeps statistics only with
+    TF_CPU_ALLOCATOR_USE_BFC=true set before TensorFlow starts)."""
+    if tf.config.list_logical_devices("GPU"):
+        return "GPU:0"
+    if os.environ.get("TF_CPU_ALLOCATOR_USE_BFC", "").lower() == "true":
+        return "CPU:0"
+    return None
+
+
+def _device_peak(device) -> float | None:
+    """Allocator peak of the timed steps in GiB (None: not measured)."""
+    if not device:
+        return None
+    return tf.config.experimental.get_memory_info(device)["peak"] / 2**30
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -268,6 +286,9 @@ def main(argv):
     flops = costs.step_flops(model, per_replica)
     step_total = flops["step"] * strategy.num_replicas_in_sync
 
+    device = _memory_device()
+    if device:
+        tf.config.experimental.reset_memory_stats(device)
     if FLAGS.profile_dir:
         tf.profiler.experimental.start(FLAGS.profile_dir)
     times = []
@@ -306,6 +327,8 @@ def main(argv):
         "utilisation_of_matmul_peak": step_total / median / peak,
         "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         / 2**20,
+        "device_peak_gib": _device_peak(device),
+        "memory_device": device,
         "traces": int(train_loop.experimental_get_tracing_count()),
         "load_average": os.getloadavg(),
     }
@@ -323,6 +346,12 @@ def main(argv):
         f"GFLOP/s = {result['utilisation_of_matmul_peak']:.1%} of the "
         f"{peak / 1e9:.1f} GFLOP/s {compute_dtype.name} matmul peak"
     )
+    if device:
+        print(
+            f"allocator peak on {device} during the timed steps: "
+            f"{result['device_peak_gib']:.2f} GiB (all replicas' share on "
+            "that device)"
+        )
     print(
         f"peak RSS {result['peak_rss_gib']:.2f} GiB; traces "
         f"{result['traces']}; tracing {trace_seconds:.1f} s; load "

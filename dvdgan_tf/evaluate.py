@@ -140,9 +140,11 @@ def _classifier_from_gin(metrics):
     except TypeError as e:
         raise ValueError(
             "--metrics=is/fid need a classifier: bind at least "
-            "classifier.build_video_classifier.{saved_model_dir, name, "
-            "num_frames, height, width} and logits_key/features_key in a "
-            f"--gin_file (see docs/EVALUATION.md, 'IS / FID'). Gin said: {e}"
+            "classifier.build_video_classifier.{saved_model_dir (or "
+            "c3d_weights), name, num_frames, height, width} and "
+            "logits_key/features_key in a --gin_file (UCF-101's C3D: "
+            "--gin_file=c3d_ucf101.gin; see docs/EVALUATION.md, 'IS / "
+            f"FID'). Gin said: {e}"
         ) from e
 
 

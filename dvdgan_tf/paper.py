@@ -118,8 +118,9 @@ EXPERIMENTS = (
         data_dir="data/ucf101_s128",
         evaluate="--metrics=is --is_protocol=tganv2 --gin_file=c3d_ucf101.gin",
         supply=(
-            "the UCF-101 C3D of the TGAN/TGANv2 lineage as a SavedModel, "
-            "declared in c3d_ucf101.gin (docs/EVALUATION.md, IS / FID)"
+            "TGAN's published C3D files, conv3d_deepnetA_ucf.npz and "
+            "mean2.npz, where c3d_ucf101.gin's C3D_WEIGHTS and C3D_MEAN "
+            "point (docs/EVALUATION.md, UCF-101 IS)"
         ),
     ),
     PaperExperiment(

@@ -23,8 +23,12 @@ from dvdgan_tf.models import discriminators
 from dvdgan_tf.training import trainer as training
 
 GIN_DIR = configurables.GIN_DIR
+# Evaluation-only configs (a classifier for IS/FID) build no GAN.
+CLASSIFIER_CONFIGS = ["c3d_ucf101.gin"]
 CONFIGS = sorted(
-    os.path.basename(p) for p in glob.glob(os.path.join(GIN_DIR, "*.gin"))
+    os.path.basename(p)
+    for p in glob.glob(os.path.join(GIN_DIR, "*.gin"))
+    if os.path.basename(p) not in CLASSIFIER_CONFIGS
 )
 SMALL = [
     "CHANNEL_MULTIPLIER = 4",

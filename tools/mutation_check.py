@@ -37,6 +37,7 @@ from absl import flags
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COPIED = (
+    "bench",
     "dvdgan_tf",
     "tests",
     "gin",
@@ -538,6 +539,42 @@ MUTATIONS = (
         (
             "tests/data/test_own_videos.py::"
             "test_split_by_video_is_stratified_stable_and_by_key",
+        ),
+    ),
+    Mutation(
+        "c3d_flatten_channels_last",
+        "C3D flattens pool5 in Keras' (T, H, W, C) order, not Chainer's "
+        "(C, T, H, W) that fc6's weights expect",
+        "dvdgan_tf/metrics/c3d.py",
+        '    x = keras.layers.Permute((4, 1, 2, 3), name="to_nc_thw")(x)\n',
+        "",
+        (
+            "tests/metrics/test_c3d.py::"
+            "test_keras_c3d_matches_a_numpy_forward_of_the_chainer_file",
+        ),
+    ),
+    Mutation(
+        "c3d_scale_255",
+        "TGANv2's 0-256 pixel scale is fed as 0-255",
+        "dvdgan_tf/metrics/classifier.py",
+        "        x = x * (256.0 / 255.0)\n",
+        "        x = x * 1.0\n",
+        (
+            "tests/metrics/test_c3d.py::"
+            "test_c3d_ucf101_gin_scores_clips_as_tganv2_feeds_them",
+        ),
+    ),
+    Mutation(
+        "planner_counts_weights_as_activations",
+        "the memory count takes variable reads read by the backward for "
+        "saved activations",
+        "dvdgan_tf/training/costs.py",
+        "            if producer.name in backward or producer.type in "
+        "_WEIGHT_OPS:\n",
+        "            if producer.name in backward:\n",
+        (
+            "tests/training/test_costs.py::"
+            "test_saved_tensors_are_what_the_backward_reads",
         ),
     ),
 )

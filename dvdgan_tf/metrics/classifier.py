@@ -21,6 +21,13 @@ plus `mean = (b, g, r)`, the per-channel mean the weights were trained with,
 or `mean_path`, a .npy mean clip broadcastable to [T, h, w, 3] (TGANv2's C3D
 subtracts a per-pixel mean clip on a 0-255 BGR scale).
 
+**TGAN/TGANv2's C3D from its published files** (Table 2): instead of a
+SavedModel, `c3d_weights` names the Chainer npz the TGAN authors publish
+(``conv3d_deepnetA_ucf.npz``) and `c3d_mean` its mean clip (``mean2.npz``);
+the network is then `metrics.c3d`'s Keras C3D with those weights, its
+outputs "fc8" (logits), "fc7" (features) and "prob". `configs/
+c3d_ucf101.gin` declares all of it with TGANv2's input convention.
+
 Preprocessing variants (frames are resized one by one, time folded into the
 batch, without antialiasing):
 
@@ -54,6 +61,8 @@ import numpy as np
 import tensorflow as tf
 import tqdm
 
+from dvdgan_tf.metrics import c3d
+
 
 class Preprocessing(enum.Enum):
     """How uint8 frames are resized to the classifier's input size."""
@@ -67,6 +76,8 @@ class ValueRange(enum.Enum):
     """The pixel range the classifier expects, mapped from uint8 [0, 255]."""
 
     ZERO_TO_255 = "0_255"
+    # TGANv2's C3D wrapper maps the generator's [-1, 1] with 128 x + 128.
+    ZERO_TO_256 = "0_256"
     ZERO_TO_ONE = "0_1"
     MINUS_ONE_TO_ONE = "-1_1"
 
@@ -88,7 +99,8 @@ class VideoClassifier:
     """What a classifier SavedModel expects and which outputs to read.
 
     Attributes:
-        saved_model_dir: path of the SavedModel (local or gs://).
+        saved_model_dir: path of the SavedModel (local or gs://); empty
+            when `c3d_weights` is set.
         name: short identifier used in metric names and cache keys.
         num_frames: T the classifier takes; 0 accepts any T.
         height: input height after preprocessing.
@@ -111,6 +123,10 @@ class VideoClassifier:
             `logits_key` is empty).
         features_key: output holding the features FID is computed on.
         batch_size: clips per classifier call.
+        c3d_weights: instead of a SavedModel, a Chainer npz of TGAN's C3D
+            (`metrics.c3d`); its outputs are "fc7", "fc8" and "prob".
+        c3d_mean: the C3D mean clip file (``mean2.npz``), subtracted after
+            `mean` and `mean_path`.
     """
 
     saved_model_dir: str
@@ -131,12 +147,20 @@ class VideoClassifier:
     probabilities_key: str = ""
     features_key: str = ""
     batch_size: int = 16
+    c3d_weights: str = ""
+    c3d_mean: str = ""
 
     def __post_init__(self):
-        if not self.saved_model_dir:
+        if not self.saved_model_dir and not self.c3d_weights:
             raise ValueError(
-                "`saved_model_dir` must name a SavedModel; "
-                "received an empty string."
+                "`saved_model_dir` must name a SavedModel (or `c3d_weights` "
+                "a C3D npz); received neither."
+            )
+        if self.saved_model_dir and self.c3d_weights:
+            raise ValueError(
+                "Give either `saved_model_dir` or `c3d_weights`, not both; "
+                f"received saved_model_dir={self.saved_model_dir!r}, "
+                f"c3d_weights={self.c3d_weights!r}."
             )
         if not self.name or "/" in self.name or " " in self.name:
             raise ValueError(
@@ -173,7 +197,8 @@ class VideoClassifier:
 
 
 def build_video_classifier(
-    saved_model_dir: str,
+    *,
+    saved_model_dir: str = "",
     name: str,
     num_frames: int,
     height: int,
@@ -191,6 +216,8 @@ def build_video_classifier(
     probabilities_key: str = "",
     features_key: str = "",
     batch_size: int = 16,
+    c3d_weights: str = "",
+    c3d_mean: str = "",
 ) -> VideoClassifier:
     """Gin-configurable builder of a `VideoClassifier` (see its attributes).
 
@@ -216,6 +243,8 @@ def build_video_classifier(
         probabilities_key=probabilities_key,
         features_key=features_key,
         batch_size=int(batch_size),
+        c3d_weights=c3d_weights,
+        c3d_mean=c3d_mean,
     )
 
 
@@ -286,6 +315,11 @@ def _load_mean_clip(path, clip_shape):
     return mean
 
 
+@functools.lru_cache(maxsize=2)
+def _c3d_mean_clip(path):
+    return c3d.read_mean_clip(path)
+
+
 def prepare_input(videos, classifier: VideoClassifier):
     """Turns uint8 videos into the tensor a classifier's signature takes.
 
@@ -315,7 +349,9 @@ def prepare_input(videos, classifier: VideoClassifier):
         classifier.preprocessing,
         classifier.pre_crop_size,
     )
-    if classifier.value_range is ValueRange.ZERO_TO_ONE:
+    if classifier.value_range is ValueRange.ZERO_TO_256:
+        x = x * (256.0 / 255.0)
+    elif classifier.value_range is ValueRange.ZERO_TO_ONE:
         x = x / 255.0
     elif classifier.value_range is ValueRange.MINUS_ONE_TO_ONE:
         x = x * (2.0 / 255.0) - 1.0
@@ -325,6 +361,8 @@ def prepare_input(videos, classifier: VideoClassifier):
         x = x - np.asarray(classifier.mean, np.float32)
     if classifier.mean_path:
         x = x - _load_mean_clip(classifier.mean_path, x.shape[1:])
+    if classifier.c3d_mean:
+        x = x - _c3d_mean_clip(classifier.c3d_mean)
     if classifier.layout is Layout.CHANNELS_FIRST:
         x = np.transpose(x, (0, 4, 1, 2, 3))
     return np.ascontiguousarray(x, dtype=np.float32)
@@ -343,6 +381,35 @@ class LoadedVideoClassifier:
 
     def __init__(self, classifier: VideoClassifier):
         self.classifier = classifier
+        if classifier.c3d_weights:
+            self._load_c3d(classifier)
+        else:
+            self._load_saved_model(classifier)
+        outputs = sorted(self._output_keys)
+        for field in ("logits_key", "probabilities_key", "features_key"):
+            key = getattr(classifier, field)
+            if key and key not in outputs:
+                raise ValueError(
+                    f"`{field}`={key!r} is not an output of "
+                    f"{self._described}; its outputs: {outputs}"
+                )
+
+    def _load_c3d(self, classifier):
+        if not tf.io.gfile.exists(classifier.c3d_weights):
+            raise ValueError(
+                f"C3D weights not found: c3d_weights="
+                f"{classifier.c3d_weights!r} (TGAN's conv3d_deepnetA_ucf.npz;"
+                " docs/EVALUATION.md)"
+            )
+        model = c3d.c3d_from_chainer_npz(classifier.c3d_weights)
+        self._function = tf.function(
+            lambda video: model(video, training=False), reduce_retracing=True
+        )
+        self._input_key = "video"
+        self._output_keys = list(model.output)
+        self._described = f"the C3D of {classifier.c3d_weights}"
+
+    def _load_saved_model(self, classifier):
         if not tf.io.gfile.exists(classifier.saved_model_dir):
             raise ValueError(
                 f"Classifier SavedModel not found: saved_model_dir="
@@ -372,14 +439,8 @@ class LoadedVideoClassifier:
                 f"Signature {classifier.signature_key!r} has inputs {inputs}; "
                 "set `input_key` to the video input."
             )
-        outputs = sorted(self._function.structured_outputs)
-        for field in ("logits_key", "probabilities_key", "features_key"):
-            key = getattr(classifier, field)
-            if key and key not in outputs:
-                raise ValueError(
-                    f"`{field}`={key!r} is not an output of signature "
-                    f"{classifier.signature_key!r}; its outputs: {outputs}"
-                )
+        self._output_keys = list(self._function.structured_outputs)
+        self._described = f"signature {classifier.signature_key!r}"
 
     def predict(self, videos, progress: bool = False):
         """Runs the classifier over uint8 videos in batches.

@@ -66,10 +66,18 @@ def deserialize_layer_class(name_or_class):
 
 
 def _upsample(x):
+    """Bilinear x2 of [N, H, W, C], computed in float32, returned in x's
+    dtype. TF's ResizeBilinear takes bfloat16 but its XLA gradient kernel
+    then returns float32 where the graph expects bfloat16, and XLA refuses
+    the step ("floating point types of different precisions",
+    mixed_bfloat16 + jit_compile, the TPU path; bench/xla_compile.py)."""
     height, width = x.shape[1], x.shape[2]
-    return ops.image.resize(
-        x, (2 * height, 2 * width), interpolation="bilinear"
+    resized = ops.image.resize(
+        ops.cast(x, "float32"),
+        (2 * height, 2 * width),
+        interpolation="bilinear",
     )
+    return ops.cast(resized, x.dtype)
 
 
 @keras.saving.register_keras_serializable(package="dvdgan_tf")
