@@ -88,6 +88,20 @@ class EvalSettings:
         "tganv2", "tganv2 (2048x10), tgan (10000x1) or NxS."
     )
     fid_num_videos: int = _setting(2048, "Classifier FID N.")
+    fid_real_stats: str = _setting(
+        "sample",
+        "FID's real side: sample (--fid_num_videos real clips) or split "
+        "(every clip of --real_file_pattern, streamed, cached and resumable: "
+        "the paper's Table 1 protocol; protocol name ends in _split).",
+    )
+    truncation_sweep: str = _setting(
+        "",
+        "Comma-separated truncation levels t (z = t * TN(0, 1) cut at 2): "
+        "every metric's generated side is computed at each level (protocol "
+        "+ _t<t>) and the best level per metric is reported (protocol + "
+        "_tbest, and <metric>_truncation = that level). Empty: the "
+        "untruncated prior only.",
+    )
     real_file_pattern: str = _setting(
         "",
         "TFRecords of real clips; default for the synthetic dataset: "
@@ -126,6 +140,18 @@ class EvalSettings:
                     f"Expected `{name}` >= 1; received: "
                     f"{name}={getattr(self, name)}"
                 )
+        if self.fid_real_stats not in ("sample", "split"):
+            raise errors.ConfigValueError(
+                "Expected `fid_real_stats` sample or split; received: "
+                f"{self.fid_real_stats!r}"
+            )
+        if self.fid_real_stats == "split" and "fid" in self.metrics:
+            if not self.real_file_pattern:
+                raise errors.ConfigValueError(
+                    "fid_real_stats=split reads a converted split: give "
+                    "--real_file_pattern (e.g. 'data/k600_s64/train-*')."
+                )
+        truncation_levels(self.truncation_sweep)  # fails early if malformed
         if "is" in self.metrics:
             # Fails early if malformed.
             inception_score.protocol_from_spec(self.is_protocol)
@@ -162,7 +188,13 @@ def build_tasks(settings: EvalSettings, classifier=None) -> list:
             )
         )
     if "fid" in settings.metrics:
-        tasks.append(tasks_lib.FIDTask(classifier, settings.fid_num_videos))
+        tasks.append(
+            tasks_lib.FIDTask(
+                classifier,
+                settings.fid_num_videos,
+                real_stats=settings.fid_real_stats,
+            )
+        )
     return tasks
 
 
@@ -218,7 +250,11 @@ def evaluate_checkpoint(
         "EMA" if settings.use_ema else "live",
         ", ".join(settings.metrics),
     )
-    results = tasks_lib.run_tasks(tasks, context)
+    levels = truncation_levels(settings.truncation_sweep)
+    if levels:
+        results = truncation_sweep(tasks, context, levels)
+    else:
+        results = tasks_lib.run_tasks(tasks, context)
     write_results(
         output_dir, step, model_dir, settings, results, time.time() - start
     )
@@ -232,6 +268,67 @@ def evaluate_checkpoint(
         os.path.join(output_dir, RESULTS_TEMPLATE.format(step=step)),
     )
     return step, results
+
+
+def truncation_levels(spec: str) -> tuple[float, ...]:
+    """Levels of `--truncation_sweep` ("0.25,0.5,1"), each >= 0.
+
+    Raises:
+        errors.ConfigValueError: a level that is not a finite number >= 0.
+    """
+    levels = []
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        try:
+            level = float(part)
+        except ValueError:
+            level = float("nan")
+        if not level >= 0 or level == float("inf"):
+            raise errors.ConfigValueError(
+                "--truncation_sweep takes comma-separated numbers >= 0 "
+                f"(e.g. 0.25,0.5,1); received {spec!r}"
+            )
+        levels.append(level)
+    return tuple(sorted(set(levels)))
+
+
+def _level_name(level: float) -> str:
+    return f"_t{level:g}"
+
+
+def truncation_sweep(tasks, context, levels) -> list:
+    """Runs every task at each truncation level, then the best per metric.
+
+    Each result's protocol gets ``_t<level>``. Per (metric, protocol) the
+    best level's value is repeated under ``<protocol>_tbest``, with
+    ``<metric>_truncation`` holding that level (lower is better for
+    distances, higher for scores and accuracies: `best.lower_is_better`),
+    as the paper's "best over truncation levels" columns of Table 1.
+    """
+    results, by_metric = [], {}
+    for level in levels:
+        swept = dataclasses.replace(context, truncation=level)
+        for result in tasks_lib.run_tasks(tasks, swept):
+            renamed = dataclasses.replace(
+                result, protocol=result.protocol + _level_name(level)
+            )
+            results.append(renamed)
+            by_metric.setdefault((result.name, result.protocol), []).append(
+                (level, result)
+            )
+    for (name, protocol), entries in by_metric.items():
+        pick = min if best_lib.lower_is_better(name) else max
+        level, best = pick(entries, key=lambda entry: entry[1].value)
+        results.append(dataclasses.replace(best, protocol=protocol + "_tbest"))
+        results.append(
+            tasks_lib.MetricResult(
+                f"{name}_truncation",
+                protocol + "_tbest",
+                best.num_samples,
+                best.seed,
+                level,
+            )
+        )
+    return results
 
 
 def write_results(output_dir, step, model_dir, settings, results, seconds=None):

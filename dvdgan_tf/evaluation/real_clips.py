@@ -85,6 +85,7 @@ def _record_batches(
     seed,
     batch_size,
     skip_short=False,
+    skip=0,
 ):
     records = pipeline.read_clips(
         file_pattern,
@@ -94,6 +95,8 @@ def _record_batches(
         seed,
         short_clip_policy="skip" if skip_short else "loop",
     )
+    if skip:
+        records = records.skip(skip)
     videos, labels, count = [], [], 0
     for element in _naming_corrupt_shards(records, file_pattern):
         videos.append(pixels.to_uint8(element["video"]))
@@ -107,6 +110,13 @@ def _record_batches(
             videos, labels = [], []
         if count == num_clips:
             return
+    if num_clips is None:  # the whole split
+        if videos:
+            yield (
+                np.concatenate(videos),
+                np.concatenate(labels).astype(np.int32),
+            )
+        return
     skipped = (
         f" long enough for {num_frames} frames at stride {frame_stride} "
         "(DVD-GAN-FP skips shorter clips instead of looping them)"
@@ -131,11 +141,13 @@ def real_clip_batches(
     batch_size: int = 16,
     progress: bool = False,
     skip_short: bool = False,
+    skip: int = 0,
 ):
     """Real clips for the real side of a metric, as uint8 batches.
 
     Args:
-        num_clips: clips needed.
+        num_clips: clips needed; None: every clip of `file_pattern` (the
+            whole split, in file order).
         num_frames: T.
         frame_stride: step between stored frames of a clip.
         resolution: H = W (centre crop after a short-side resize).
@@ -146,6 +158,8 @@ def real_clip_batches(
         progress: show a tqdm bar.
         skip_short: drop (instead of looping) stored clips shorter than the
             window (DVD-GAN-FP: a looped clip continues into its start).
+        skip: clips of `file_pattern` to pass over first (a resumed whole
+            split; they are still decoded, not classified).
 
     Yields:
         (uint8 [b, T, H, W, 3], int32 [b]), `num_clips` clips in all.
@@ -164,6 +178,13 @@ def real_clip_batches(
             seed,
             batch_size,
             skip_short,
+            skip,
+        )
+    elif num_clips is None:
+        raise ValueError(
+            "Whole-split real statistics read a converted split: pass "
+            "--real_file_pattern (the rendered synthetic clips have no "
+            "split)."
         )
     elif is_synthetic(dataset):
         batches = _synthetic_batches(

@@ -89,12 +89,35 @@ class StatsCache:
             logging.info("Real statistics from cache %s", path)
             return arrays
         arrays = compute()
-        tf.io.gfile.makedirs(os.path.dirname(path))
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        atomic_files.write_bytes(path, buffer.getvalue())
+        _write(path, arrays)
         logging.info("Cached real statistics in %s", path)
         return arrays
+
+    # A long real-side computation (a whole split) saves its progress
+    # under the final file's name + ".partial.npz" and resumes from it.
+
+    def read_partial(self, protocol: str) -> dict | None:
+        """The saved progress of `protocol`'s real side, if any."""
+        return _read(self._partial_path(protocol))
+
+    def write_partial(self, protocol: str, arrays: dict) -> None:
+        """Saves progress atomically (a kill leaves the previous save)."""
+        _write(self._partial_path(protocol), arrays)
+
+    def drop_partial(self, protocol: str) -> None:
+        path = self._partial_path(protocol)
+        if tf.io.gfile.exists(path):
+            tf.io.gfile.remove(path)
+
+    def _partial_path(self, protocol: str) -> str:
+        return self.path(protocol).removesuffix(".npz") + ".partial.npz"
+
+
+def _write(path: str, arrays: dict) -> None:
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_files.write_bytes(path, buffer.getvalue())
 
 
 def _read(path: str) -> dict | None:

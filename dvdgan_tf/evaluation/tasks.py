@@ -39,6 +39,7 @@ from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from dvdgan_tf.data import synthetic
 from dvdgan_tf.evaluation import real_clips
@@ -92,6 +93,8 @@ class EvalContext:
         real_file_pattern: TFRecords of real clips; empty = rendered
             synthetic clips.
         cache: the real-statistics cache.
+        truncation: None = the untruncated prior; else the level t of
+            z = t * TN(0, 1) (a truncation sweep runs the tasks per level).
     """
 
     generator: object
@@ -101,6 +104,7 @@ class EvalContext:
     progress: bool
     real_file_pattern: str
     cache: stats_cache.StatsCache
+    truncation: float | None = None
     # DVD-GAN-FP: context clips by M, read once per evaluation (every
     # generated set and task continues the same real clips).
     _context_clips: dict = dataclasses.field(default_factory=dict, repr=False)
@@ -146,8 +150,11 @@ class EvalContext:
     def frame_stride(self) -> int:
         return self.metadata.frame_stride
 
-    def real_batches(self, num_clips, num_frames, seed=real_clips.REAL_SEED):
-        """uint8 real batches (`real_clips.real_clip_batches`)."""
+    def real_batches(
+        self, num_clips, num_frames, seed=real_clips.REAL_SEED, skip=0
+    ):
+        """uint8 real batches (`real_clips.real_clip_batches`); num_clips
+        None = the whole split of `real_file_pattern`."""
         return real_clips.real_clip_batches(
             num_clips,
             num_frames,
@@ -159,6 +166,7 @@ class EvalContext:
             self.batch_size,
             self.progress,
             skip_short=bool(self.num_conditioning_frames),
+            skip=skip,
         )
 
     def real_clips(self, num_clips, num_frames, seed=real_clips.REAL_SEED):
@@ -195,6 +203,7 @@ class EvalContext:
             self.batch_size,
             self.progress,
             context_frames,
+            self.truncation,
         ):
             yield videos[:, :num_frames], batch_labels
 
@@ -209,6 +218,7 @@ class EvalContext:
             self.batch_size,
             self.progress,
             context_frames,
+            self.truncation,
         )
 
 
@@ -532,11 +542,21 @@ class FIDTask:
 
     Attributes:
         classifier: `classifier.VideoClassifier` settings (gin).
-        num_videos: N (fakes use the real clips' labels).
+        num_videos: N generated clips; with `real_stats` "sample" also N
+            real clips, whose labels the fakes take.
+        real_stats: "sample" (N real clips, the fast default) or "split":
+            every clip of the real file pattern (the paper's Table 1
+            protocol: the whole Kinetics-600 training set), streamed with
+            O(D^2) memory (`frechet.StreamingGaussian`), saved every
+            `save_every` clips and resumed after a kill; the fakes' labels
+            then follow the split's class frequencies.
+        save_every: real clips between progress saves ("split").
     """
 
     classifier: classifier_lib.VideoClassifier
     num_videos: int
+    real_stats: str = "sample"
+    save_every: int = 1024
     name: str = "fid"
 
     def run(self, context: EvalContext) -> list[MetricResult]:
@@ -552,17 +572,24 @@ class FIDTask:
             f"fid_{_classifier_prefix(settings)}_{self.num_videos}_"
             f"{num_frames}f"
         )
+        if self.real_stats == "split":
+            protocol += "_split"
 
-        def compute_real():
-            features, labels = [], []
-            for videos, batch_labels in context.real_batches(
-                self.num_videos, num_frames
-            ):
-                features.append(loaded.predict(videos)["features"])
-                labels.append(batch_labels)
-            return _gaussian(
-                np.concatenate(features), labels=np.concatenate(labels)
-            )
+            def compute_real():
+                return self._whole_split(context, loaded, num_frames, protocol)
+
+        else:
+
+            def compute_real():
+                features, labels = [], []
+                for videos, batch_labels in context.real_batches(
+                    self.num_videos, num_frames
+                ):
+                    features.append(loaded.predict(videos)["features"])
+                    labels.append(batch_labels)
+                return _gaussian(
+                    np.concatenate(features), labels=np.concatenate(labels)
+                )
 
         real = context.cache.get_or_compute(protocol, compute_real)
 
@@ -580,6 +607,68 @@ class FIDTask:
         return over_generated_sets(
             context, protocol, self.num_videos, compute_set
         )
+
+    def _whole_split(self, context, loaded, num_frames, protocol) -> dict:
+        """The real Gaussian over every clip, resumable (see `real_stats`)."""
+        cache = context.cache
+        saved = cache.read_partial(protocol)
+        fit, counts = None, None
+        if saved is not None:
+            fit = frechet.StreamingGaussian.from_state(saved)
+            counts = np.asarray(saved["label_counts"], np.int64)
+            logging.info(
+                "Resuming the whole-split statistics after %d clips", fit.count
+            )
+        since_save = 0
+        for videos, labels in context.real_batches(
+            None, num_frames, skip=0 if fit is None else fit.count
+        ):
+            features = loaded.predict(videos)["features"]
+            if fit is None:
+                fit = frechet.StreamingGaussian(features.shape[1])
+                counts = np.zeros(0, np.int64)
+            fit.update(features)
+            counts = _add_counts(counts, labels)
+            since_save += len(labels)
+            if since_save >= self.save_every:
+                cache.write_partial(
+                    protocol, {**fit.state(), "label_counts": counts}
+                )
+                since_save = 0
+        if fit is None or fit.count < 2:
+            raise ValueError(
+                f"The real split {context.real_file_pattern!r} holds fewer "
+                "than 2 clips: no statistics."
+            )
+        mu, sigma = fit.statistics()
+        cache.drop_partial(protocol)
+        return {
+            "mu": mu,
+            "sigma": sigma,
+            "labels": labels_in_proportion(counts, self.num_videos),
+            "num_real_clips": np.asarray(fit.count, np.int64),
+        }
+
+
+def _add_counts(counts, labels):
+    labels = np.asarray(labels, np.int64)
+    size = max(len(counts), int(labels.max()) + 1 if len(labels) else 0)
+    grown = np.zeros(size, np.int64)
+    grown[: len(counts)] = counts
+    np.add.at(grown, labels, 1)
+    return grown
+
+
+def labels_in_proportion(counts, num_videos: int) -> np.ndarray:
+    """`num_videos` labels whose class frequencies follow `counts`
+    (largest-remainder rounding), sorted: int32 [num_videos]."""
+    counts = np.asarray(counts, np.float64)
+    share = counts / counts.sum() * num_videos
+    whole = np.floor(share).astype(np.int64)
+    remainder = share - whole
+    order = np.argsort(-remainder, kind="stable")
+    whole[order[: num_videos - int(whole.sum())]] += 1
+    return np.repeat(np.arange(len(counts)), whole).astype(np.int32)
 
 
 def run_tasks(

@@ -225,6 +225,25 @@ def spread_labels(num_classes: int, num_videos: int, labels=None):
     return labels.astype(np.int32)
 
 
+def evaluation_latents(seed: int, indices, latent_dim: int, truncation=None):
+    """z of clips `indices` of the set drawn with `seed`.
+
+    None: the untruncated prior (`prior_latents`); a level t >= 0:
+    t * TN(0, 1) cut at +-2 from the same (seed, i) keys (a truncation
+    sweep compares the levels on the same clip indices).
+    """
+    if truncation is None:
+        return prior_latents(seed, indices, latent_dim)
+    return tf.stack(
+        [
+            tf.random.stateless_truncated_normal(
+                [latent_dim], seed=[int(seed), int(i)]
+            )
+            for i in np.asarray(indices).reshape(-1)
+        ]
+    ) * float(truncation)
+
+
 def generate_batches(
     generator,
     num_videos: int,
@@ -233,6 +252,7 @@ def generate_batches(
     batch_size: int = 16,
     progress: bool = False,
     context=None,
+    truncation=None,
 ):
     """Samples clips from the prior (`prior_latents`), batch by batch.
 
@@ -247,6 +267,7 @@ def generate_batches(
         progress: show a tqdm bar.
         context: DVD-GAN-FP only (required there): uint8
             [M, C, H, W, 3], the real frames each clip continues.
+        truncation: None (the prior) or a level (`evaluation_latents`).
 
     Yields:
         (uint8 [b, C + T, H, W, 3] clips, int32 [b] labels or None); C = 0
@@ -265,7 +286,9 @@ def generate_batches(
     ) as bar:
         for start in range(0, num_videos, batch_size):
             indices = np.arange(start, min(start + batch_size, num_videos))
-            z = prior_latents(seed, indices, generator.latent_dim)
+            z = evaluation_latents(
+                seed, indices, generator.latent_dim, truncation
+            )
             batch_labels = None if labels is None else labels[indices]
             label_tensor = (
                 None if batch_labels is None else tf.constant(batch_labels)
@@ -290,6 +313,7 @@ def generate_videos(
     batch_size: int = 16,
     progress: bool = False,
     context=None,
+    truncation=None,
 ):
     """`generate_batches`, concatenated.
 
@@ -305,6 +329,7 @@ def generate_videos(
             batch_size,
             progress,
             context,
+            truncation,
         )
     )
     videos = np.concatenate([video for video, _ in batches])
