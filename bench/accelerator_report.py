@@ -71,7 +71,7 @@ def step_rows(out: str, kind: hardware_lib.Hardware) -> list[str]:
                 memory = plan["memory"]
                 per_replica = step["global_batch"] // step["replicas"]
                 predicted = (
-                    _total(memory)
+                    memory["total"]
                     + (per_replica - memory["batch_size"]) * memory["per_clip"]
                 ) / 2**30
             rows.append(
@@ -93,30 +93,20 @@ def step_rows(out: str, kind: hardware_lib.Hardware) -> list[str]:
     return rows
 
 
-def _total(memory: dict) -> float:
-    return sum(
-        memory[k]
-        for k in (
-            "networks",
-            "ema_generator",
-            "optimizers",
-            "input_batch",
-            "saved_activations",
-            "gradients",
-            "working_set",
-        )
-    )
+def _size(gib: float) -> str:
+    return f"{gib * 1024:.1f} MiB" if gib < 1 else f"{gib:.2f} GiB"
 
 
 def _memory_cell(measured, predicted) -> str:
+    """ "measured / planned (error)"; sizes in GiB (MiB below 1 GiB)."""
     if measured is None and predicted is None:
         return "-"
     if measured is None:
-        return f"not measured / {predicted:.2f} GiB"
+        return f"not measured / {_size(predicted)}"
     if predicted is None:
-        return f"{measured:.2f} GiB / no plan"
+        return f"{_size(measured)} / no plan"
     error = predicted / measured - 1
-    return f"{measured:.2f} / {predicted:.2f} GiB ({error:+.0%})"
+    return f"{_size(measured)} / {_size(predicted)} ({error:+.0%})"
 
 
 def demo_summary(out: str) -> list[str]:

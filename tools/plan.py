@@ -421,7 +421,11 @@ def main(argv):
         "precision": cost.precision,
         "parameters": cost.parameters,
         "flops_per_clip": cost.flops_per_clip,
-        "memory": dataclasses.asdict(cost.memory),
+        "memory": {
+            **dataclasses.asdict(cost.memory),
+            "persistent": cost.memory.persistent,
+            "total": cost.memory.total,
+        },
         "plans": plans,
         "utilisation": FLAGS.utilisation,
     }

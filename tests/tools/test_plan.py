@@ -11,6 +11,15 @@ _REPO = os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 )
 _GIB = 2**30
+_PARTS = (
+    "networks",
+    "ema_generator",
+    "optimizers",
+    "input_batch",
+    "saved_activations",
+    "gradients",
+    "working_set",
+)
 
 
 def _plan(tmp_path, *args):
@@ -47,34 +56,15 @@ def test_memory_adds_up_and_grows_per_clip(planned):
     assert memory["batch_size"] == 1
     assert memory["per_clip"] > 0
     assert memory["peak_phase"] == "generator step"
-    parts = (
-        "networks",
-        "ema_generator",
-        "optimizers",
-        "input_batch",
-        "saved_activations",
-        "gradients",
-        "working_set",
-    )
-    assert all(memory[p] > 0 for p in parts)
+    assert all(memory[p] > 0 for p in _PARTS)
+    assert memory["total"] == sum(memory[p] for p in _PARTS)
     assert "saved activations" in stdout and "(generator step)" in stdout
 
 
 def test_largest_batch_and_fewest_devices_follow_from_the_memory(planned):
     result, _ = planned
     memory = result["memory"]
-    total_at_one = sum(
-        memory[p]
-        for p in (
-            "networks",
-            "ema_generator",
-            "optimizers",
-            "input_batch",
-            "saved_activations",
-            "gradients",
-            "working_set",
-        )
-    )
+    total_at_one = sum(memory[p] for p in _PARTS)
     for plan, gib in zip(result["plans"], (16.0, 80.0)):
         capacity = gib * _GIB * 0.9
         assert plan["capacity_gib"] == pytest.approx(gib * 0.9)
