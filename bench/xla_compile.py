@@ -49,7 +49,7 @@ from absl import flags  # noqa: E402
 from dvdgan_tf import cli  # noqa: E402
 from dvdgan_tf import configurables  # noqa: E402
 from dvdgan_tf import paper  # noqa: E402
-from dvdgan_tf.models import generator as generator_lib  # noqa: E402
+from dvdgan_tf.training import costs  # noqa: E402
 from dvdgan_tf.training import strategies  # noqa: E402
 from dvdgan_tf.training import trainer  # noqa: E402
 
@@ -74,25 +74,6 @@ flags.DEFINE_integer("batch", 1, "Per-replica batch.", lower_bound=1)
 flags.DEFINE_bool("run", False, "Also run one XLA step (compile + execute).")
 flags.DEFINE_string("json", None, "Also write the results here.")
 FLAGS = flags.FLAGS
-
-
-def step_spec(model, batch_size: int) -> dict:
-    generator = model.generator
-    size = generator.resolution
-    steps = model.num_discriminator_steps
-    return {
-        "video": tf.TensorSpec(
-            [
-                steps * batch_size,
-                generator_lib.clip_frames(generator),
-                size,
-                size,
-                3,
-            ],
-            tf.float32,
-        ),
-        "label": tf.TensorSpec([steps * batch_size], tf.int32),
-    }
 
 
 def lower(model, spec: dict, stage: str = "hlo") -> str:
@@ -149,7 +130,7 @@ def check_config(
 
 def _check(result, stage, batch_size, run):
     model = configurables.build_training_model()
-    spec = step_spec(model, batch_size)
+    spec = costs.step_input_spec(model, batch_size)
     started = time.perf_counter()
     try:
         hlo = lower(model, spec, stage)
@@ -168,21 +149,14 @@ def _check(result, stage, batch_size, run):
         hlo_instructions=sum(1 for line in hlo.splitlines() if " = " in line),
     )
     if run:
-        result.update(_run_one_step(model, spec))
+        result.update(_run_one_step(model, batch_size))
         result["ok"] = result["finite"]
     return result
 
 
-def _run_one_step(model, spec) -> dict:
+def _run_one_step(model, batch_size: int) -> dict:
     strategy = tf.distribute.get_strategy()
-    shape = spec["video"].shape.as_list()
-    rng = np.random.default_rng(0)
-    data = {
-        "video": rng.uniform(-1, 1, shape).astype(np.float32),
-        "label": (np.arange(shape[0]) % max(model.num_classes, 1)).astype(
-            np.int32
-        ),
-    }
+    data = costs.random_step_input(model, batch_size)
     iterator = iter(
         strategies.distribute_dataset(
             strategy,

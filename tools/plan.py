@@ -50,14 +50,12 @@ sys.path.insert(0, REPO)
 
 import gin  # noqa: E402
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import flags  # noqa: E402
 
 from dvdgan_tf import cli  # noqa: E402
 from dvdgan_tf import configurables  # noqa: E402
 from dvdgan_tf import paper  # noqa: E402
-from dvdgan_tf.models import generator as generator_lib  # noqa: E402
 from dvdgan_tf.training import costs  # noqa: E402
 from dvdgan_tf.training.hardware import HARDWARE  # noqa: E402
 from dvdgan_tf.training.hardware import Hardware  # noqa: E402
@@ -266,22 +264,7 @@ def measure(cost_model, batch_size: int) -> dict:
     from dvdgan_tf.training import trainer
 
     strategy = tf.distribute.get_strategy()
-    generator = cost_model.generator
-    steps = cost_model.num_discriminator_steps
-    shape = [
-        steps * batch_size,
-        generator_lib.clip_frames(generator),
-        generator.resolution,
-        generator.resolution,
-        3,
-    ]
-    rng = np.random.default_rng(0)
-    data = {
-        "video": rng.uniform(-1, 1, shape).astype(np.float32),
-        "label": (np.arange(shape[0]) % max(generator.num_classes, 1)).astype(
-            np.int32
-        ),
-    }
+    data = costs.random_step_input(cost_model, batch_size)
     iterator = iter(
         strategies.distribute_dataset(
             strategy,

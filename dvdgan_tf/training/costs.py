@@ -367,18 +367,37 @@ def gradient_calls(graph) -> list[GradientCall]:
     return sorted(calls, key=lambda call: -call.saved_bytes)
 
 
-def train_step_graph(model, batch_size: int):
-    """`model.train_step` traced at per-replica batch `batch_size`."""
+def step_input_spec(model, batch_size: int) -> dict:
+    """What `model.train_step` reads per replica at batch `batch_size`:
+    S real batches of C + T frames and their labels."""
     generator = model.generator
     steps = model.num_discriminator_steps
     frames = generator_lib.clip_frames(generator)
     size = generator.resolution
-    spec = {
+    return {
         "video": tf.TensorSpec(
             [steps * batch_size, frames, size, size, 3], tf.float32
         ),
         "label": tf.TensorSpec([steps * batch_size], tf.int32),
     }
+
+
+def random_step_input(model, batch_size: int) -> dict:
+    """NumPy arrays of `step_input_spec`: uniform [-1, 1) clips (seed 0) and
+    labels cycling over the classes, for running a step without data."""
+    shape = step_input_spec(model, batch_size)["video"].shape.as_list()
+    rng = np.random.default_rng(0)
+    return {
+        "video": rng.uniform(-1, 1, shape).astype(np.float32),
+        "label": (np.arange(shape[0]) % max(model.num_classes, 1)).astype(
+            np.int32
+        ),
+    }
+
+
+def train_step_graph(model, batch_size: int):
+    """`model.train_step` traced at per-replica batch `batch_size`."""
+    spec = step_input_spec(model, batch_size)
     return tf.function(model.train_step).get_concrete_function(spec).graph
 
 

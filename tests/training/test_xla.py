@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from dvdgan_tf.data import pipeline
 from dvdgan_tf.gan import dvdgan as gan
+from dvdgan_tf.training import costs
 from tests import tiny_config as tiny
 from tests import tiny_gan
 from tests.data import fixtures
@@ -53,7 +54,7 @@ def test_the_bfloat16_fp_step_passes_xlas_verifier(bench):
             generator_optimizer=tiny_gan.make_generator_optimizer(),
             discriminator_optimizer=tiny_gan.make_discriminator_optimizer(),
         )
-        spec = bench.step_spec(model, batch_size=1)
+        spec = costs.step_input_spec(model, batch_size=1)
         assert spec["video"].shape.as_list() == [2, tiny.FRAMES, 16, 16, 3]
         hlo = bench.lower(model, spec, stage="optimized_hlo")
     finally:
